@@ -1,0 +1,13 @@
+"""pytest-genopt: generative optimization of code under test.
+
+The public API is deliberately small and cheap to import:
+``from pytest_genopt import trainable``.
+"""
+
+from __future__ import annotations
+
+from pytest_genopt.tracing import trainable
+
+__all__ = ["__version__", "trainable"]
+
+__version__ = "0.1.0.dev0"

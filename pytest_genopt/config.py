@@ -1,0 +1,327 @@
+"""The run's settings: one frozen object, validated once at configure time.
+
+Every bad value raises :class:`pytest.UsageError` with one line naming the
+option, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+DEFAULT_BACKEND = "anthropic"
+DEFAULT_HORIZON = 10
+DEFAULT_BATCH_SIZE = 4
+DEFAULT_TIMEOUT = 300.0
+
+#: backend schemes built into the package; plugins add others through
+#: ``pytest_genopt_make_backend``
+BUILTIN_SCHEMES = ("anthropic", "python", "exchange", "replay", "search")
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_PYTHON_SPEC = re.compile(rf"{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A parsed ``--genopt-backend`` value: ``scheme`` and what follows its colon."""
+
+    scheme: str
+    argument: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.argument}" if self.argument else self.scheme
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know from the command line and ini file."""
+
+    iterations: int
+    backend: BackendSpec
+    model: str | None
+    horizon: int | None  # None: "all"
+    batch_size: int
+    candidates: int
+    seed: int
+    branch: str | None
+    start: str | None
+    only: tuple[str, ...]
+    timeout: float
+    workers: int
+    budget_usd: float | None
+    max_tokens: int | None
+    record: Path | None
+    report: Path | None
+    evidence: Path | None
+    resume: str | None
+    push: str | None
+    allow_regressions: bool
+    trainable_files: tuple[str, ...]
+    run_id: str
+
+    @property
+    def active(self) -> bool:
+        """Whether the plugin does anything at all in this session."""
+        return self.iterations > 0
+
+    @property
+    def horizon_label(self) -> str:
+        return "all" if self.horizon is None else str(self.horizon)
+
+
+class _Reader:
+    """Reads one option from the command line, falling back to its ini twin."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def raw(self, dest: str, ini: str | None) -> tuple[Any, str]:
+        flag = "--" + dest.replace("_", "-")
+        value = self.config.getoption(dest, None)
+        if value is not None:
+            return value, flag
+        if ini is not None:
+            ini_value = self.config.getini(ini)
+            if ini_value not in (None, "", []):
+                return ini_value, f"{ini} (ini)"
+        return None, flag
+
+    def parse(
+        self,
+        dest: str,
+        ini: str | None,
+        convert: Callable[[str], Any],
+        accepted: str,
+        default: Any,
+    ) -> Any:
+        value, where = self.raw(dest, ini)
+        if value is None:
+            return default
+        text = str(value).strip()
+        try:
+            return convert(text)
+        except (ValueError, TypeError):
+            raise pytest.UsageError(
+                f"{where}: invalid value {text!r}; expected {accepted}"
+            ) from None
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        number = int(text, 10)
+        if number < minimum:
+            raise ValueError(text)
+        return number
+
+    return convert
+
+
+def _number(minimum: float, *, strict: bool) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        number = float(text)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(text)
+        if number < minimum or (strict and number == minimum):
+            raise ValueError(text)
+        return number
+
+    return convert
+
+
+def _horizon(text: str) -> int | None:
+    if text.lower() == "all":
+        return None
+    return _integer(0)(text)
+
+
+def _workers(text: str) -> int:
+    if text.lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    return _integer(1)(text)
+
+
+def parse_backend(text: str) -> BackendSpec:
+    """Parse a backend spec; raises ValueError for a malformed built-in spec.
+
+    Unknown schemes parse fine here: whether a plugin provides them is decided
+    by the caller.
+    """
+    scheme, _, argument = text.partition(":")
+    scheme = scheme.strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", scheme):
+        raise ValueError(text)
+    if scheme == "anthropic" and argument and not _MODEL_NAME.fullmatch(argument):
+        raise ValueError(text)
+    if scheme == "python" and not _PYTHON_SPEC.fullmatch(argument):
+        raise ValueError(text)
+    if scheme in ("exchange", "replay") and not argument:
+        raise ValueError(text)
+    if scheme == "search" and argument:
+        raise ValueError(text)
+    return BackendSpec(scheme, argument)
+
+
+BACKEND_ACCEPTED = (
+    "anthropic, anthropic:MODEL, python:MODULE:FUNCTION, exchange:DIR, replay:PATH, "
+    "search, or a scheme a plugin provides"
+)
+
+
+def _branch(text: str) -> str:
+    # the rules of git check-ref-format that a branch name can break
+    bad = (
+        not text
+        or text.startswith(("-", "/", "."))
+        or text.endswith(("/", ".", ".lock"))
+        or ".." in text
+        or "//" in text
+        or "@{" in text
+        or text == "@"
+        or "/." in text
+        or any(c in text for c in " ~^:?*[\\\t\n")
+        or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    )
+    if bad:
+        raise ValueError(text)
+    return text
+
+
+def _run_id(text: str) -> str:
+    if not _RUN_ID.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
+def _nonempty(text: str) -> str:
+    if not text or text != text.strip():
+        raise ValueError(text)
+    return text
+
+
+def new_run_id() -> str:
+    """A fresh, sortable run id: UTC timestamp plus a random suffix."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Validate every genopt option once; raises pytest.UsageError on the first bad value."""
+    read = _Reader(config)
+    invocation_dir = config.invocation_params.dir
+
+    def path(text: str) -> Path:
+        if not text:
+            raise ValueError(text)
+        return (invocation_dir / text).resolve()
+
+    iterations = read.parse(
+        "genopt_iterations", "genopt_iterations", _integer(0), "an integer >= 0", 0
+    )
+    backend = read.parse(
+        "genopt_backend",
+        "genopt_backend",
+        parse_backend,
+        BACKEND_ACCEPTED,
+        BackendSpec(DEFAULT_BACKEND),
+    )
+    model = read.parse(
+        "genopt_model", "genopt_model", _model, "a model name such as claude-sonnet-5-5", None
+    )
+    if model is None and os.environ.get("GENOPT_MODEL"):
+        try:
+            model = _model(os.environ["GENOPT_MODEL"].strip())
+        except ValueError:
+            raise pytest.UsageError(
+                f"GENOPT_MODEL: invalid value {os.environ['GENOPT_MODEL']!r}; "
+                "expected a model name such as claude-sonnet-5-5"
+            ) from None
+    horizon = read.parse(
+        "genopt_horizon", "genopt_horizon", _horizon, "an integer >= 0 or 'all'", DEFAULT_HORIZON
+    )
+    batch_size = read.parse(
+        "genopt_batch_size",
+        "genopt_batch_size",
+        _integer(1),
+        "an integer >= 1",
+        DEFAULT_BATCH_SIZE,
+    )
+    candidates = read.parse(
+        "genopt_candidates", "genopt_candidates", _integer(1), "an integer >= 1", 1
+    )
+    seed_default = int.from_bytes(secrets.token_bytes(4), "big") % 10**6
+    seed = read.parse("genopt_seed", "genopt_seed", _integer(0), "an integer >= 0", seed_default)
+    branch = read.parse("genopt_branch", "genopt_branch", _branch, "a valid git branch name", None)
+    start = read.parse("genopt_start", None, _nonempty, "a git revision", None)
+    only_raw = config.getoption("genopt_only", None) or []
+    only: list[str] = []
+    for pattern in only_raw:
+        if not str(pattern).strip():
+            raise pytest.UsageError(
+                f"--genopt-only: invalid value {pattern!r}; expected a parameter id or glob"
+            )
+        only.append(str(pattern).strip())
+    timeout = read.parse(
+        "genopt_timeout",
+        "genopt_timeout",
+        _number(0, strict=True),
+        "a number of seconds > 0",
+        DEFAULT_TIMEOUT,
+    )
+    workers = read.parse(
+        "genopt_workers", "genopt_workers", _workers, "an integer >= 1 or 'auto'", 1
+    )
+    budget_usd = read.parse(
+        "genopt_budget_usd", None, _number(0, strict=False), "a number of dollars >= 0", None
+    )
+    max_tokens = read.parse("genopt_max_tokens", None, _integer(1), "an integer >= 1", None)
+    record = read.parse("genopt_record", None, path, "a file path", None)
+    report = read.parse("genopt_report", None, path, "a file path", None)
+    evidence = read.parse("genopt_evidence", None, path, "a file path", None)
+    resume = read.parse(
+        "genopt_resume", None, _run_id, "a run id from .genopt/runs or 'last'", None
+    )
+    push = read.parse("genopt_push", None, _nonempty, "a git remote name", None)
+    trainable_files = tuple(str(g) for g in config.getini("genopt_trainable_files") or ())
+    return Settings(
+        iterations=iterations,
+        backend=backend,
+        model=model,
+        horizon=horizon,
+        batch_size=batch_size,
+        candidates=candidates,
+        seed=seed,
+        branch=branch,
+        start=start,
+        only=tuple(only),
+        timeout=timeout,
+        workers=workers,
+        budget_usd=budget_usd,
+        max_tokens=max_tokens,
+        record=record,
+        report=report,
+        evidence=evidence,
+        resume=resume,
+        push=push,
+        allow_regressions=bool(config.getoption("genopt_allow_regressions", False)),
+        trainable_files=trainable_files,
+        run_id=new_run_id(),
+    )
+
+
+def _model(text: str) -> str:
+    if not _MODEL_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text

@@ -1,0 +1,25 @@
+"""Hooks that other plugins implement to extend pytest-genopt.
+
+They are added to pytest through ``pytest_addhooks``; implement them in a
+``conftest.py`` or a plugin module like any pytest hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_genopt.backends import Backend
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_genopt_make_backend(config: pytest.Config, spec: str) -> Backend | None:
+    """Return a backend for ``spec`` (the ``--genopt-backend`` value), or None.
+
+    Called for schemes the package does not know, e.g. ``--genopt-backend=mine:fast``.
+    The first non-None result is used; when every implementation returns None
+    the run stops with a usage error naming the spec.  The returned object must
+    follow :class:`pytest_genopt.backends.Backend`.
+    """

@@ -1,0 +1,152 @@
+"""The pytest entry point: options, ini keys, the marker and the ``genopt`` fixture.
+
+This module is imported by every pytest session that has the package
+installed, so it stays cheap: it declares things and, only when a run is
+active (``--genopt-iterations`` > 0), registers the objects that do the work.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_genopt import tracing
+from pytest_genopt.config import BACKEND_ACCEPTED, BUILTIN_SCHEMES, Settings, read_settings
+
+settings_key = pytest.StashKey[Settings]()
+#: a backend another plugin made for a scheme the package does not know
+plugin_backend_key = pytest.StashKey[object]()
+
+_INI_HELP = " (ini twin of --genopt-{})"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_genopt import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("genopt", "generative optimization (pytest-genopt)")
+
+    def option(name: str, help: str, *, ini: bool = True, **kwargs: object) -> None:
+        dest = "genopt_" + name.replace("-", "_")
+        group.addoption(f"--genopt-{name}", dest=dest, default=None, help=help, **kwargs)
+        if ini:
+            parser.addini(dest, help + _INI_HELP.format(name), default=None)
+
+    option("iterations", "updates to try; 0 (default) keeps the plugin passive", metavar="N")
+    option(
+        "backend",
+        "who proposes edits: anthropic[:MODEL], python:MODULE:FUNCTION, "
+        "exchange:DIR, replay:PATH, search (default: anthropic)",
+        metavar="SPEC",
+    )
+    option("model", "model for the anthropic backend (also GENOPT_MODEL)", metavar="NAME")
+    option(
+        "horizon",
+        "credit horizon: keep the last N traceback frames, trace steps and "
+        "calls of each trial, or 'all' (default: 10)",
+        metavar="N|all",
+    )
+    option("batch-size", "trials per update (default: 4)", metavar="K")
+    option("candidates", "proposals per iteration, evaluated in parallel (default: 1)", metavar="C")
+    option(
+        "seed",
+        "seed for minibatch sampling and every random choice (default: random, "
+        "shown in the header)",
+        metavar="S",
+    )
+    option("branch", "branch for accepted commits (default: genopt/<run-id>)", metavar="NAME")
+    option(
+        "start",
+        "start from this git revision instead of the working tree",
+        ini=False,
+        metavar="REV",
+    )
+    group.addoption(
+        "--genopt-only",
+        dest="genopt_only",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="restrict which trainables may be edited (parameter id or glob; repeatable)",
+    )
+    option(
+        "timeout",
+        "wall limit in seconds for one candidate evaluation (default: 300)",
+        metavar="SEC",
+    )
+    option("workers", "parallel test processes per evaluation, or 'auto' (default: 1)", metavar="N")
+    option("budget-usd", "stop before spending more than this many dollars", ini=False, metavar="X")
+    option("max-tokens", "stop before using more than this many tokens", ini=False, metavar="N")
+    option(
+        "record", "record every backend exchange to this cassette file", ini=False, metavar="PATH"
+    )
+    option("report", "also write report.json to this path", ini=False, metavar="PATH")
+    option(
+        "evidence",
+        "write the first request (JSON) to this path and stop before any backend call",
+        ini=False,
+        metavar="PATH",
+    )
+    option("resume", "continue an interrupted run (a run id or 'last')", ini=False, metavar="RUN")
+    option(
+        "push",
+        "push the run's branch to this remote when the run ends",
+        ini=False,
+        metavar="REMOTE",
+    )
+    group.addoption(
+        "--genopt-allow-regressions",
+        dest="genopt_allow_regressions",
+        action="store_true",
+        default=False,
+        help="accept candidates that make a passing test fail",
+    )
+    parser.addini(
+        "genopt_trainable_files",
+        "globs (relative to rootdir) of whole files the optimizer may rewrite, e.g. prompt files",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "genopt(trainables=[ids or globs], holdout=False, files=[paths]): link a test to "
+        "the trainables it gives evidence for, keep it out of evidence and acceptance "
+        "(holdout), or make whole files trainable",
+    )
+    settings = read_settings(config)
+    config.stash[settings_key] = settings
+    if not settings.active:
+        return
+    if settings.backend.scheme not in BUILTIN_SCHEMES and not hasattr(config, "workerinput"):
+        backend = config.hook.pytest_genopt_make_backend(config=config, spec=str(settings.backend))
+        if backend is None:
+            raise pytest.UsageError(
+                f"--genopt-backend: unknown backend {str(settings.backend)!r}; "
+                f"expected {BACKEND_ACCEPTED}"
+            )
+        config.stash[plugin_backend_key] = backend
+    from pytest_genopt.collector import TrialRecorder
+
+    config.pluginmanager.register(
+        TrialRecorder(config.rootpath, settings.horizon), "genopt-recorder"
+    )
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker only records; its controller does the rest
+    from pytest_genopt.loop import Controller
+
+    config.pluginmanager.register(Controller(config, settings), "genopt-controller")
+
+
+@pytest.fixture
+def genopt(request: pytest.FixtureRequest) -> tracing.TrialReporter:
+    """Report to the optimizer: ``genopt.score(x)``, ``genopt.feedback(text)``,
+    ``genopt.trace(**fields)``. No-ops under plain pytest."""
+    settings = request.config.stash.get(settings_key, None)
+    if settings is None or not settings.active:
+        return tracing.TrialReporter(None)
+    return tracing.TrialReporter(settings.horizon)

@@ -1,0 +1,158 @@
+"""Render a protocol-v1 Request as the prompt an LLM reads.
+
+The prompt has three parts, most stable first, so that a backend can cache
+the prefix: the instructions (fixed for a run), the parameters (fixed until
+an edit is accepted), and the task (evidence and history, new each iteration).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_genopt.protocol import EvidenceItem, HistoryEntry, ParameterView, Request
+
+_HISTORY_TEXT_LIMIT = 1500
+
+INSTRUCTIONS = """\
+You are the optimizer in an iterative generative-optimization loop. A project's \
+tests measure how well some of its code and text performs; the parts you may \
+change are listed below as parameters. Each iteration you get evidence from a \
+minibatch of test trials (outcomes, assertion messages, the last frames of \
+tracebacks, recorded calls and trace steps up to the credit horizon, output \
+and feedback) and the history of earlier attempts. Propose edits that raise \
+the objective. A proposal is kept only if it scores strictly higher on the \
+minibatch and no lower on all tests, without breaking a test that passed.
+
+Rules:
+- Edit only the parameters listed, by their id. Everything else is read-only; \
+tests cannot be changed.
+- A function parameter is the whole function, from `def` to its last line, \
+without decorators (they are kept for you). Keep its name and signature \
+compatible with its callers. You may add imports inside the function.
+- A block parameter is the lines between its markers; a file parameter is the \
+whole file. Never write `genopt: begin` or `genopt: end` markers.
+- Prefer small, general fixes grounded in the evidence over special cases for \
+the tests shown; other tests will judge the edit too.
+- Learn from the history: do not repeat an attempt that was rejected or invalid.
+
+Answer with the tool `propose_edits` (or, answering in text, exactly one JSON \
+object and nothing else) of this form:
+{"rationale": "<what the evidence shows and why the edits help>",
+ "edits": [{"parameter": "<id>", "text": "<the complete new text>"},
+           {"parameter": "<id>", "search": "<text occurring exactly once in the \
+parameter>", "replace": "<its replacement>"}]}
+Use `text` to rewrite a parameter, `search`/`replace` for a small local change."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The three parts of a prompt, most stable first."""
+
+    instructions: str
+    parameters: str
+    task: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.instructions}\n\n{self.parameters}\n\n{self.task}\n"
+
+
+def render(request: Request) -> Prompt:
+    """The prompt for ``request``; ``render(r).text`` is what goes in ``r.prompt``."""
+    return Prompt(
+        instructions=INSTRUCTIONS,
+        parameters=_parameters(request.parameters),
+        task=_task(request),
+    )
+
+
+def _fence(text: str, language: str = "") -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}{language}\n{body}{fence}"
+
+
+def _parameters(parameters: tuple[ParameterView, ...]) -> str:
+    lines = [f"# Parameters you may edit ({len(parameters)})"]
+    for p in parameters:
+        lines.append("")
+        lines.append(f"## {p.id}")
+        lines.append(f"kind: {p.kind}; file: {p.path}; language: {p.language}")
+        if p.description:
+            lines.append(f"description: {p.description}")
+        lines.append(_fence(p.text, p.language if p.language != "text" else ""))
+    return "\n".join(lines)
+
+
+def _task(request: Request) -> str:
+    horizon = request.settings.horizon
+    horizon_text = "everything" if horizon is None else f"the last {horizon}"
+    parts = [
+        f"# Iteration {request.iteration}",
+        f"Objective: {request.objective}",
+        "",
+        f"# Evidence: {len(request.evidence)} trial(s) "
+        f"(credit horizon: {horizon_text} traceback frames, trace steps and calls)",
+    ]
+    for number, item in enumerate(request.evidence, 1):
+        parts.append("")
+        parts.append(_evidence(number, item))
+    parts.append("")
+    if request.history:
+        parts.append(f"# Earlier attempts ({len(request.history)}, oldest first)")
+        parts.extend(_history(entry) for entry in request.history)
+    else:
+        parts.append("# Earlier attempts: none yet")
+    parts.append("")
+    parts.append("Propose your edits now.")
+    return "\n".join(parts)
+
+
+def _evidence(number: int, item: EvidenceItem) -> str:
+    lines = [f"## {number}. {item.test}: {item.outcome} (value {item.value:g})"]
+    if item.message:
+        lines.append("message:")
+        lines.append(_fence(item.message))
+    if item.traceback:
+        lines.append(f"traceback (last {len(item.traceback)} frame(s), innermost last):")
+        lines.append(_fence("\n".join(item.traceback)))
+    if item.trace:
+        lines.append(f"trace ({len(item.trace)} event(s), oldest first):")
+        rendered = "\n".join(json.dumps(e, ensure_ascii=False, sort_keys=True) for e in item.trace)
+        lines.append(_fence(rendered, "json"))
+    if item.feedback:
+        lines.append("feedback:")
+        lines.extend(f"- {text}" for text in item.feedback)
+    if item.stdout:
+        lines.append("captured output:")
+        lines.append(_fence(item.stdout))
+    return "\n".join(lines)
+
+
+def _history(entry: HistoryEntry) -> str:
+    lines = [f"- iteration {entry.iteration}: {entry.decision}: {entry.reason}"]
+    if entry.rationale:
+        lines.append(f"  rationale: {_clip(entry.rationale, 500)}")
+    for edit in entry.edits:
+        if edit.text is not None:
+            lines.append(f"  edit {edit.parameter} (whole text):")
+            lines.append(_indent(_fence(_clip(edit.text, _HISTORY_TEXT_LIMIT))))
+        else:
+            lines.append(f"  edit {edit.parameter} (search/replace):")
+            lines.append(_indent(_fence(_clip(edit.search or "", _HISTORY_TEXT_LIMIT))))
+            lines.append("  ->")
+            lines.append(_indent(_fence(_clip(edit.replace or "", _HISTORY_TEXT_LIMIT))))
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more]"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line if line else line for line in text.splitlines())

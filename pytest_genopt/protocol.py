@@ -1,0 +1,338 @@
+"""Protocol v1: the Request an optimizer receives and the Response it returns.
+
+Both are plain JSON objects (see ``docs/protocol.md``).  The types here are the
+one place where they are built, serialized and validated; a malformed Response
+never raises out of :func:`parse_response`, it becomes an :class:`InvalidProposal`
+with a reason the optimizer is shown in the next request's history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PROTOCOL_VERSION = 1
+
+Outcome = Literal["passed", "failed", "error"]
+Decision = Literal["accepted", "rejected", "invalid", "error"]
+ParameterKind = Literal["function", "block", "file"]
+
+JSON = Any
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change to one parameter: a whole replacement or one exact search/replace."""
+
+    parameter: str
+    text: str | None = None
+    search: str | None = None
+    replace: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        if self.text is not None:
+            return {"parameter": self.parameter, "text": self.text}
+        return {
+            "parameter": self.parameter,
+            "search": self.search or "",
+            "replace": self.replace or "",
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Edit:
+        """Build an Edit, raising :class:`InvalidProposal` with a reason when malformed."""
+        if not isinstance(data, Mapping):
+            raise InvalidProposal(f"an edit must be an object, got {_kind(data)}")
+        keys = set(data)
+        if "parameter" not in keys or not isinstance(data["parameter"], str):
+            raise InvalidProposal("an edit needs a string 'parameter'")
+        extra = keys - {"parameter", "text", "search", "replace"}
+        if extra:
+            raise InvalidProposal(f"unknown edit field(s): {', '.join(sorted(extra))}")
+        if "text" in keys:
+            if keys & {"search", "replace"}:
+                raise InvalidProposal("an edit has either 'text' or 'search'/'replace', not both")
+            if not isinstance(data["text"], str):
+                raise InvalidProposal("'text' must be a string")
+            return cls(parameter=data["parameter"], text=data["text"])
+        if {"search", "replace"} <= keys:
+            search, replace = data["search"], data["replace"]
+            if not isinstance(search, str) or not isinstance(replace, str):
+                raise InvalidProposal("'search' and 'replace' must be strings")
+            if not search:
+                raise InvalidProposal("'search' must not be empty")
+            return cls(parameter=data["parameter"], search=search, replace=replace)
+        raise InvalidProposal("an edit needs 'text', or both 'search' and 'replace'")
+
+
+class InvalidProposal(Exception):
+    """A Response (or one of its edits) that cannot be used; ``str(exc)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class Response:
+    """What an optimizer proposes: edits and its reasoning."""
+
+    edits: tuple[Edit, ...]
+    rationale: str = ""
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"edits": [e.to_json() for e in self.edits], "rationale": self.rationale}
+
+    @classmethod
+    def from_json(cls, data: object) -> Response:
+        """Validate a decoded Response; raises :class:`InvalidProposal` with a reason."""
+        if not isinstance(data, Mapping):
+            raise InvalidProposal(f"the response must be a JSON object, got {_kind(data)}")
+        extra = set(data) - {"edits", "rationale"}
+        if extra:
+            raise InvalidProposal(f"unknown response field(s): {', '.join(sorted(extra))}")
+        edits = data.get("edits")
+        if not isinstance(edits, list):
+            raise InvalidProposal("the response needs a list 'edits'")
+        if not edits:
+            raise InvalidProposal("the response proposes no edits")
+        rationale = data.get("rationale", "")
+        if not isinstance(rationale, str):
+            raise InvalidProposal("'rationale' must be a string")
+        parsed = []
+        for i, raw in enumerate(edits):
+            try:
+                parsed.append(Edit.from_json(raw))
+            except InvalidProposal as exc:
+                raise InvalidProposal(f"edit {i}: {exc}") from None
+        return cls(edits=tuple(parsed), rationale=rationale)
+
+
+def parse_response(raw: str | bytes | object) -> Response:
+    """Decode (when given text) and validate a Response.
+
+    Raises :class:`InvalidProposal`, never anything else, for any malformed input.
+    """
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidProposal(f"the response is not valid JSON: {exc}") from None
+    return Response.from_json(raw)
+
+
+@dataclass(frozen=True)
+class ParameterView:
+    """A trainable parameter as the optimizer sees it."""
+
+    id: str
+    kind: ParameterKind
+    path: str
+    language: str
+    text: str
+    description: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "path": self.path,
+            "language": self.language,
+            "text": self.text,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ParameterView:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            path=data["path"],
+            language=data["language"],
+            text=data["text"],
+            description=data.get("description", ""),
+        )
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One trial, truncated to the credit horizon, as the optimizer sees it."""
+
+    test: str
+    outcome: Outcome
+    value: float
+    message: str = ""
+    traceback: tuple[str, ...] = ()
+    trace: tuple[JSON, ...] = ()
+    stdout: str = ""
+    feedback: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "test": self.test,
+            "outcome": self.outcome,
+            "value": self.value,
+            "message": self.message,
+            "traceback": list(self.traceback),
+            "trace": list(self.trace),
+            "stdout": self.stdout,
+            "feedback": list(self.feedback),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvidenceItem:
+        return cls(
+            test=data["test"],
+            outcome=data["outcome"],
+            value=float(data["value"]),
+            message=data.get("message", ""),
+            traceback=tuple(data.get("traceback", ())),
+            trace=tuple(data.get("trace", ())),
+            stdout=data.get("stdout", ""),
+            feedback=tuple(data.get("feedback", ())),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier attempt and what became of it."""
+
+    iteration: int
+    rationale: str
+    edits: tuple[Edit, ...]
+    decision: Decision
+    reason: str
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "iteration": self.iteration,
+            "rationale": self.rationale,
+            "edits": [e.to_json() for e in self.edits],
+            "decision": self.decision,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        edits = []
+        for raw in data.get("edits", ()):
+            try:
+                edits.append(Edit.from_json(raw))
+            except InvalidProposal:
+                continue
+        return cls(
+            iteration=int(data["iteration"]),
+            rationale=data.get("rationale", ""),
+            edits=tuple(edits),
+            decision=data["decision"],
+            reason=data.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    horizon: int | None
+    batch_size: int
+    seed: int
+
+    def to_json(self) -> dict[str, int | None]:
+        return {"horizon": self.horizon, "batch_size": self.batch_size, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one update tells the optimizer (protocol v1)."""
+
+    run: str
+    iteration: int
+    objective: str
+    settings: RequestSettings
+    parameters: tuple[ParameterView, ...]
+    evidence: tuple[EvidenceItem, ...]
+    history: tuple[HistoryEntry, ...] = ()
+    prompt: str = ""
+    protocol: int = field(default=PROTOCOL_VERSION)
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "protocol": self.protocol,
+            "run": self.run,
+            "iteration": self.iteration,
+            "objective": self.objective,
+            "settings": self.settings.to_json(),
+            "parameters": [p.to_json() for p in self.parameters],
+            "evidence": [e.to_json() for e in self.evidence],
+            "history": [h.to_json() for h in self.history],
+            "prompt": self.prompt,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Request:
+        if data.get("protocol") != PROTOCOL_VERSION:
+            raise ValueError(
+                f"unsupported protocol version {data.get('protocol')!r}; "
+                f"this is protocol {PROTOCOL_VERSION}"
+            )
+        s = data["settings"]
+        return cls(
+            run=data["run"],
+            iteration=int(data["iteration"]),
+            objective=data["objective"],
+            settings=RequestSettings(
+                horizon=s["horizon"], batch_size=int(s["batch_size"]), seed=int(s["seed"])
+            ),
+            parameters=tuple(ParameterView.from_json(p) for p in data["parameters"]),
+            evidence=tuple(EvidenceItem.from_json(e) for e in data["evidence"]),
+            history=tuple(HistoryEntry.from_json(h) for h in data.get("history", ())),
+            prompt=data.get("prompt", ""),
+        )
+
+    def dumps(self) -> str:
+        """The canonical JSON text (sorted keys, indented) for files and cassettes."""
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def response_schema() -> dict[str, JSON]:
+    """JSON Schema of a Response: the input schema of the ``propose_edits`` tool."""
+    return {
+        "type": "object",
+        "properties": {
+            "rationale": {
+                "type": "string",
+                "description": "why these edits should raise the objective",
+            },
+            "edits": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "parameter": {"type": "string", "description": "a parameter id"},
+                        "text": {
+                            "type": "string",
+                            "description": "the parameter's complete new text",
+                        },
+                        "search": {
+                            "type": "string",
+                            "description": "text occurring exactly once in the parameter",
+                        },
+                        "replace": {"type": "string", "description": "what replaces 'search'"},
+                    },
+                    "required": ["parameter"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["edits", "rationale"],
+        "additionalProperties": False,
+    }
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,96 @@
+"""Assemble the Request of one update: which parameters, which evidence, what history."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING
+
+from pytest_genopt import prompt
+from pytest_genopt.evidence import objective
+from pytest_genopt.protocol import HistoryEntry, Request, RequestSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from pytest_genopt.evidence import Trial
+    from pytest_genopt.trainables import Parameter
+
+#: attempts shown in a request's history (the most recent ones)
+HISTORY_LENGTH = 8
+
+
+def matches(parameter_id: str, patterns: Iterable[str]) -> bool:
+    """Whether an id matches one of ``patterns`` (exact ids or fnmatch globs)."""
+    return any(p == parameter_id or fnmatch.fnmatchcase(parameter_id, p) for p in patterns)
+
+
+def editable(parameters: Sequence[Parameter], only: Sequence[str]) -> list[Parameter]:
+    """The parameters the optimizer may edit under ``--genopt-only``."""
+    if not only:
+        return list(parameters)
+    return [p for p in parameters if matches(p.id, only)]
+
+
+def linked_parameters(trial: Trial, parameters: Sequence[Parameter]) -> list[Parameter]:
+    """The parameters a trial gives evidence for.
+
+    Its marker's ``trainables=`` and ``files=``, plus every trainable it called;
+    all parameters when it names and calls none.
+    """
+    wanted = set(trial.called) | set(trial.files)
+    chosen = [p for p in parameters if p.id in wanted or matches(p.id, trial.linked)]
+    if not chosen and not trial.linked and not trial.called and not trial.files:
+        return list(parameters)
+    return chosen
+
+
+def describe_objective(trials: Sequence[Trial]) -> str:
+    """The objective in words, with its current value on the non-holdout trials."""
+    counted = [t for t in trials if t.counted and not t.holdout]
+    value = objective(counted)
+    passed = sum(t.outcome == "passed" for t in counted)
+    current = "n/a" if value is None else f"{value:.4f}"
+    return (
+        f"maximize the mean value of {len(counted)} tests, where a test's value is the "
+        "score it reports through genopt.score() or else 1 if it passes and 0 if it "
+        f"fails; current value {current} ({passed} of {len(counted)} tests pass)"
+    )
+
+
+def build_request(
+    *,
+    run: str,
+    iteration: int,
+    trials: Sequence[Trial],
+    batch: Sequence[Trial],
+    parameters: Sequence[Parameter],
+    horizon: int | None,
+    batch_size: int,
+    seed: int,
+    history: Sequence[HistoryEntry] = (),
+) -> Request:
+    """The Request for one update, its prompt rendered.
+
+    ``parameters`` are the editable ones; the request carries those linked to
+    the minibatch (all editable ones when the batch links to none of them).
+    """
+    linked_ids: set[str] = set()
+    for trial in batch:
+        linked_ids.update(p.id for p in linked_parameters(trial, parameters))
+    shown = [p for p in parameters if p.id in linked_ids] or list(parameters)
+    request = Request(
+        run=run,
+        iteration=iteration,
+        objective=describe_objective(trials),
+        settings=RequestSettings(horizon=horizon, batch_size=batch_size, seed=seed),
+        parameters=tuple(p.view() for p in shown),
+        evidence=tuple(t.evidence(horizon) for t in batch),
+        history=tuple(history[-HISTORY_LENGTH:]),
+    )
+    return _with_prompt(request)
+
+
+def _with_prompt(request: Request) -> Request:
+    from dataclasses import replace
+
+    return replace(request, prompt=prompt.render(request).text)

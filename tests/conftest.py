@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.invalid",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+BUGGY_CALC = '''\
+from pytest_genopt import trainable
+
+
+def helper(x):
+    return x
+
+
+@trainable
+def add(a, b):
+    """Return the sum of a and b."""
+    return a - b
+'''
+
+CALC_TESTS = """\
+from calc import add
+
+
+def test_small():
+    assert add(1, 2) == 3
+
+
+def test_zero():
+    assert add(0, 0) == 0
+
+
+def test_negative():
+    assert add(-2, -3) == -5
+
+
+def test_large():
+    assert add(100, 23) == 123
+
+
+def test_mixed():
+    assert add(7, -2) == 5
+"""
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real git in temp repos needs an identity; never rely on the machine's config."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GENOPT_MODEL", raising=False)
+
+
+def git(path: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=path, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def init_repo(path: Path, files: dict[str, str], *, commit: bool = True) -> Path:
+    """Write ``files`` under ``path`` and make it a git repository (committed)."""
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text) if name.endswith(".py") else text)
+    git(path, "init", "-q", "-b", "main")
+    if commit:
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+@pytest.fixture
+def calc_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with a buggy ``@trainable def add`` and four failing tests.
+
+    It lives in ``project/`` under pytester's directory, which is the working
+    directory, so that pytester's own files (captured output) stay outside it.
+    """
+    project = pytester.path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    pytester.syspathinsert(project)
+    return init_repo(
+        project,
+        {
+            "calc.py": BUGGY_CALC,
+            "tests/test_calc.py": CALC_TESTS,
+            "pytest.ini": "[pytest]\npythonpath = .\n",
+        },
+    )
+
+
+def tree_state(path: Path) -> dict[str, Any]:
+    """Every file (bytes) plus git's view of HEAD, index and stash: what 'untouched' means."""
+    files = {
+        p.relative_to(path).as_posix(): p.read_bytes()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+        and ".git" not in p.relative_to(path).parts[:1]
+        and "__pycache__" not in p.parts
+        and ".pytest_cache" not in p.parts
+    }
+    return {
+        "files": files,
+        "head": git(path, "rev-parse", "HEAD").strip(),
+        "index": git(path, "ls-files", "--stage"),
+        "status": git(path, "status", "--porcelain"),
+        "stash": git(path, "stash", "list"),
+    }
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,172 @@
+"""The pytest surface: options, ini twins, usage errors, passive mode, the header."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import tree_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--genopt-iterations=-1"],
+            "--genopt-iterations: invalid value '-1'; expected an integer >= 0",
+        ),
+        (
+            ["--genopt-iterations=ten"],
+            "--genopt-iterations: invalid value 'ten'; expected an integer >= 0",
+        ),
+        (
+            ["--genopt-horizon=-3"],
+            "--genopt-horizon: invalid value '-3'; expected an integer >= 0 or 'all'",
+        ),
+        (
+            ["--genopt-horizon=lots"],
+            "--genopt-horizon: invalid value 'lots'; expected an integer >= 0 or 'all'",
+        ),
+        (
+            ["--genopt-batch-size=0"],
+            "--genopt-batch-size: invalid value '0'; expected an integer >= 1",
+        ),
+        (
+            ["--genopt-candidates=0"],
+            "--genopt-candidates: invalid value '0'; expected an integer >= 1",
+        ),
+        (["--genopt-seed=-5"], "--genopt-seed: invalid value '-5'; expected an integer >= 0"),
+        (
+            ["--genopt-iterations=1", "--genopt-backend=gpt"],
+            "--genopt-backend: unknown backend 'gpt'; expected anthropic",
+        ),
+        (
+            ["--genopt-backend=python:mod"],
+            "--genopt-backend: invalid value 'python:mod'; expected anthropic",
+        ),
+        (["--genopt-backend=python:1mod:fn"], "--genopt-backend: invalid value 'python:1mod:fn'"),
+        (["--genopt-backend=exchange:"], "--genopt-backend: invalid value 'exchange:'"),
+        (["--genopt-backend=search:x"], "--genopt-backend: invalid value 'search:x'"),
+        (
+            ["--genopt-budget-usd=-1"],
+            "--genopt-budget-usd: invalid value '-1'; expected a number of dollars >= 0",
+        ),
+        (["--genopt-budget-usd=nan"], "--genopt-budget-usd: invalid value 'nan'"),
+        (
+            ["--genopt-max-tokens=0"],
+            "--genopt-max-tokens: invalid value '0'; expected an integer >= 1",
+        ),
+        (
+            ["--genopt-timeout=0"],
+            "--genopt-timeout: invalid value '0'; expected a number of seconds > 0",
+        ),
+        (
+            ["--genopt-workers=zero"],
+            "--genopt-workers: invalid value 'zero'; expected an integer >= 1 or 'auto'",
+        ),
+        (
+            ["--genopt-branch=bad..name"],
+            "--genopt-branch: invalid value 'bad..name'; expected a valid git branch name",
+        ),
+        (["--genopt-branch=has space"], "--genopt-branch: invalid value 'has space'"),
+        (["--genopt-resume=../etc"], "--genopt-resume: invalid value '../etc'"),
+        (["--genopt-model=bad model"], "--genopt-model: invalid value 'bad model'"),
+        (["--genopt-only="], "--genopt-only: invalid value ''"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], expected: str
+) -> None:
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.startswith("ERROR:")]
+    assert len(errors) == 1, result.errlines
+    assert expected in errors[0]
+
+
+def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ngenopt_batch_size = none\n")
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: genopt_batch_size (ini): invalid value 'none'; expected an integer >= 1"]
+    )
+
+
+def test_command_line_overrides_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ngenopt_horizon = 3\ngenopt_batch_size = 2\ngenopt_seed = 7\n")
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(
+        "--genopt-iterations=1", "--genopt-horizon=all", "--genopt-evidence=req.json"
+    )
+    result.stdout.fnmatch_lines(
+        ["genopt: run *, backend anthropic, horizon all, batch size 2, seed 7"]
+    )
+
+
+def test_bad_genopt_model_environment_variable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENOPT_MODEL", "no spaces allowed")
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: GENOPT_MODEL: invalid value 'no spaces allowed'*"])
+
+
+def test_passive_by_default_writes_nothing_and_prints_nothing(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    before = tree_state(calc_project)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=4, passed=1)
+    assert not [line for line in result.outlines if line.startswith("genopt")]
+    assert tree_state(calc_project) == before
+
+
+def test_marker_is_registered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.genopt(holdout=True)
+        def test_ok():
+            pass
+        """
+    )
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+def test_active_run_shows_its_settings_in_the_header(
+    pytester: pytest.Pytester, calc_project: object
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--genopt-iterations=1",
+        "--genopt-evidence=req.json",
+        "--genopt-seed=3",
+        "--genopt-horizon=4",
+        "--genopt-batch-size=2",
+        "--genopt-backend=search",
+    )
+    result.stdout.fnmatch_lines(
+        ["genopt: run ????????-??????-????, backend search, horizon 4, batch size 2, seed 3"]
+    )
+
+
+def test_unknown_marker_argument_is_a_usage_error(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    (calc_project / "tests" / "test_marked.py").write_text(
+        "import pytest\n\n\n@pytest.mark.genopt(holdot=True)\ndef test_typo():\n    pass\n"
+    )
+    result = pytester.runpytest_subprocess("--genopt-iterations=1", "--genopt-evidence=r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*genopt takes keyword arguments trainables=, holdout=, files=; got holdot*"]
+    )
