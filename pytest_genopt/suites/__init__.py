@@ -1,0 +1,1 @@
+"""Benchmark suites shipped with pytest-genopt (each may need optional extras)."""
