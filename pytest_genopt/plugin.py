@@ -104,6 +104,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="accept candidates that make a passing test fail",
     )
     parser.addini(
+        "genopt_prices",
+        "model prices overriding the built-in table, one per line: "
+        "MODEL = INPUT OUTPUT [CACHE_WRITE CACHE_READ] (dollars per million tokens)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "genopt_exchange_timeout",
+        "seconds the exchange backend waits for each response file (default: 3600)",
+        default=None,
+    )
+    parser.addini(
         "genopt_trainable_files",
         "globs (relative to rootdir) of whole files the optimizer may rewrite, e.g. prompt files",
         type="linelist",

@@ -1,0 +1,110 @@
+"""Build the run's backend from ``--genopt-backend`` (and wrap it for ``--genopt-record``).
+
+Each backend module is imported only in its own branch, so a run pays only
+for the backend it uses (the anthropic SDK is not imported for ``python:``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from pytest_genopt.backends import Backend, BackendFatal
+from pytest_genopt.plugin import plugin_backend_key
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_genopt.config import Settings
+
+#: default of ini ``genopt_exchange_timeout``: how long one exchange may wait, in seconds
+DEFAULT_EXCHANGE_TIMEOUT = 3600.0
+
+
+def make_backend(config: pytest.Config, settings: Settings) -> Backend:
+    """The backend for ``settings.backend``, recording to ``settings.record`` when set.
+
+    Raises :class:`BackendFatal` (one line) when the backend cannot be built:
+    no API key, a bad ``genopt_prices`` or ``genopt_exchange_timeout`` ini value,
+    a scheme not available yet, a plugin's object that is not a Backend.
+    """
+    spec = settings.backend
+    invocation_dir = config.invocation_params.dir
+    backend: Backend
+    if spec.scheme == "anthropic":
+        from pytest_genopt.backends.anthropic import (
+            DEFAULT_MODEL,
+            AnthropicBackend,
+            parse_price_overrides,
+        )
+
+        lines = _ini(config, "genopt_prices")
+        if isinstance(lines, str):
+            lines = [lines]
+        try:
+            prices = parse_price_overrides(list(lines or ()))
+        except ValueError as exc:
+            raise BackendFatal(f"genopt_prices (ini): {exc}") from None
+        model = spec.argument or settings.model or DEFAULT_MODEL
+        backend = AnthropicBackend(model=model, prices=prices)
+    elif spec.scheme == "python":
+        from pytest_genopt.backends.python import PythonBackend
+
+        backend = PythonBackend(spec.argument, config.rootpath)
+    elif spec.scheme == "exchange":
+        from pytest_genopt.backends.exchange import ExchangeBackend
+
+        backend = ExchangeBackend(
+            invocation_dir / spec.argument,
+            timeout=_exchange_timeout(config),
+            name=str(spec),  # the spec as written: stable across machines in trailers
+        )
+    elif spec.scheme == "replay":
+        from pytest_genopt.backends.cassette import ReplayBackend
+        from pytest_genopt.redaction import secret_values
+
+        path = (invocation_dir / spec.argument).resolve()
+        backend = ReplayBackend(path, secrets=secret_values())
+    elif spec.scheme == "search":
+        raise BackendFatal("the search backend is not available yet")
+    else:
+        made = config.stash.get(plugin_backend_key, None)
+        if made is None:
+            raise BackendFatal(f"no plugin provided a backend for {str(spec)!r}")
+        if not isinstance(made, Backend):
+            raise BackendFatal(
+                f"the backend a plugin made for {str(spec)!r} is a {type(made).__name__}, "
+                "not a Backend (it needs name, propose, worst_case and close)"
+            )
+        backend = made
+    if settings.record is not None:
+        from pytest_genopt.backends.cassette import RecordingBackend
+        from pytest_genopt.redaction import secret_values
+
+        backend = RecordingBackend(backend, settings.record, secret_values())
+    return backend
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    """An ini value, or None while the plugin does not declare ``name``."""
+    try:
+        return config.getini(name)
+    except ValueError:  # "unknown configuration value"
+        return None
+
+
+def _exchange_timeout(config: pytest.Config) -> float:
+    value = _ini(config, "genopt_exchange_timeout")
+    if value in (None, "", []):
+        return DEFAULT_EXCHANGE_TIMEOUT
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise BackendFatal(
+            f"genopt_exchange_timeout (ini): invalid value {text!r}; "
+            "expected a number of seconds > 0"
+        )
+    return seconds
