@@ -142,6 +142,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"expected {BACKEND_ACCEPTED}"
             )
         config.stash[plugin_backend_key] = backend
+    resume = None
+    if settings.resume is not None and not hasattr(config, "workerinput"):
+        from pytest_genopt.loop import resumed_settings
+
+        settings, resume = resumed_settings(settings, config.rootpath)
+        config.stash[settings_key] = settings
     from pytest_genopt.collector import TrialRecorder
 
     config.pluginmanager.register(
@@ -151,14 +157,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # an xdist worker only records; its controller does the rest
     from pytest_genopt.loop import Controller
 
-    config.pluginmanager.register(Controller(config, settings), "genopt-controller")
+    config.pluginmanager.register(Controller(config, settings, resume), "genopt-controller")
 
 
 @pytest.fixture
 def genopt(request: pytest.FixtureRequest) -> tracing.TrialReporter:
     """Report to the optimizer: ``genopt.score(x)``, ``genopt.feedback(text)``,
     ``genopt.trace(**fields)``. No-ops under plain pytest."""
-    settings = request.config.stash.get(settings_key, None)
-    if settings is None or not settings.active:
-        return tracing.TrialReporter(None)
-    return tracing.TrialReporter(settings.horizon)
+    # a recorder is registered wherever trials are recorded: a run's session,
+    # its xdist workers and candidate evaluations
+    recorder = request.config.pluginmanager.get_plugin("genopt-recorder")
+    return tracing.TrialReporter(recorder.horizon if recorder is not None else None)

@@ -65,9 +65,9 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GENOPT_MODEL", raising=False)
 
 
-def git(path: Path, *args: str) -> str:
+def git(path: Path, *args: str, input_text: str | None = None) -> str:
     return subprocess.run(
-        ["git", *args], cwd=path, check=True, capture_output=True, text=True
+        ["git", *args], cwd=path, check=True, capture_output=True, text=True, input=input_text
     ).stdout
 
 
@@ -106,12 +106,15 @@ def calc_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def tree_state(path: Path) -> dict[str, Any]:
-    """Every file (bytes) plus git's view of HEAD, index and stash: what 'untouched' means."""
+    """Every file (bytes) plus git's view of HEAD, index and stash: what 'untouched' means.
+
+    ``.genopt/`` is left out: it is the run's own directory, which git ignores.
+    """
     files = {
         p.relative_to(path).as_posix(): p.read_bytes()
         for p in sorted(path.rglob("*"))
         if p.is_file()
-        and ".git" not in p.relative_to(path).parts[:1]
+        and p.relative_to(path).parts[0] not in (".git", ".genopt")
         and "__pycache__" not in p.parts
         and ".pytest_cache" not in p.parts
     }

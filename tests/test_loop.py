@@ -1,0 +1,400 @@
+"""The optimization loop end to end: real git, real pytest subprocesses, offline backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import BUGGY_CALC, CALC_TESTS, git, init_repo, read_json, tree_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FIX = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
+
+SCRIPTED = """
+import json
+
+ANSWERS = {
+    1: {"edits": [{"parameter": "calc.py::add", "text": "def add(a, b)\\n    return a +\\n"}],
+        "rationale": "syntax error"},
+    2: {"edits": [{"parameter": "tests/test_calc.py::test_small",
+                   "text": "def test_small():\\n    pass\\n"}],
+        "rationale": "edit a test"},
+    3: {"edits": [{"parameter": "calc.py::add", "search": "return a * b", "replace": "x"}],
+        "rationale": "absent search"},
+    4: {"edits": [{"parameter": "calc.py::add", "search": "return a - b",
+                   "replace": "return a * b"}],
+        "rationale": "worse"},
+    5: "please add instead of subtracting",
+    6: {"edits": [{"parameter": "calc.py::add", "search": "return a - b",
+                   "replace": "return a + b"}],
+        "rationale": "add must add\\nthe tests expect sums"},
+}
+
+
+def propose(request):
+    with open("requests.jsonl", "a") as log:
+        log.write(json.dumps(request) + "\\n")
+    return ANSWERS[request["iteration"]]
+"""
+
+
+def genopt(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)
+
+
+def report_of(project: Path, run: str | None = None) -> dict[str, Any]:
+    run = run or (project / ".genopt" / "runs" / "last").read_text().strip()
+    return read_json(project / ".genopt" / "runs" / run / "report.json")  # type: ignore[no-any-return]
+
+
+def branch_file(project: Path, branch: str, path: str) -> str:
+    return git(project, "show", f"{branch}:{path}")
+
+
+@pytest.fixture
+def scripted(calc_project: Path) -> Path:
+    (calc_project / "optimizer.py").write_text(SCRIPTED)
+    return calc_project
+
+
+def test_scripted_run_accepts_the_fix_and_rejects_the_rest(
+    pytester: pytest.Pytester, scripted: Path
+) -> None:
+    (scripted / "notes.txt").write_text("uncommitted and untracked\n")
+    before = tree_state(scripted)
+    result = genopt(
+        pytester,
+        "--genopt-iterations=6",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-seed=0",
+        "--genopt-branch=genopt/fix",
+        "--genopt-record=cassette.json",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the checkout's tests still fail
+    report = report_of(scripted)
+    decisions = [(i["iteration"], i["decision"]) for i in report["iterations"]]
+    assert decisions == [
+        (1, "invalid"),
+        (2, "invalid"),
+        (3, "invalid"),
+        (4, "rejected"),
+        (5, "invalid"),
+        (6, "accepted"),
+    ]
+    reasons = [i["reason"] for i in report["iterations"]]
+    assert "not valid Python" in reasons[0]
+    assert "unknown parameter 'tests/test_calc.py::test_small'" in reasons[1]
+    assert "occurs 0 times" in reasons[2] or "not found" in reasons[2]
+    assert reasons[3] == "batch objective 0.0000 is not above 0.0000"
+    assert reasons[4] == "the response must be a JSON object, got a string"
+    assert report["baseline"] == {"objective": 0.2, "passed": 1, "failed": 4}
+    assert report["best"]["objective"] == 1.0
+    assert report["best"]["passed"] == 5
+    # the branch tip holds the fix with its decorator; tests unchanged
+    calc = branch_file(scripted, "genopt/fix", "calc.py")
+    assert "@trainable\ndef add(a, b):" in calc
+    assert "return a + b" in calc
+    assert branch_file(scripted, "genopt/fix", "tests/test_calc.py") == CALC_TESTS
+    assert branch_file(scripted, "genopt/fix", "notes.txt") == "uncommitted and untracked\n"
+    message = git(scripted, "log", "-1", "--format=%B", "genopt/fix")
+    trailers = git(scripted, "interpret-trailers", "--parse", input_text=message)
+    run = report["run"]
+    assert f"Genopt-Run: {run}" in trailers
+    assert "Genopt-Iteration: 6" in trailers
+    assert "Genopt-Objective: 0.2000 -> 1.0000" in trailers
+    assert "Genopt-Backend: python:optimizer:propose" in trailers
+    assert message.startswith("genopt: add must add\n")
+    assert git(scripted, "rev-list", "--count", f"{report['base']}..genopt/fix").strip() == "1"
+    # the checkout is untouched
+    after = tree_state(scripted)
+    for name in ("cassette.json", "requests.jsonl"):
+        after["files"].pop(name)
+    after["status"] = "".join(
+        line + "\n"
+        for line in after["status"].splitlines()
+        if line not in ("?? cassette.json", "?? requests.jsonl")
+    )
+    assert after == before
+    # history reached the optimizer: the last request lists the five failures
+    requests = [json.loads(line) for line in (scripted / "requests.jsonl").read_text().splitlines()]
+    assert [h["decision"] for h in requests[-1]["history"]] == [
+        "invalid",
+        "invalid",
+        "invalid",
+        "rejected",
+        "invalid",
+    ]
+    # the terminal summary tells where to look
+    result.stdout.fnmatch_lines(
+        [
+            "genopt: iteration 6: accepted objective 0.2000 -> 1.0000*",
+            "genopt: run *: objective 0.2000 -> 1.0000 in 6 iteration(s), 1 accepted; *",
+            "genopt: branch genopt/fix; review it with: git log --oneline *..genopt/fix"
+            " && git diff *",
+        ]
+    )
+    markdown = (scripted / ".genopt" / "runs" / run / "report.md").read_text()
+    assert "Objective **0.2000 → 1.0000**" in markdown
+    assert "+    return a + b" in markdown
+    journal = (scripted / ".genopt" / "runs" / run / "journal.jsonl").read_text().splitlines()
+    assert json.loads(journal[0])["event"] == "start"
+    assert json.loads(journal[-1])["event"] == "end"
+
+    # replaying the cassette in a fresh copy gives the same decisions
+    copy = pytester.path / "copy"
+    init_repo(
+        copy,
+        {
+            "calc.py": BUGGY_CALC,
+            "tests/test_calc.py": CALC_TESTS,
+            "pytest.ini": "[pytest]\npythonpath = .\n",
+            "notes.txt": "uncommitted and untracked\n",
+        },
+    )
+    shutil.copy(scripted / "optimizer.py", copy / "optimizer.py")
+    shutil.copy(scripted / "cassette.json", pytester.path / "cassette.json")
+    os.chdir(copy)
+    genopt(
+        pytester,
+        "--genopt-iterations=6",
+        f"--genopt-backend=replay:{pytester.path / 'cassette.json'}",
+        "--genopt-seed=0",
+        "--genopt-branch=genopt/fix",
+    )
+    replayed = report_of(copy)
+    assert [(i["iteration"], i["decision"], i["reason"]) for i in replayed["iterations"]] == [
+        (i["iteration"], i["decision"], i["reason"]) for i in report["iterations"]
+    ]
+
+
+def test_replay_names_the_first_difference(pytester: pytest.Pytester, scripted: Path) -> None:
+    genopt(
+        pytester,
+        "--genopt-iterations=1",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-seed=0",
+        "--genopt-record=../c.json",
+    )
+    result = genopt(
+        pytester,
+        "--genopt-iterations=1",
+        "--genopt-backend=replay:../c.json",
+        "--genopt-seed=0",
+        "--genopt-horizon=1",
+    )
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(
+        [
+            "*stopped: replay: request for iteration 1 is not in *: "
+            "first difference at settings.horizon: 10 != 1*"
+        ]
+    )
+
+
+def test_regressions_crashes_and_hangs_are_rejected(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    (calc_project / "optimizer.py").write_text(
+        textwrap.dedent("""
+        REGRESS = "def add(a, b):\\n    return a + b if (a, b) != (0, 0) else 1\\n"
+        CRASH = "def add(a, b):\\n    import os\\n    os._exit(3)\\n"
+        HANG = "def add(a, b):\\n    import time\\n    time.sleep(120)\\n"
+        ANSWERS = {1: REGRESS, 2: CRASH, 3: HANG}
+
+        def propose(request):
+            text = ANSWERS[request["iteration"]]
+            return {"edits": [{"parameter": "calc.py::add", "text": text}], "rationale": "try"}
+    """)
+    )
+    result = genopt(
+        pytester,
+        "--genopt-iterations=3",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-timeout=3",
+        "--genopt-seed=1",
+    )
+    report = report_of(calc_project)
+    decisions = [i["decision"] for i in report["iterations"]]
+    assert decisions == ["rejected", "rejected", "rejected"], result.stdout.str()
+    reasons = [i["reason"] for i in report["iterations"]]
+    assert reasons[0] == "breaks 1 passing test(s): tests/test_calc.py::test_zero"
+    assert "exited with status 3" in reasons[1]
+    assert "--genopt-timeout=3" in reasons[2]
+    assert report["best"]["commit"] is None
+
+
+def test_exchange_answered_by_an_outside_process(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    exchange = pytester.path / "exchange"
+    answer = {"edits": [{"parameter": "calc.py::add", "text": FIX}], "rationale": "sum"}
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+        import json, os, pathlib, time
+        d = pathlib.Path({str(exchange)!r})
+        deadline = time.time() + 120
+        while not (d / "1.request.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        request = json.loads((d / "1.request.json").read_text())
+        assert request["protocol"] == 1
+        assert (d / "1.prompt.md").read_text().startswith("You are the optimizer")
+        tmp = d / "answer.tmp"
+        tmp.write_text(json.dumps({answer!r}))
+        os.replace(tmp, d / "1.response.json")
+    """),
+        ]
+    )
+    try:
+        result = genopt(
+            pytester,
+            "--genopt-iterations=1",
+            f"--genopt-backend=exchange:{exchange}",
+            "--genopt-seed=0",
+        )
+    finally:
+        agent.wait(timeout=60)
+    assert agent.returncode == 0
+    report = report_of(calc_project)
+    assert report["iterations"][0]["decision"] == "accepted", result.stdout.str()
+    assert report["backend"] == f"exchange:{exchange}"
+
+
+def test_outside_git_it_refuses_before_running(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(calc=BUGGY_CALC, test_calc=CALC_TESTS)
+    result = genopt(pytester, "--genopt-iterations=1", "--genopt-backend=search")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: genopt needs a git repository: * is not inside one*"])
+    assert "collected" not in result.stdout.str()
+
+
+def test_an_existing_branch_is_refused(pytester: pytest.Pytester, scripted: Path) -> None:
+    git(scripted, "branch", "genopt/taken")
+    result = genopt(
+        pytester,
+        "--genopt-iterations=1",
+        "--genopt-branch=genopt/taken",
+        "--genopt-backend=python:optimizer:propose",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: branch 'genopt/taken' exists already*--genopt-resume*"])
+
+
+def test_all_passing_stops_at_once(pytester: pytest.Pytester, scripted: Path) -> None:
+    (scripted / "calc.py").write_text(BUGGY_CALC.replace("a - b", "a + b"))
+    result = genopt(pytester, "--genopt-iterations=3", "--genopt-backend=python:optimizer:propose")
+    assert result.ret == pytest.ExitCode.OK
+    assert report_of(scripted)["stopped"].startswith("nothing left to improve")
+    assert not (scripted / "requests.jsonl").exists()
+
+
+def test_push_to_a_bare_remote(pytester: pytest.Pytester, scripted: Path) -> None:
+    remote = pytester.path / "remote.git"
+    subprocess.run(["git", "init", "--bare", "-q", str(remote)], check=True)
+    git(scripted, "remote", "add", "origin", str(remote))
+    (scripted / "optimizer.py").write_text(
+        "def propose(request):\n"
+        f"    return {{'edits': [{{'parameter': 'calc.py::add', 'text': {FIX!r}}}]}}\n"
+    )
+    result = genopt(
+        pytester,
+        "--genopt-iterations=1",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-branch=genopt/pushed",
+        "--genopt-push=origin",
+    )
+    result.stdout.fnmatch_lines(["genopt: pushed genopt/pushed to origin"])
+    assert git(remote, "rev-parse", "genopt/pushed") == git(scripted, "rev-parse", "genopt/pushed")
+
+
+def test_sigkill_then_resume_does_not_repeat_accepted_work(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    (calc_project / "hang.flag").write_text("")
+    (calc_project / "optimizer.py").write_text(
+        textwrap.dedent("""
+        import os
+        PARTIAL = "def add(a, b):\\n    return a + b if a != 100 else 0\\n"
+        HANG = "def add(a, b):\\n    import time\\n    time.sleep(300)\\n"
+        FULL = "def add(a, b):\\n    return a + b\\n"
+
+        def propose(request):
+            if request["iteration"] == 1:
+                text = PARTIAL
+            elif os.path.exists("hang.flag"):
+                os.remove("hang.flag")
+                text = HANG
+            else:
+                text = FULL
+            return {"edits": [{"parameter": "calc.py::add", "text": text}], "rationale": "step"}
+    """)
+    )
+    (calc_project / ".gitignore").write_text("hang.flag\n")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--genopt-iterations=3",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-timeout=200",
+        "--genopt-branch=genopt/resumable",
+        "--genopt-seed=0",
+    ]
+    first = subprocess.Popen(
+        command,
+        cwd=calc_project,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runs = calc_project / ".genopt" / "runs"
+    deadline = time.monotonic() + 120
+    journal: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        last = runs / "last"
+        if last.exists():
+            path = runs / last.read_text().strip() / "journal.jsonl"
+            if path.exists():
+                journal = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                if any(e["event"] == "proposal" and e.get("iteration") == 2 for e in journal):
+                    break
+        time.sleep(0.1)
+    else:
+        first.kill()
+        pytest.fail(f"the run never reached iteration 2: {journal}")
+    time.sleep(1.0)  # let it sink into the hanging evaluation
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    run = (runs / "last").read_text().strip()
+    base = next(e["base"] for e in journal if e["event"] == "start")
+    assert git(calc_project, "rev-list", "--count", f"{base}..genopt/resumable").strip() == "1"
+
+    result = genopt(
+        pytester,
+        "--genopt-iterations=3",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-resume=last",
+        "--genopt-timeout=200",
+    )
+    result.stdout.fnmatch_lines([f"genopt: run {run} (resumed), *"])
+    report = report_of(calc_project, run)
+    assert [i["decision"] for i in report["iterations"]] == ["accepted", "accepted"]
+    assert report["best"]["objective"] == 1.0
+    assert report["baseline"]["objective"] == 0.2
+    assert git(calc_project, "rev-list", "--count", f"{base}..genopt/resumable").strip() == "2"
+    assert "return a + b\n" in branch_file(calc_project, "genopt/resumable", "calc.py")

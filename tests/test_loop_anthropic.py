@@ -1,0 +1,123 @@
+"""The loop through the anthropic backend: real SDK, loopback Messages-API server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.messages_server import MessagesServer, usage
+from tests.test_loop import FIX, genopt, report_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+API_KEY = "sk-ant-test-0123456789abcdef"
+TEST_SECRET = "hunter2-very-secret-value"
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> MessagesServer:
+    server = MessagesServer()
+    server.start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    monkeypatch.setenv("MY_SERVICE_TOKEN", TEST_SECRET)
+    yield server
+    server.stop()
+
+
+def all_files(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_anthropic_run_survives_bad_replies_and_accepts_the_fix(
+    pytester: pytest.Pytester, calc_project: Path, api: MessagesServer
+) -> None:
+    (calc_project / "tests" / "test_calc.py").write_text(
+        (calc_project / "tests" / "test_calc.py").read_text() + "\n\ndef test_prints_secret():\n"
+        "    import os\n"
+        "    print('token is', os.environ['MY_SERVICE_TOKEN'])\n"
+        "    assert add(2, 2) == 4\n"
+    )
+    fix = {"edits": [{"parameter": "calc.py::add", "text": FIX}], "rationale": "add, not subtract"}
+    api.add(
+        MessagesServer.error(529, "overloaded_error", "Overloaded", {"retry-after-ms": "1"}),
+        MessagesServer.text_reply("I think you should add.", usage(1000, 20)),
+        MessagesServer.tool_reply({"edits": "all of them"}, usage(1000, 30, 0, 900)),
+        MessagesServer.tool_reply(fix, usage(200, 60, 900, 0)),
+    )
+    result = genopt(
+        pytester,
+        "--genopt-iterations=3",
+        "--genopt-backend=anthropic:claude-sonnet-5-5",
+        "--genopt-seed=0",
+        "--genopt-record=cassette.json",
+        "--genopt-batch-size=5",
+    )
+    report = report_of(calc_project)
+    assert [i["decision"] for i in report["iterations"]] == ["invalid", "invalid", "accepted"], (
+        result.stdout.str()
+    )
+    assert "without calling propose_edits" in report["iterations"][0]["reason"]
+    assert "'edits'" in report["iterations"][1]["reason"]
+    assert report["backend"] == "anthropic:claude-sonnet-5-5"
+    # usage of the three answered calls (the 529 was retried by the SDK)
+    assert report["usage"]["input_tokens"] == 2200
+    assert report["usage"]["output_tokens"] == 110
+    assert report["usage"]["cache_read_input_tokens"] == 900
+    assert report["usage"]["cache_creation_input_tokens"] == 900
+    assert report["usage"]["cost_usd"] > 0
+    bodies = [r.body for r in api.messages_requests]
+    assert len(bodies) == 4
+    body = bodies[-1]
+    assert body["tool_choice"] == {"type": "tool", "name": "propose_edits"}
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert body["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert "## calc.py::add" in body["messages"][0]["content"][0]["text"]
+    # the key is only ever a header; test output is scrubbed of secrets before it is sent
+    for request in api.messages_requests:
+        assert API_KEY.encode() not in request.raw
+        assert TEST_SECRET.encode() not in request.raw
+    # the test printing the secret failed and is in every batch: its output was redacted
+    assert b"token is [redacted]" in api.messages_requests[0].raw
+    written = all_files(calc_project / ".genopt") + (calc_project / "cassette.json").read_bytes()
+    assert API_KEY.encode() not in written
+    assert TEST_SECRET.encode() not in written
+
+
+def test_budget_stops_before_a_call_it_cannot_afford(
+    pytester: pytest.Pytester, calc_project: Path, api: MessagesServer
+) -> None:
+    result = genopt(
+        pytester,
+        "--genopt-iterations=3",
+        "--genopt-backend=anthropic",
+        "--genopt-budget-usd=0.0001",
+    )
+    report = report_of(calc_project)
+    assert report["iterations"] == []
+    assert report["stopped"].startswith("budget: the next call could cost up to $")
+    assert api.messages_requests == []
+    result.stdout.fnmatch_lines(["*stopped: budget: *--genopt-budget-usd=0.0001*"])
+
+
+def test_authentication_failure_stops_the_run_at_once(
+    pytester: pytest.Pytester, calc_project: Path, api: MessagesServer
+) -> None:
+    api.add(MessagesServer.error(401, "authentication_error", "invalid x-api-key"))
+    result = genopt(pytester, "--genopt-iterations=3", "--genopt-backend=anthropic")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*stopped: anthropic: authentication failed (401)*"])
+    assert len(api.messages_requests) == 1
+
+
+def test_missing_api_key_is_a_usage_error(
+    pytester: pytest.Pytester, calc_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    result = genopt(pytester, "--genopt-iterations=1", "--genopt-backend=anthropic")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --genopt-backend=anthropic: ANTHROPIC_API_KEY is not set*"]
+    )
