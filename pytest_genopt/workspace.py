@@ -313,9 +313,21 @@ class Workspace:
         with tempfile.TemporaryDirectory(prefix="genopt-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self._git("read-tree", head, env=env)
-            # ':/' is the whole work tree whatever the cwd; .genopt/ is ignored by its
-            # own .gitignore, the exclude is a second guard (e.g. a user-edited one).
-            self._git("add", "-A", "--", ":/", f":(top,exclude,literal){genopt}", env=env)
+            # ':/' is the whole work tree whatever the cwd.  .genopt/ is ignored by its
+            # own .gitignore; removing it from the temporary index afterwards is a second
+            # guard (an exclude pathspec would make `git add` fail when the user's own
+            # .gitignore names .genopt too).
+            self._git("add", "-A", "--", ":/", env=env)
+            self._git(
+                "rm",
+                "-r",
+                "--cached",
+                "--quiet",
+                "--ignore-unmatch",
+                "--",
+                f":(top,literal){genopt}",
+                env=env,
+            )
             tree = self._git("write-tree", env=env).strip()
         if tree == self._rev("HEAD^{tree}"):
             return head

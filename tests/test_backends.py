@@ -681,12 +681,6 @@ def test_registry_anthropic_backend(
         configure(pytester, "--genopt-backend=anthropic:house-model-1")
 
 
-def test_registry_search_backend_is_not_there_yet(pytester: pytest.Pytester) -> None:
-    with pytest.raises(BackendFatal) as info:
-        configure(pytester, "--genopt-backend=search")
-    assert str(info.value) == "the search backend is not available yet"
-
-
 PLUGIN_CONFTEST = """
 from pytest_genopt.backends import Usage, proposal_from_raw
 
