@@ -26,7 +26,7 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
 
     Raises :class:`BackendFatal` (one line) when the backend cannot be built:
     no API key, a bad ``genopt_prices`` or ``genopt_exchange_timeout`` ini value,
-    a scheme not available yet, a plugin's object that is not a Backend.
+    a plugin's object that is not a Backend.
     """
     spec = settings.backend
     invocation_dir = config.invocation_params.dir
@@ -66,7 +66,9 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
         path = (invocation_dir / spec.argument).resolve()
         backend = ReplayBackend(path, secrets=secret_values())
     elif spec.scheme == "search":
-        raise BackendFatal("the search backend is not available yet")
+        from pytest_genopt.backends.search import SearchBackend
+
+        backend = SearchBackend(seed=settings.seed)
     else:
         made = config.stash.get(plugin_backend_key, None)
         if made is None:
