@@ -333,7 +333,9 @@ class Controller:
         path = s.evidence
         if path is None:
             return
-        write_json_atomic(path, request.to_json())
+        from pytest_genopt.redaction import redact, secret_values
+
+        write_json_atomic(path, redact(request.to_json(), secret_values()))
         shown = os.path.relpath(path, self.config.invocation_params.dir)
         note = "" if batch else "; every test is at its best value, so there is no evidence"
         self.summary.append(

@@ -1,1 +1,77 @@
-"""Benchmark suites shipped with pytest-genopt (each may need optional extras)."""
+"""Benchmark suites shipped with pytest-genopt, as task templates.
+
+A task is a starting artifact (one of several *variants*) plus the tests that
+judge it, written into a new git repository by ``genopt init <suite>/<task>``.
+Each suite package exposes ``tasks() -> list[Task]``; suites needing optional
+extras still list their tasks without importing them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: suite name -> module exposing ``tasks()``
+SUITES = {"atari": "pytest_genopt.suites.atari.tasks"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task template: ``files`` shared by all variants, plus one starting artifact
+    per variant.  Paths are relative to the template root, '/'-separated."""
+
+    suite: str
+    name: str
+    description: str
+    root: Path
+    variants: tuple[str, ...]
+    default_variant: str
+    extra: str = ""
+    #: for each variant, a sentence on what it starts from
+    variant_descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+    def files(self, variant: str | None = None) -> dict[str, str]:
+        """The task's files for ``variant`` (shared files, then the variant's on top)."""
+        chosen = variant or self.default_variant
+        if chosen not in self.variants:
+            raise ValueError(
+                f"task {self.id} has no variant {chosen!r}; choose one of "
+                f"{', '.join(self.variants)}"
+            )
+        files: dict[str, str] = {}
+        for base in (self.root / "common", self.root / "variants" / chosen):
+            for path in sorted(base.rglob("*")):
+                hidden = any(
+                    part.startswith(".") or part == "__pycache__"
+                    for part in path.relative_to(base).parts
+                )
+                if path.is_file() and not hidden:
+                    files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
+        return files
+
+
+def all_tasks() -> list[Task]:
+    """Every task of every suite, sorted by id."""
+    tasks: list[Task] = []
+    for module in SUITES.values():
+        tasks.extend(importlib.import_module(module).tasks())
+    return sorted(tasks, key=lambda t: t.id)
+
+
+def find_task(task_id: str) -> Task:
+    """The task named ``suite/task``; ValueError with the known ids otherwise."""
+    tasks = all_tasks()
+    for task in tasks:
+        if task.id == task_id:
+            return task
+    raise ValueError(
+        f"unknown task {task_id!r}; known: {', '.join(t.id for t in tasks)} (see `genopt list`)"
+    )

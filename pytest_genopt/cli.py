@@ -1,0 +1,232 @@
+"""The ``genopt`` command: list and initialize suite tasks, run the demo, show reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pytest_genopt.suites import Task
+
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "pytest-genopt",
+    "GIT_AUTHOR_EMAIL": "genopt@localhost",
+    "GIT_COMMITTER_NAME": "pytest-genopt",
+    "GIT_COMMITTER_EMAIL": "genopt@localhost",
+}
+
+
+class CommandError(Exception):
+    """A one-line message for the user; the command exits with status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="genopt", description="pytest-genopt: generative optimization of code under test"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("list", help="show suites, tasks and starting variants")
+
+    init = commands.add_parser("init", help="write a task into a new git repository")
+    init.add_argument("task", help="SUITE/TASK, e.g. atari/pong (see `genopt list`)")
+    init.add_argument("directory", type=Path, help="a new or empty directory")
+    init.add_argument("--start", metavar="VARIANT", help="starting variant (default: the task's)")
+
+    demo = commands.add_parser(
+        "demo", help="optimize a new Pong task end to end (anthropic with a key, else search)"
+    )
+    demo.add_argument("--iterations", type=int, default=10, metavar="N")
+    demo.add_argument("--backend", metavar="SPEC", help="override the backend choice")
+    demo.add_argument("--seed", type=int, default=0, metavar="S")
+    demo.add_argument("--dir", type=Path, metavar="DIR", help="where to write the task")
+    demo.add_argument("--start", metavar="VARIANT", help="starting variant (default: skeleton)")
+
+    report = commands.add_parser("report", help="print a run's report.md")
+    report.add_argument("run", nargs="?", default="last", help="run id (default: last)")
+    report.add_argument(
+        "--dir",
+        type=Path,
+        default=Path.cwd(),
+        metavar="DIR",
+        help="the project (default: the current directory)",
+    )
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            return list_tasks()
+        if args.command == "init":
+            task = find(args.task)
+            init_task(task, args.directory, args.start)
+            print(next_steps(task, args.directory))
+            return 0
+        if args.command == "demo":
+            return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
+        return show_report(args.dir, args.run)
+    except CommandError as exc:
+        print(f"genopt: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def find(task_id: str) -> Task:
+    from pytest_genopt.suites import find_task
+
+    try:
+        return find_task(task_id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def list_tasks() -> int:
+    from pytest_genopt.suites import all_tasks
+
+    for task in all_tasks():
+        extra = f" (needs pytest-genopt[{task.extra}])" if task.extra else ""
+        print(f"{task.id}{extra}: {task.description}")
+        for variant in task.variants:
+            default = " (default)" if variant == task.default_variant else ""
+            description = task.variant_descriptions.get(variant, "")
+            print(f"    --start {variant}{default}: {description}")
+    return 0
+
+
+def init_task(task: Task, directory: Path, variant: str | None) -> None:
+    """Write ``task`` into ``directory`` as a new git repository with a first commit."""
+    import git
+
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise CommandError(f"{directory} exists and is not an empty directory")
+    try:
+        files = task.files(variant)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    (directory / ".gitignore").write_text(".genopt/\n__pycache__/\n.pytest_cache/\n")
+    repo = git.Repo.init(directory, initial_branch="main")
+    repo.git.add("--all")
+    env = {} if _has_identity(repo) else FALLBACK_IDENTITY
+    with repo.git.custom_environment(**env):
+        repo.git.commit(
+            "--quiet",
+            "--no-gpg-sign",
+            "-m",
+            f"{task.id}: {variant or task.default_variant} starting variant (genopt init)",
+        )
+
+
+def _has_identity(repo: object) -> bool:
+    import git
+
+    if not isinstance(repo, git.Repo):
+        return False
+    if os.environ.get("GIT_AUTHOR_NAME") and os.environ.get("GIT_COMMITTER_NAME"):
+        return True
+    reader = repo.config_reader()
+    return bool(reader.get_value("user", "name", "")) and bool(
+        reader.get_value("user", "email", "")
+    )
+
+
+def next_steps(task: Task, directory: Path) -> str:
+    return (
+        f"genopt: wrote {task.id} into {directory} (a git repository with one commit)\n"
+        "next:\n"
+        f"    cd {directory}\n"
+        "    python -m pytest                                   # the tests as they are\n"
+        "    python -m pytest --genopt-iterations=10 --genopt-backend=search   # offline\n"
+        "    python -m pytest --genopt-iterations=10            # with ANTHROPIC_API_KEY"
+    )
+
+
+def choose_backend(override: str | None) -> tuple[str, str]:
+    """The demo's backend and why."""
+    if override:
+        return override, "chosen with --backend"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic", "ANTHROPIC_API_KEY is set"
+    return "search", "ANTHROPIC_API_KEY is not set, so the offline search baseline proposes edits"
+
+
+def run_demo(
+    iterations: int,
+    backend_override: str | None,
+    seed: int,
+    directory: Path | None,
+    variant: str | None,
+) -> int:
+    """A new Pong task, then ``pytest --genopt-iterations=N`` in it; prints what happened."""
+    if iterations < 1:
+        raise CommandError(f"--iterations must be >= 1, got {iterations}")
+    task = find("atari/pong")
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="genopt-demo-")) / "pong"
+    init_task(task, directory, variant)
+    backend, why = choose_backend(backend_override)
+    print(f"genopt demo: wrote {task.id} ({variant or task.default_variant}) into {directory}")
+    print(f"genopt demo: backend {backend}: {why}")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        f"--genopt-iterations={iterations}",
+        f"--genopt-backend={backend}",
+        f"--genopt-seed={seed}",
+    ]
+    print(f"genopt demo: running {' '.join(command[2:])}", flush=True)
+    status = subprocess.run(command, cwd=directory, check=False).returncode
+    runs = directory / ".genopt" / "runs"
+    last = runs / "last"
+    if not last.exists():
+        raise CommandError(f"the run wrote no report (pytest exit status {status})")
+    run = last.read_text().strip()
+    report = json.loads((runs / run / "report.json").read_text())
+    print()
+    print(f"genopt demo: objective per iteration (baseline {report['baseline']['objective']:.4f}):")
+    for it in report["iterations"]:
+        value = it["objective"]
+        shown = "  n/a " if value is None else f"{value:.4f}"
+        print(f"    {it['iteration']:>2}  {it['decision']:<8} {shown}  {it['seconds']:.1f} s")
+    best = report["best"]
+    print(
+        f"genopt demo: best objective {best['objective']:.4f} "
+        f"({best['passed']} of {best['passed'] + best['failed']} tests pass)"
+    )
+    print(
+        f"genopt demo: branch {report['branch']} in {directory}; "
+        f"review with: git -C {directory} log --oneline {report['base'][:12]}..{report['branch']}"
+    )
+    print(f"genopt demo: stopped: {report['stopped']}")
+    # the tests of the starting variant may still fail (exit 1); anything else is a problem
+    return 0 if status in (0, 1) else status
+
+
+def show_report(directory: Path, run: str) -> int:
+    from pytest_genopt.journal import resolve_run, run_dir
+
+    try:
+        run_id = resolve_run(directory, run)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    path = run_dir(directory, run_id) / "report.md"
+    if not path.exists():
+        raise CommandError(f"run {run_id} has no report yet ({path})")
+    print(path.read_text(encoding="utf-8"), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

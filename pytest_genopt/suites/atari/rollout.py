@@ -1,0 +1,448 @@
+"""Run a policy on an Atari game and turn the episodes into evidence.
+
+:func:`run_policy` plays seeded episodes with a step cap and returns a
+:class:`RolloutResult` (returns, episode lengths, points and lives lost).  Given the
+test's ``genopt`` fixture it also feeds the run's credit horizon: it records compact
+steps (time, action, reward and the game's key objects) with ``genopt.trace`` so that
+the evidence holds the moments a policy's author most needs to see, by default the
+``horizon`` steps up to and including each lost point or life.  It adds one
+``genopt.feedback`` line per rollout but never calls ``genopt.score``: the test decides
+its value, usually with :func:`normalized_score`.
+
+Episodes differ by seed only through the emulator's randomness, which with
+``sticky_actions == 0`` is none: ALE games are deterministic, so a deterministic policy
+plays the same game for every seed.  Pass ``sticky_actions > 0`` (0.25 in the task
+templates, as recommended by Machado et al. 2018) to make each seed a different episode.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from pytest_genopt.suites.atari.env import GAMES, make_env
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from pytest_genopt.suites.atari.objects import (
+        BreakoutObjects,
+        GameObjects,
+        PongObjects,
+        SpaceInvadersObjects,
+    )
+    from pytest_genopt.tracing import TrialReporter
+
+__all__ = [
+    "ACTION_ALIASES",
+    "LIFE_LOST",
+    "LIFE_WINDOW",
+    "SCORE_BOUNDS",
+    "STEP_FIELDS",
+    "Policy",
+    "RolloutResult",
+    "TraceMode",
+    "action_labels",
+    "compact_breakout",
+    "compact_pong",
+    "compact_space_invaders",
+    "normalized_score",
+    "run_policy",
+]
+
+#: A policy maps the current objects to an action index or an action name.
+Policy: TypeAlias = "Callable[[Any], int | str]"
+#: What :func:`run_policy` traces: the windows before losses, every step, or nothing.
+TraceMode: TypeAlias = Literal["losses", "all", "none"]
+
+#: Steps kept before a loss when the credit horizon is ``all`` (None): the steps of the
+#: current life, but no more than this many.
+LIFE_WINDOW = 200
+
+#: Extra action names per game, mapped to the game's own names.  In Pong the ALE calls
+#: moving the paddle up "RIGHT" and down "LEFT"; "UP" and "DOWN" say what they do, and
+#: traces show them instead.
+ACTION_ALIASES: dict[str, dict[str, str]] = {
+    "pong": {"UP": "RIGHT", "DOWN": "LEFT", "UPFIRE": "RIGHTFIRE", "DOWNFIRE": "LEFTFIRE"},
+}
+
+#: Per game, the ``(low, high)`` returns that :func:`normalized_score` maps to 0 and 1.
+#: They are chosen for episodes of about 1,000 agent steps (frameskip 4, sticky actions
+#: 0.25), the task templates' step cap; measured returns in that setting:
+#:
+#: * ``pong``: -21 to 21, the whole game.  Both ends are reachable within the cap: an
+#:   idle paddle loses all 21 points in about 760 steps, so 0 means every point lost,
+#:   0.5 level at the cap, and 1 every point won.
+#: * ``breakout``: 0 to 60.  A random policy scores 1 to 4 before losing its 5 balls;
+#:   a paddle that follows the ball well scores 25 to 50 in 1,000 steps (the low rows
+#:   are worth 1 point, the middle rows 4), so 60 is a very good run.
+#: * ``space_invaders``: 0 to 1000.  A random policy scores about 100 to 250 (once in a
+#:   while near 500) before losing its 3 lives; the first wave of 36 invaders is worth
+#:   630 points, and a policy that shoots accurately and dodges clears it and reaches
+#:   into the second wave within 1,000 steps (up to about 950 measured).
+SCORE_BOUNDS: dict[str, tuple[float, float]] = {
+    "pong": (-21.0, 21.0),
+    "breakout": (0.0, 60.0),
+    "space_invaders": (0.0, 1000.0),
+}
+
+
+def compact_pong(objects: PongObjects) -> dict[str, Any]:
+    """Pong's key objects as short lists: ``ball=[x, y, dx, dy]`` (or None),
+    ``player=[y, dy]`` (top edge of the agent's paddle), ``enemy=[y]``."""
+    ball = objects.ball
+    player = objects.player
+    return {
+        "ball": None if ball is None else [ball.x, ball.y, ball.dx, ball.dy],
+        "player": [player.y, player.dy],
+        "enemy": [objects.enemy.y],
+    }
+
+
+def compact_breakout(objects: BreakoutObjects) -> dict[str, Any]:
+    """Breakout's key objects: ``ball=[x, y, dx, dy]`` (or None), ``paddle=[x, w, dx]``
+    (left edge, width, motion), ``lives``."""
+    ball = objects.ball
+    paddle = objects.paddle
+    return {
+        "ball": None if ball is None else [ball.x, ball.y, ball.dx, ball.dy],
+        "paddle": [paddle.x, paddle.w, paddle.dx],
+        "lives": objects.lives,
+    }
+
+
+def compact_space_invaders(objects: SpaceInvadersObjects) -> dict[str, Any]:
+    """Space Invaders' key objects: ``player=[x, dx, state]``, ``shots=[[x, y], ...]``
+    (alien shots), ``shot=[x, y]`` (the player's, or None), ``aliens=[count, left x,
+    right x, bottom y]`` of the block (or None once cleared), ``lives``."""
+    player = objects.player
+    shots: list[list[int]] = []
+    shot: list[int] | None = None
+    for bullet in objects.bullets:
+        if bullet.from_player:
+            shot = [bullet.x, bullet.y]
+        else:
+            shots.append([bullet.x, bullet.y])
+    aliens = objects.aliens
+    block: list[int] | None = None
+    if aliens:
+        block = [
+            len(aliens),
+            min(a.x for a in aliens),
+            max(a.x + a.w for a in aliens),
+            max(a.y + a.h for a in aliens),
+        ]
+    return {
+        "player": [player.x, player.dx, player.state],
+        "shots": shots,
+        "shot": shot,
+        "aliens": block,
+        "lives": objects.lives,
+    }
+
+
+#: The compact-step function of each game (what one traced step shows of the objects).
+STEP_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "pong": compact_pong,
+    "breakout": compact_breakout,
+    "space_invaders": compact_space_invaders,
+}
+
+
+def _ball_lost(before: BreakoutObjects, after: BreakoutObjects) -> bool:
+    return before.ball is not None and after.ball is None
+
+
+def _cannon_hit(before: SpaceInvadersObjects, after: SpaceInvadersObjects) -> bool:
+    return after.player.state == "exploding" and before.player.state != "exploding"
+
+
+#: Per game, how to see a life being lost when it happens, from the objects before and
+#: after a step: the lives counter drops later (Breakout: about 6 steps after the ball
+#: falls past the paddle; Space Invaders: 32 steps after the cannon is hit, once its
+#: explosion ends), and the steps worth tracing are the ones before the miss.
+LIFE_LOST: dict[str, Callable[[Any, Any], bool]] = {
+    "breakout": _ball_lost,
+    "space_invaders": _cannon_hit,
+}
+
+
+def action_labels(game: str, action_names: Sequence[str]) -> tuple[str, ...]:
+    """The names traces use for each action index: the game's names, with the aliases of
+    :data:`ACTION_ALIASES` in their place (Pong's "RIGHT" shows as "UP")."""
+    shown = {name: alias for alias, name in ACTION_ALIASES.get(game, {}).items()}
+    return tuple(shown.get(name, name) for name in action_names)
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """What :func:`run_policy` measured, one entry per episode (in seed order).
+
+    Attributes:
+        game: the game's short name.
+        seeds: the episodes' seeds.
+        returns: the sum of rewards of each episode.
+        lengths: agent steps of each episode (at most ``max_steps``).
+        points_lost: steps with a negative reward (Pong: points won by the opponent).
+        lives_lost: how often the lives counter dropped (Breakout, Space Invaders).
+        game_over: whether each episode ended before the step cap.
+        max_steps: the step cap.
+        seconds: wall time of the whole rollout.
+    """
+
+    game: str
+    seeds: tuple[int, ...]
+    returns: tuple[float, ...]
+    lengths: tuple[int, ...]
+    points_lost: tuple[int, ...]
+    lives_lost: tuple[int, ...]
+    game_over: tuple[bool, ...]
+    max_steps: int
+    seconds: float
+
+    @property
+    def steps(self) -> int:
+        """Agent steps over all episodes."""
+        return sum(self.lengths)
+
+    @property
+    def mean_return(self) -> float:
+        """The mean return over the episodes."""
+        return sum(self.returns) / len(self.returns)
+
+    def summary(self) -> str:
+        """One line for the optimizer: returns, losses and steps."""
+        seeds = ", ".join(map(str, self.seeds))
+        returns = ", ".join(_number(r) for r in self.returns)
+        lost = []
+        points, lives = sum(self.points_lost), sum(self.lives_lost)
+        if points:
+            lost.append(f"{points} point{'s' if points != 1 else ''}")
+        if lives:
+            lost.append(f"{lives} {'lives' if lives != 1 else 'life'}")
+        ended = sum(self.game_over)
+        return (
+            f"{self.game} seed(s) {seeds}: return {returns}; lost "
+            f"{' and '.join(lost) or 'nothing'}; {self.steps} steps "
+            f"(cap {self.max_steps} per episode; {ended} of {len(self.seeds)} ended in game over)"
+        )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def _action_table(game: str, action_names: Sequence[str]) -> dict[object, int]:
+    table: dict[object, int] = {name: i for i, name in enumerate(action_names)}
+    for alias, name in ACTION_ALIASES.get(game, {}).items():
+        if name in table:
+            table[alias] = table[name]
+    table.update({i: i for i in range(len(action_names))})
+    return table
+
+
+def _resolve(action: object, table: dict[object, int], game: str, t: int) -> int:
+    """The index of an action the table did not know: lower-case names and int-likes."""
+    if isinstance(action, str):
+        index = table.get(action.upper())
+        if index is not None:
+            table[action] = index
+            return index
+    elif not isinstance(action, bool) and isinstance(action, numbers.Integral):
+        index = table.get(int(action))
+        if index is not None:
+            return index
+    valid = ", ".join(f"{value} {name}" for name, value in table.items() if isinstance(name, str))
+    raise ValueError(
+        f"the policy returned {action!r} at step {t} of {game}; valid actions are an "
+        f"index 0..{max(v for v in table.values())} or a name: {valid}"
+    )
+
+
+def run_policy(
+    policy: Policy,
+    game: str,
+    *,
+    seeds: Sequence[int] | int,
+    max_steps: int,
+    genopt: TrialReporter | None = None,
+    trace: TraceMode = "losses",
+    frameskip: int = 4,
+    sticky_actions: float = 0.0,
+) -> RolloutResult:
+    """Play one episode of ``game`` per seed with ``policy``, each at most ``max_steps``.
+
+    Args:
+        policy: called with the current objects (``PongObjects``, ...) at every step;
+            returns an action index or name (``"FIRE"``; Pong also accepts ``"UP"`` and
+            ``"DOWN"``, see :data:`ACTION_ALIASES`).
+        game: ``"pong"``, ``"breakout"`` or ``"space_invaders"``.
+        seeds: one seed or several (one episode each).
+        max_steps: step cap per episode (agent steps of ``frameskip`` frames).
+        genopt: the test's ``genopt`` fixture; with a run active, steps are traced and
+            one feedback line is added.  None (or no run active) records nothing.
+        trace: ``"losses"`` traces, at each lost point or life, the steps since the
+            previous loss up to the credit horizon (``genopt.horizon``, or
+            :data:`LIFE_WINDOW` steps when it is ``all``), the losing step marked with
+            ``event="lost point"`` or ``"lost life"``; ``"all"`` traces every step;
+            ``"none"`` nothing.  The fixture keeps the last ``horizon`` traced steps.
+        frameskip: emulator frames per step.
+        sticky_actions: probability of repeating the previous action on each frame;
+            above 0 each seed gives a different episode.
+
+    Each traced step is a flat dict: ``t`` (step index in its episode), ``action`` (its
+    name), ``reward``, the game's objects as short lists (:data:`STEP_FIELDS`), and on a
+    losing step ``event`` and ``seed``.
+
+    Raises:
+        ValueError: for an unknown game or trace mode, ``max_steps < 1``, no seeds, or an
+            action the game does not have (the message lists the valid ones).
+    """
+    if game not in GAMES:
+        raise ValueError(f"unknown Atari game {game!r}; known games: {', '.join(sorted(GAMES))}")
+    if trace not in ("losses", "all", "none"):
+        raise ValueError(f"trace must be 'losses', 'all' or 'none', got {trace!r}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise ValueError("seeds must name at least one episode")
+
+    recording = genopt is not None and genopt.active and trace != "none"
+    window = 0
+    if recording and genopt is not None:
+        window = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
+    record_all = recording and trace == "all"
+    record_losses = recording and trace == "losses" and window > 0
+    compact = STEP_FIELDS[game]
+    missed = LIFE_LOST.get(game)
+
+    started = time.perf_counter()
+    returns: list[float] = []
+    lengths: list[int] = []
+    points_lost: list[int] = []
+    lives_lost: list[int] = []
+    game_over: list[bool] = []
+    with make_env(game, frameskip=frameskip, sticky_actions=sticky_actions) as env:
+        table = _action_table(game, env.action_names)
+        labels = action_labels(game, env.action_names)
+
+        def step_fields(t: int, action: int, reward: float, objects: GameObjects) -> dict[str, Any]:
+            fields: dict[str, Any] = {
+                "t": t,
+                "action": labels[action],
+                "reward": int(reward) if reward.is_integer() else reward,
+            }
+            fields.update(compact(objects))
+            return fields
+
+        for seed in seed_list:
+            frame = env.reset(seed)
+            lives = env.info.get("lives", 0)
+            objects: Any = frame.objects
+            previous: Any = objects
+            hit_seen = False
+            recent: deque[tuple[int, int, float, Any]] = deque(maxlen=window)
+            total = 0.0
+            n_points = n_lives = 0
+            done = False
+            t = 0
+            while t < max_steps:
+                action = policy(objects)
+                try:
+                    index = table[action]
+                except (KeyError, TypeError):  # a new spelling, or not an action at all
+                    index = _resolve(action, table, game, t)
+                frame, reward, done = env.step(index)
+                previous, objects = objects, frame.objects
+                total += reward
+                event = None
+                if reward < 0:
+                    n_points += 1
+                    event = "lost point"
+                now = env.info.get("lives", 0)
+                if now < lives:
+                    n_lives += 1
+                    if hit_seen:
+                        hit_seen = False  # traced when it happened
+                    else:
+                        event = "lost life"
+                lives = now
+                if missed is not None and missed(previous, objects):
+                    hit_seen = True
+                    event = "lost life"
+                if record_losses:
+                    recent.append((t, index, reward, objects))
+                    if event is not None and genopt is not None:
+                        last = len(recent) - 1
+                        for i, (st, sa, sr, so) in enumerate(recent):
+                            fields = step_fields(st, sa, sr, so)
+                            if i == last:
+                                fields["event"] = event
+                                fields["seed"] = seed
+                            genopt.trace(**fields)
+                        recent.clear()
+                elif record_all and genopt is not None:
+                    fields = step_fields(t, index, reward, objects)
+                    if event is not None:
+                        fields["event"] = event
+                        fields["seed"] = seed
+                    genopt.trace(**fields)
+                t += 1
+                if done:
+                    break
+            returns.append(total)
+            lengths.append(t)
+            points_lost.append(n_points)
+            lives_lost.append(n_lives)
+            game_over.append(done)
+    result = RolloutResult(
+        game=game,
+        seeds=tuple(seed_list),
+        returns=tuple(returns),
+        lengths=tuple(lengths),
+        points_lost=tuple(points_lost),
+        lives_lost=tuple(lives_lost),
+        game_over=tuple(game_over),
+        max_steps=max_steps,
+        seconds=time.perf_counter() - started,
+    )
+    if genopt is not None:
+        genopt.feedback(result.summary())
+    return result
+
+
+def normalized_score(
+    game: str, returns: float | Sequence[float], *, bounds: tuple[float, float] | None = None
+) -> float:
+    """The mean over episodes of ``(return - low) / (high - low)``, each clipped to [0, 1].
+
+    ``low, high`` are :data:`SCORE_BOUNDS` ``[game]`` (chosen for a step cap of about
+    1,000 agent steps) unless ``bounds`` is given.  Raises ValueError for an unknown
+    game, no returns, a non-finite return or ``high <= low``.
+    """
+    if bounds is None:
+        if game not in SCORE_BOUNDS:
+            raise ValueError(
+                f"no score bounds for {game!r}; known games: {', '.join(sorted(SCORE_BOUNDS))}"
+            )
+        bounds = SCORE_BOUNDS[game]
+    low, high = float(bounds[0]), float(bounds[1])
+    if not high > low:
+        raise ValueError(f"score bounds need low < high, got ({low}, {high})")
+    if isinstance(returns, (int, float, numbers.Real)):
+        values = [float(returns)]
+    else:
+        values = [float(r) for r in returns]
+    if not values:
+        raise ValueError("normalized_score needs at least one return")
+    total = 0.0
+    for value in values:
+        if not math.isfinite(value):
+            raise ValueError(f"returns must be finite, got {value}")
+        total += min(1.0, max(0.0, (value - low) / (high - low)))
+    return total / len(values)

@@ -1,0 +1,43 @@
+"""A Pong policy, to be written: it only stands still for now.
+
+The functions marked ``@trainable`` are what the optimizer may rewrite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_genopt import trainable
+
+if TYPE_CHECKING:
+    from pytest_genopt.suites.atari import PongObjects
+
+
+@trainable
+def act(objects: PongObjects) -> str:
+    """Choose the action for one step (4 emulator frames) of Pong.
+
+    The agent controls the GREEN paddle on the RIGHT; the computer plays the ORANGE
+    paddle on the LEFT.  A point is lost when the ball leaves the screen on the right,
+    won when it leaves on the left; the game ends when one side reaches 21.
+
+    Geometry (pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS):
+    the playfield spans rows 34..193 between two white walls, off which the ball
+    bounces.  The agent's paddle is 4 x 16 px at x = 140..143, the enemy's at x = 16..19.
+
+    Objects (``objects`` is a ``PongObjects``):
+
+    - ``objects.ball``: ``None`` between points, else a ``PongBall`` with ``x, y`` (its
+      top-left pixel), ``w == 2``, ``h == 4``, centre ``cx, cy``, and velocity
+      ``dx, dy`` in px per step (``dx > 0``: coming towards the agent; ``dy > 0``:
+      moving down).  It reaches the agent's paddle at about x = 138.
+    - ``objects.player`` / ``objects.enemy``: ``PongPaddle`` with ``x``, ``y`` (TOP edge
+      of the visible part), ``h`` (16, less when partly behind a wall), centre ``cy``,
+      and ``dy`` (px per step, > 0 moving down).  The agent's paddle moves about 22 px
+      per step while a direction is held and slides about 16 px after release.
+    - ``objects.player_score``, ``objects.enemy_score``: points so far.
+
+    Return an action name: "NOOP", "UP" (paddle moves up, y decreases), "DOWN"; or
+    "FIRE", "UPFIRE", "DOWNFIRE" (fire does nothing in Pong).
+    """
+    return "NOOP"

@@ -1,0 +1,296 @@
+"""The rollout runner on real ALE games: results, actions, tracing and score normalization."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+# Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
+import gymnasium  # noqa: F401
+import numpy as np
+import pytest
+
+from pytest_genopt import tracing
+from pytest_genopt.suites.atari import GAMES
+from pytest_genopt.suites.atari.rollout import (
+    LIFE_WINDOW,
+    SCORE_BOUNDS,
+    STEP_FIELDS,
+    action_labels,
+    normalized_score,
+    run_policy,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from pytest_genopt.suites.atari import PongObjects
+
+
+def idle(objects: object) -> str:
+    return "NOOP"
+
+
+def fire(objects: object) -> str:
+    return "FIRE"
+
+
+def tracker(objects: PongObjects) -> str:
+    """A simple Pong policy that follows the ball (it wins and loses points)."""
+    ball = objects.ball
+    if ball is None or abs(ball.cy - objects.player.cy) < 6:
+        return "NOOP"
+    return "DOWN" if ball.cy > objects.player.cy else "UP"
+
+
+@pytest.fixture
+def run_active() -> Iterator[Callable[[int | None], tracing.TestRecord]]:
+    """Start a genopt test record (as the plugin does during a run) with a horizon."""
+
+    def begin(horizon: int | None) -> tracing.TestRecord:
+        return tracing.begin_test(horizon)
+
+    yield begin
+    tracing.end_test()
+
+
+def traced(record: tracing.TestRecord) -> list[dict[str, Any]]:
+    return [step for step in tracing.render_trace(record, str) if "t" in step]
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def test_same_seed_same_episode_and_seeds_differ_with_sticky_actions() -> None:
+    def play(seed: int) -> tuple[tuple[float, ...], tuple[int, ...], tuple[int, ...]]:
+        r = run_policy(tracker, "pong", seeds=seed, max_steps=400, sticky_actions=0.25)
+        return r.returns, r.lengths, r.points_lost
+
+    assert play(1) == play(1)
+    outcomes = {play(seed) for seed in range(4)}
+    assert len(outcomes) > 1
+
+
+def test_returns_lengths_and_losses_per_episode() -> None:
+    result = run_policy(idle, "pong", seeds=[0, 1], max_steps=300)
+    assert result.game == "pong"
+    assert result.seeds == (0, 1)
+    assert result.lengths == (300, 300)
+    assert result.steps == 600
+    assert result.game_over == (False, False)
+    # an idle paddle only loses points: the return counts them
+    assert result.points_lost[0] >= 5
+    assert result.returns == tuple(-float(p) for p in result.points_lost)
+    assert result.mean_return == sum(result.returns) / 2
+    assert result.lives_lost == (0, 0)
+    assert result.max_steps == 300
+    assert result.seconds > 0
+    assert result.summary() == (
+        f"pong seed(s) 0, 1: return {int(result.returns[0])}, {int(result.returns[1])}; "
+        f"lost {sum(result.points_lost)} points; 600 steps "
+        "(cap 300 per episode; 0 of 2 ended in game over)"
+    )
+
+
+def test_game_over_ends_an_episode_before_the_cap() -> None:
+    # always FIRE: the paddle never moves and Breakout's 5 balls are soon lost
+    result = run_policy(fire, "breakout", seeds=3, max_steps=2000)
+    assert result.game_over == (True,)
+    assert result.lives_lost == (5,)
+    assert result.lengths[0] < 2000
+    assert "lost 5 lives" in result.summary()
+
+
+def test_the_step_cap_bounds_every_episode() -> None:
+    calls = itertools.count()
+
+    def counting(objects: object) -> int:
+        next(calls)
+        return 0
+
+    result = run_policy(counting, "space_invaders", seeds=[0, 1, 2], max_steps=25)
+    assert result.lengths == (25, 25, 25)
+    assert next(calls) == 75  # the policy is asked once per step
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+def test_action_names_aliases_and_indices_play_the_same_game() -> None:
+    moves = itertools.cycle(range(6))
+    by_index = run_policy(lambda o: next(moves), "pong", seeds=0, max_steps=120)
+    names = ("NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE")
+    named = itertools.cycle(names)
+    by_name = run_policy(lambda o: next(named), "pong", seeds=0, max_steps=120)
+    aliases = itertools.cycle(("noop", "fire", "UP", "DOWN", "UPFIRE", "downfire"))
+    by_alias = run_policy(lambda o: next(aliases), "pong", seeds=0, max_steps=120)
+    numpy = itertools.cycle(np.arange(6, dtype=np.int64))
+    by_numpy = run_policy(lambda o: next(numpy), "pong", seeds=0, max_steps=120)
+    assert by_index.returns == by_name.returns == by_alias.returns == by_numpy.returns
+    assert action_labels("pong", names) == ("NOOP", "FIRE", "UP", "DOWN", "UPFIRE", "DOWNFIRE")
+    assert action_labels("breakout", ("NOOP", "FIRE")) == ("NOOP", "FIRE")
+
+
+@pytest.mark.parametrize("action", ["JUMP", 6, -1, 2.5, [1], None])
+def test_an_invalid_action_names_the_valid_ones(action: object) -> None:
+    with pytest.raises(ValueError, match=r"the policy returned .* at step 0 of breakout") as info:
+        run_policy(lambda o: action, "breakout", seeds=0, max_steps=10)
+    assert "0 NOOP, 1 FIRE, 2 RIGHT, 3 LEFT" in str(info.value)
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown Atari game 'tetris'"):
+        run_policy(idle, "tetris", seeds=0, max_steps=10)
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        run_policy(idle, "pong", seeds=0, max_steps=0)
+    with pytest.raises(ValueError, match="trace must be"):
+        run_policy(idle, "pong", seeds=0, max_steps=10, trace="some")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least one episode"):
+        run_policy(idle, "pong", seeds=[], max_steps=10)
+
+
+def test_policy_errors_propagate() -> None:
+    def broken(objects: object) -> int:
+        raise ZeroDivisionError("bad policy")
+
+    with pytest.raises(ZeroDivisionError, match="bad policy"):
+        run_policy(broken, "pong", seeds=0, max_steps=10)
+
+
+# ---------------------------------------------------------------------------- tracing
+
+
+def test_traces_the_horizon_before_a_lost_point(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(3)
+    result = run_policy(idle, "pong", seeds=0, max_steps=300, genopt=tracing.TrialReporter(3))
+    steps = traced(record)
+    assert len(steps) == 3
+    *before, last = steps
+    assert last["event"] == "lost point"
+    assert last["reward"] == -1
+    assert last["seed"] == 0
+    assert [s["t"] for s in steps] == [last["t"] - 2, last["t"] - 1, last["t"]]
+    assert all("event" not in s for s in before)
+    assert set(last) == {"t", "action", "reward", "ball", "player", "enemy", "event", "seed"}
+    assert last["action"] == "NOOP"
+    assert all(not isinstance(v, dict) for s in steps for v in s.values())  # flat
+    assert record.feedback == [result.summary()]
+    assert record.score is None  # the test decides its score
+
+
+def test_trace_all_keeps_the_last_steps_of_the_run(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(3)
+    run_policy(
+        tracker, "pong", seeds=[0, 1], max_steps=50, genopt=tracing.TrialReporter(3), trace="all"
+    )
+    steps = traced(record)
+    assert [s["t"] for s in steps] == [47, 48, 49]
+
+
+def test_trace_none_records_no_steps(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(3)
+    run_policy(idle, "pong", seeds=0, max_steps=300, genopt=tracing.TrialReporter(3), trace="none")
+    assert traced(record) == []
+    assert len(record.feedback) == 1
+
+
+def test_nothing_is_recorded_without_a_run() -> None:
+    reporter = tracing.TrialReporter(3)
+    assert not reporter.active
+    result = run_policy(idle, "pong", seeds=0, max_steps=100, genopt=reporter)
+    assert result.lengths == (100,)
+
+
+def test_horizon_all_traces_each_life_up_to_the_life_window(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(None)
+    result = run_policy(idle, "pong", seeds=0, max_steps=300, genopt=tracing.TrialReporter(None))
+    steps = traced(record)
+    events = [i for i, s in enumerate(steps) if "event" in s]
+    assert len(events) == result.points_lost[0]
+    assert events[-1] == len(steps) - 1  # nothing after the last loss
+    start = 0
+    for end in events:
+        window = [s["t"] for s in steps[start : end + 1]]
+        assert window == list(range(window[0], window[0] + len(window)))  # consecutive
+        assert len(window) <= LIFE_WINDOW
+        start = end + 1
+    # each window starts right after the previous loss
+    assert steps[events[0] + 1]["t"] == steps[events[0]]["t"] + 1
+
+
+def test_breakout_marks_the_step_the_ball_is_lost(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(None)
+    result = run_policy(
+        fire, "breakout", seeds=0, max_steps=2000, genopt=tracing.TrialReporter(None)
+    )
+    steps = traced(record)
+    events = [i for i, s in enumerate(steps) if "event" in s]
+    assert len(events) == result.lives_lost[0] == 5
+    for i in events:
+        assert steps[i]["event"] == "lost life"
+        assert steps[i]["ball"] is None
+        assert steps[i - 1]["ball"] is not None  # the miss itself, not the later count
+    assert set(steps[0]) == {"t", "action", "reward", "ball", "paddle", "lives"}
+
+
+def test_space_invaders_marks_the_step_the_cannon_is_hit(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(5)
+    result = run_policy(
+        idle, "space_invaders", seeds=0, max_steps=3000, genopt=tracing.TrialReporter(5)
+    )
+    assert result.lives_lost == (3,)
+    steps = traced(record)
+    assert len(steps) == 5
+    last = steps[-1]
+    assert last["event"] == "lost life"
+    assert last["player"][2] == "exploding"
+    assert steps[-2]["player"][2] == "active"
+    fields = {"t", "action", "reward", "player", "shots", "shot", "aliens", "lives"}
+    assert set(last) == fields | {"event", "seed"}
+    assert len(last["aliens"]) == 4  # count, left, right, bottom
+
+
+def test_every_game_has_a_compact_step_and_score_bounds() -> None:
+    assert set(STEP_FIELDS) == set(GAMES) == set(SCORE_BOUNDS)
+
+
+# ---------------------------------------------------------------------------- scores
+
+
+def test_normalized_score_is_clipped_to_the_unit_interval() -> None:
+    assert normalized_score("pong", -21) == 0.0
+    assert normalized_score("pong", 0) == 0.5
+    assert normalized_score("pong", 21) == 1.0
+    assert normalized_score("pong", [-30, 30]) == 0.5  # each clipped, then averaged
+    assert normalized_score("breakout", 30.0) == 0.5
+    assert normalized_score("breakout", (0, 60)) == 0.5
+    assert normalized_score("space_invaders", 2000) == 1.0
+    assert normalized_score("space_invaders", np.array([250.0])) == 0.25
+    assert normalized_score("anything", 5, bounds=(0, 10)) == 0.5
+    for game, (low, high) in SCORE_BOUNDS.items():
+        assert low < high
+        assert normalized_score(game, low) == 0.0
+        assert normalized_score(game, high) == 1.0
+
+
+def test_normalized_score_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="no score bounds for 'tetris'"):
+        normalized_score("tetris", 1)
+    with pytest.raises(ValueError, match="at least one return"):
+        normalized_score("pong", [])
+    with pytest.raises(ValueError, match="finite"):
+        normalized_score("pong", float("nan"))
+    with pytest.raises(ValueError, match="low < high"):
+        normalized_score("pong", 1, bounds=(1, 1))

@@ -1,0 +1,102 @@
+"""The genopt command: list, init, demo, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import git
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def genopt(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_genopt.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_list_shows_every_game_and_variant() -> None:
+    result = genopt("list")
+    assert result.returncode == 0, result.stderr
+    for game in ("pong", "breakout", "space_invaders"):
+        assert f"atari/{game} (needs pytest-genopt[atari])" in result.stdout
+    assert "--start skeleton (default)" in result.stdout
+    assert "--start blank" in result.stdout
+
+
+@pytest.mark.parametrize("game", ["pong", "breakout", "space_invaders"])
+def test_init_writes_a_repository_whose_tests_run(tmp_path: Path, game: str) -> None:
+    target = tmp_path / game
+    result = genopt("init", f"atari/{game}", str(target), "--start", "blank")
+    assert result.returncode == 0, result.stderr
+    assert f"genopt: wrote atari/{game} into {target}" in result.stdout
+    assert "--genopt-iterations=10 --genopt-backend=search" in result.stdout
+    assert git(target, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(target, "status", "--porcelain") == ""
+    assert "blank starting variant" in git(target, "log", "-1", "--format=%s")
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert tests.returncode in (0, 1), tests.stdout + tests.stderr
+    assert " passed" in tests.stdout or " failed" in tests.stdout
+
+
+def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine\n")
+    result = genopt("init", "atari/pong", str(tmp_path))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"genopt: error: {tmp_path} exists and is not an empty directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_init_refuses_unknown_tasks_and_variants(tmp_path: Path) -> None:
+    result = genopt("init", "atari/pacman", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert "unknown task 'atari/pacman'; known: atari/breakout, atari/pong" in result.stderr
+    result = genopt("init", "atari/pong", str(tmp_path / "y"), "--start", "expert")
+    assert result.returncode == 2
+    assert "task atari/pong has no variant 'expert'; choose one of" in result.stderr
+    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "y").exists()
+
+
+def test_demo_runs_offline_and_names_its_branch(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    target = tmp_path / "demo"
+    result = genopt("demo", "--iterations", "2", "--dir", str(target), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "genopt demo: backend search: ANTHROPIC_API_KEY is not set" in out
+    assert "genopt demo: objective per iteration (baseline " in out
+    report_dir = target / ".genopt" / "runs"
+    report = json.loads(
+        (report_dir / (report_dir / "last").read_text().strip() / "report.json").read_text()
+    )
+    assert f"genopt demo: branch {report['branch']} in {target}" in out
+    assert len(report["iterations"]) == 2
+    assert git(target, "rev-parse", "--verify", report["branch"]).strip()
+    shown = genopt("report", "--dir", str(target))
+    assert shown.returncode == 0
+    assert shown.stdout.startswith(f"# genopt run {report['run']}")
