@@ -38,8 +38,7 @@ def resumed_settings(settings: Settings, rootdir: Path) -> tuple[Settings, Resum
     """
     from pytest_genopt.backends import Usage
     from pytest_genopt.journal import read_journal, resolve_run, run_dir
-    from pytest_genopt.optimization import ResumeState
-    from pytest_genopt.protocol import Edit, HistoryEntry
+    from pytest_genopt.optimization import ResumeState, history_entries
     from pytest_genopt.report import IterationRecord
 
     if settings.resume is None:
@@ -56,17 +55,7 @@ def resumed_settings(settings: Settings, rootdir: Path) -> tuple[Settings, Resum
         )
     ends = [e for e in events if e["event"] == "iteration_end"]
     records = [IterationRecord.from_json(e["record"]) for e in ends]
-    history = [
-        HistoryEntry(
-            r.iteration,
-            a.rationale,
-            tuple(Edit.from_json(e) for e in a.edits),
-            a.decision,
-            a.reason,
-        )
-        for r in records
-        for a in r.attempts
-    ]
+    history = [entry for r in records for entry in history_entries(r.iteration, r.attempts)]
     saved = start["settings"]
     state = ResumeState(
         base=start["base"],

@@ -222,8 +222,7 @@ class Optimization:
         chosen = self._choose(candidates)
         if chosen is not None:
             self._accept(iteration, chosen)
-        for attempt in attempts:
-            self.history.append(self._history_entry(iteration, attempt))
+        self.history.extend(history_entries(iteration, attempts))
         return self._record(iteration, batch_ids, attempts, time.monotonic() - started)
 
     def _request(self, iteration: int, batch: list[Trial]) -> Request:
@@ -411,18 +410,6 @@ class Optimization:
             objective=new,
         )
 
-    def _history_entry(self, iteration: int, attempt: Attempt) -> HistoryEntry:
-        from pytest_genopt.protocol import Edit
-
-        edits = tuple(Edit.from_json(e) for e in attempt.edits)
-        return HistoryEntry(
-            iteration,
-            attempt.rationale,
-            edits,
-            attempt.decision,
-            attempt.reason,
-        )
-
     def _record(
         self, iteration: int, batch_ids: list[str], attempts: list[Attempt], seconds: float
     ) -> IterationRecord:
@@ -504,6 +491,27 @@ class Optimization:
         if self.settings.report is not None:
             write_json_atomic(self.settings.report, report)
         return report
+
+
+def history_entries(iteration: int, attempts: Sequence[Attempt]) -> list[HistoryEntry]:
+    """An iteration's attempts as protocol-v1 history.
+
+    Backend errors are left out: they proposed nothing, and the protocol's
+    history decisions are accepted, rejected or invalid.
+    """
+    from pytest_genopt.protocol import Edit
+
+    return [
+        HistoryEntry(
+            iteration,
+            attempt.rationale,
+            tuple(Edit.from_json(e) for e in attempt.edits),
+            attempt.decision,
+            attempt.reason,
+        )
+        for attempt in attempts
+        if attempt.decision != "error"
+    ]
 
 
 def refresh(parameters: Sequence[Parameter], files: dict[str, str]) -> list[Parameter]:

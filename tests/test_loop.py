@@ -95,7 +95,9 @@ def test_scripted_run_accepts_the_fix_and_rejects_the_rest(
     reasons = [i["reason"] for i in report["iterations"]]
     assert "not valid Python" in reasons[0]
     assert "unknown parameter 'tests/test_calc.py::test_small'" in reasons[1]
-    assert "occurs 0 times" in reasons[2] or "not found" in reasons[2]
+    assert reasons[2] == (
+        "calc.py::add: 'search' occurs 0 times in the parameter's text; it must occur exactly once"
+    )
     assert reasons[3] == "batch objective 0.0000 is not above 0.0000"
     assert reasons[4] == "the response must be a JSON object, got a string"
     assert report["baseline"] == {"objective": 0.2, "passed": 1, "failed": 4}
@@ -398,3 +400,32 @@ def test_sigkill_then_resume_does_not_repeat_accepted_work(
     assert report["baseline"]["objective"] == 0.2
     assert git(calc_project, "rev-list", "--count", f"{base}..genopt/resumable").strip() == "2"
     assert "return a + b\n" in branch_file(calc_project, "genopt/resumable", "calc.py")
+
+
+def test_a_backend_error_is_an_error_iteration_left_out_of_history(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    (calc_project / "optimizer.py").write_text(
+        "import json\n\n\n"
+        "def propose(request):\n"
+        "    with open('requests.jsonl', 'a') as log:\n"
+        "        log.write(json.dumps(request) + '\\n')\n"
+        "    if request['iteration'] == 1:\n"
+        "        raise RuntimeError('service down')\n"
+        f"    return {{'edits': [{{'parameter': 'calc.py::add', 'text': {FIX!r}}}]}}\n"
+    )
+    genopt(
+        pytester,
+        "--genopt-iterations=2",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-seed=0",
+    )
+    report = report_of(calc_project)
+    first, second = report["iterations"]
+    assert first["decision"] == "error"
+    assert first["reason"] == (
+        "backend error: python:optimizer:propose raised RuntimeError: service down"
+    )
+    assert second["decision"] == "accepted"
+    requests = [json.loads(x) for x in (calc_project / "requests.jsonl").read_text().splitlines()]
+    assert requests[1]["history"] == []  # protocol v1 history holds proposals only
