@@ -144,7 +144,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[plugin_backend_key] = backend
     resume = None
     if settings.resume is not None and not hasattr(config, "workerinput"):
-        from pytest_genopt.loop import resumed_settings
+        from pytest_genopt.controller import resumed_settings
 
         settings, resume = resumed_settings(settings, config.rootpath)
         config.stash[settings_key] = settings
@@ -155,7 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if hasattr(config, "workerinput"):
         return  # an xdist worker only records; its controller does the rest
-    from pytest_genopt.loop import Controller
+    from pytest_genopt.controller import Controller
 
     config.pluginmanager.register(Controller(config, settings, resume), "genopt-controller")
 

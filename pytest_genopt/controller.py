@@ -1,0 +1,334 @@
+"""The controller: the plugin object registered when a run is active.
+
+The session's tests run as usual and give the baseline Trials; then the
+controller either writes the first request (``--genopt-evidence``) or runs the
+optimization (:mod:`pytest_genopt.loop`) and summarizes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_genopt.collector import TrialCollector
+from pytest_genopt.evidence import MinibatchSampler, improvable
+from pytest_genopt.update import build_request, editable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from pytest_genopt.backends import Backend
+    from pytest_genopt.config import Settings
+    from pytest_genopt.evaluate import Evaluation
+    from pytest_genopt.loop import Optimization, ResumeState
+    from pytest_genopt.trainables import Parameter
+    from pytest_genopt.workspace import Workspace
+
+
+def resumed_settings(settings: Settings, rootdir: Path) -> tuple[Settings, ResumeState]:
+    """Settings of a run continued with ``--genopt-resume``, taken from its journal.
+
+    The run id, seed, batch size, horizon and branch are the journal's; the
+    other options are this command line's.  Raises pytest.UsageError.
+    """
+    from pytest_genopt.backends import Usage
+    from pytest_genopt.journal import read_journal, resolve_run, run_dir
+    from pytest_genopt.loop import ResumeState, history_entries
+    from pytest_genopt.report import IterationRecord
+
+    if settings.resume is None:
+        raise ValueError("not resuming")
+    try:
+        run = resolve_run(rootdir, settings.resume)
+        events = read_journal(run_dir(rootdir, run) / "journal.jsonl")
+    except (ValueError, OSError) as exc:
+        raise pytest.UsageError(f"--genopt-resume={settings.resume}: {exc}") from None
+    start = next((e for e in events if e["event"] == "start"), None)
+    if start is None:
+        raise pytest.UsageError(
+            f"--genopt-resume={settings.resume}: run {run} never started (no start event)"
+        )
+    ends = [e for e in events if e["event"] == "iteration_end"]
+    records = [IterationRecord.from_json(e["record"]) for e in ends]
+    history = [entry for r in records for entry in history_entries(r.iteration, r.attempts)]
+    saved = start["settings"]
+    state = ResumeState(
+        base=start["base"],
+        baseline=start["baseline"],
+        holdout_baseline=start.get("holdout_baseline"),
+        records=records,
+        history=history,
+        sampler=ends[-1]["sampler"] if ends else {},
+        usage=Usage.from_json(ends[-1]["usage"]) if ends else Usage(),
+    )
+    resumed = dataclasses.replace(
+        settings,
+        run_id=run,
+        seed=int(saved["seed"]),
+        batch_size=int(saved["batch_size"]),
+        horizon=saved["horizon"],
+        branch=saved["branch"],
+        start=None,
+    )
+    return resumed, state
+
+
+class Controller:
+    """Owns one run: baseline trials, parameters, the optimization and the summary."""
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, resume: ResumeState | None = None
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.resume = resume
+        self.rootdir = config.rootpath
+        self.collector = TrialCollector(self.rootdir)
+        config.pluginmanager.register(self.collector, "genopt-collector")
+        self.parameters: list[Parameter] = []
+        self.summary: list[str] = []
+        self.workspace: Workspace | None = None
+        self.backend: Backend | None = None
+        self.optimization: Optimization | None = None
+        self.cancel = threading.Event()
+
+    def pytest_report_header(self) -> str:
+        s = self.settings
+        resumed = " (resumed)" if self.resume is not None else ""
+        return (
+            f"genopt: run {s.run_id}{resumed}, backend {s.backend}, horizon {s.horizon_label}, "
+            f"batch size {s.batch_size}, seed {s.seed}"
+        )
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        # candidate worktrees live under .genopt/; never collect them as tests
+        return True if collection_path.name == ".genopt" else None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Refuse everything that can be refused before a single test runs."""
+        from pytest_genopt.trainables import discover
+
+        s = self.settings
+        try:
+            self.parameters = discover(self.rootdir, file_globs=s.trainable_files)
+        except ValueError as exc:
+            raise pytest.UsageError(f"genopt: {exc}") from None
+        if s.only and not editable(self.parameters, s.only):
+            known = ", ".join(p.id for p in self.parameters[:10]) or "none"
+            raise pytest.UsageError(
+                f"--genopt-only={','.join(s.only)}: matches no parameter; known: {known}"
+            )
+        if s.evidence is not None:
+            return
+        self._open_workspace()
+        self.backend = self._make_backend()
+
+    def _open_workspace(self) -> None:
+        from pytest_genopt.workspace import Workspace, WorkspaceError
+
+        s = self.settings
+        try:
+            if self.resume is not None:
+                self.workspace = Workspace.reopen(
+                    self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
+                )
+            else:
+                self.workspace = Workspace.create(
+                    self.rootdir, s.run_id, branch=s.branch, start=s.start
+                )
+        except WorkspaceError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _make_backend(self) -> Backend:
+        from pytest_genopt.backends import BackendFatal
+        from pytest_genopt.backends.registry import make_backend
+
+        try:
+            return make_backend(self.config, self.settings)
+        except BackendFatal as exc:
+            self._close_workspace()
+            raise pytest.UsageError(f"--genopt-backend={self.settings.backend}: {exc}") from None
+
+    def _close_workspace(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        try:
+            self._finish(session)
+        finally:
+            self._close_workspace()
+            if self.backend is not None:
+                self.backend.close()
+
+    def _finish(self, session: pytest.Session) -> None:
+        if session.shouldstop or session.shouldfail:
+            self.summary.append(
+                f"genopt: not started: the test session stopped early "
+                f"({session.shouldstop or session.shouldfail})"
+            )
+            return
+        parameters = self._all_parameters()
+        if not parameters:
+            self.summary.append(
+                "genopt: nothing to optimize: no @trainable functions, genopt blocks or "
+                f"trainable files under {self.rootdir}"
+            )
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        if self.settings.evidence is not None:
+            self._write_first_request(parameters)
+            return
+        self._optimize(session, parameters)
+
+    def _optimize(self, session: pytest.Session, parameters: list[Parameter]) -> None:
+        from pytest_genopt.loop import Optimization
+        from pytest_genopt.redaction import secret_values
+
+        if self.workspace is None or self.backend is None:
+            raise RuntimeError("the run was not prepared at session start")
+        self.optimization = Optimization(
+            settings=self.settings,
+            workspace=self.workspace,
+            backend=self.backend,
+            parameters=parameters,
+            evaluate=self._evaluate,
+            secrets=secret_values(),
+            progress=self._progress,
+            cancel=self.cancel,
+            resume=self.resume,
+        )
+        try:
+            self.optimization.run(dict(self.collector.trials))
+        except KeyboardInterrupt:  # a second Ctrl-C while the reports were written
+            self.cancel.set()
+        if self.settings.push is not None and not self.optimization.failed:
+            self._push()
+        self._summarize()
+        if self.optimization.failed:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        elif self.cancel.is_set():
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+    def _evaluate(self, directory: Path, nodeids: Sequence[str]) -> Evaluation:
+        from pytest_genopt.evaluate import evaluate, session_args
+
+        s = self.settings
+        trainable_files = sorted({p.path for p in self.parameters if p.language == "python"})
+        return evaluate(
+            directory,
+            nodeids,
+            args=session_args(self.config),
+            timeout=s.timeout,
+            workers=s.workers,
+            horizon=s.horizon,
+            trainable_files=trainable_files,
+            cancel=self.cancel,
+        )
+
+    def _progress(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    def _push(self) -> None:
+        from pytest_genopt.workspace import WorkspaceError
+
+        if self.workspace is None or self.settings.push is None:
+            return
+        try:
+            self.workspace.push(self.settings.push)
+            self.summary.append(f"genopt: pushed {self.workspace.branch} to {self.settings.push}")
+        except WorkspaceError as exc:
+            self.summary.append(f"genopt: push failed: {exc}")
+
+    def _summarize(self) -> None:
+        from pytest_genopt.report import iteration_line
+
+        opt, ws = self.optimization, self.workspace
+        if opt is None or ws is None:
+            return
+        report: dict[str, Any] = opt.report()
+        best_before: float | None = report["baseline"].get("objective")
+        for record in opt.records:
+            self.summary.append(iteration_line(record, best_before))
+            if record.decision == "accepted":
+                best_before = record.objective
+        accepted = sum(r.decision == "accepted" for r in opt.records)
+        self.summary.append(
+            f"genopt: run {self.settings.run_id}: objective "
+            f"{report['baseline'].get('objective', 0.0):.4f} -> "
+            f"{report['best']['objective']:.4f} in {len(opt.records)} iteration(s), "
+            f"{accepted} accepted; stopped: {opt.stopped}"
+        )
+        base = ws.base[:12]
+        if ws.head != ws.base:
+            self.summary.append(
+                f"genopt: branch {ws.branch}; review it with: git log --oneline {base}..{ws.branch}"
+                f" && git diff {base}..{ws.branch}"
+            )
+        else:
+            self.summary.append(f"genopt: branch {ws.branch} has no accepted edit (at {base})")
+        report_md = os.path.relpath(opt.dir / "report.md", self.config.invocation_params.dir)
+        self.summary.append(f"genopt: report: {report_md}")
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.cancel.set()
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.summary:
+            terminalreporter.section("genopt")
+            for line in self.summary:
+                terminalreporter.write_line(line)
+
+    def _all_parameters(self) -> list[Parameter]:
+        """Discovered parameters plus whole files named by test markers."""
+        from pytest_genopt.trainables import discover
+
+        marked = sorted({f for t in self.collector.trials.values() for f in t.files})
+        known = {p.id for p in self.parameters}
+        missing = [f for f in marked if f not in known]
+        if not missing:
+            return self.parameters
+        extra = discover(self.rootdir, files=missing)
+        self.parameters = sorted(
+            [*self.parameters, *(p for p in extra if p.id not in known)], key=lambda p: p.id
+        )
+        return self.parameters
+
+    def _write_first_request(self, parameters: list[Parameter]) -> None:
+        from pytest_genopt.journal import write_json_atomic
+
+        s = self.settings
+        trials = list(self.collector.trials.values())
+        sampler = MinibatchSampler(s.batch_size, s.seed)
+        batch = sampler.sample(improvable(trials))
+        request = build_request(
+            run=s.run_id,
+            iteration=1,
+            trials=trials,
+            batch=batch,
+            parameters=editable(parameters, s.only),
+            horizon=s.horizon,
+            batch_size=s.batch_size,
+            seed=s.seed,
+        )
+        path = s.evidence
+        if path is None:
+            return
+        from pytest_genopt.redaction import redact, secret_values
+
+        write_json_atomic(path, redact(request.to_json(), secret_values()))
+        shown = os.path.relpath(path, self.config.invocation_params.dir)
+        note = "" if batch else "; every test is at its best value, so there is no evidence"
+        self.summary.append(
+            f"genopt: wrote the first request to {shown}: {len(request.parameters)} "
+            f"parameter(s), {len(request.evidence)} trial(s) (horizon {s.horizon_label}, "
+            f"batch size {s.batch_size}){note}; no backend was called"
+        )
