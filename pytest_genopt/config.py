@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_genopt.acceptance import ACCEPTED, BUILTIN, STRICT, policy_named
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from pytest_genopt.acceptance import AcceptancePolicy
 
 DEFAULT_BACKEND = "anthropic"
 DEFAULT_HORIZON = 10
@@ -71,6 +75,7 @@ class Settings:
     allow_regressions: bool
     trainable_files: tuple[str, ...]
     run_id: str
+    accept: AcceptancePolicy = STRICT
 
     @property
     def active(self) -> bool:
@@ -295,6 +300,11 @@ def read_settings(config: pytest.Config) -> Settings:
     )
     push = read.parse("genopt_push", None, _nonempty, "a git remote name", None)
     trainable_files = tuple(str(g) for g in config.getini("genopt_trainable_files") or ())
+    accept_name = read.parse("genopt_accept", "genopt_accept", _policy_name, ACCEPTED, "strict")
+    accept = BUILTIN.get(accept_name, STRICT)
+    if iterations > 0:
+        # only a run judges: passive sessions and candidate evaluations never ask plugins
+        accept = policy_named(config, accept_name, read.raw("genopt_accept", "genopt_accept")[1])
     return Settings(
         iterations=iterations,
         backend=backend,
@@ -318,10 +328,17 @@ def read_settings(config: pytest.Config) -> Settings:
         allow_regressions=bool(config.getoption("genopt_allow_regressions", False)),
         trainable_files=trainable_files,
         run_id=new_run_id(),
+        accept=accept,
     )
 
 
 def _model(text: str) -> str:
     if not _MODEL_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
+def _policy_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", text):
         raise ValueError(text)
     return text

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_genopt.acceptance import AcceptancePolicy
     from pytest_genopt.backends import Backend
 
 
@@ -22,4 +23,18 @@ def pytest_genopt_make_backend(config: pytest.Config, spec: str) -> Backend | No
     The first non-None result is used; when every implementation returns None
     the run stops with a usage error naming the spec.  The returned object must
     follow :class:`pytest_genopt.backends.Backend`.
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_genopt_acceptance(config: pytest.Config, name: str) -> AcceptancePolicy | None:
+    """Return the acceptance policy called ``name`` (the ``--genopt-accept`` value), or None.
+
+    Called, when a run is active, for names other than the built-in ``strict``
+    and ``paired``, e.g. ``--genopt-accept=mine``.  The first non-None result is
+    used; when every implementation returns None the run stops with a usage
+    error naming the value.  The returned object must follow
+    :class:`pytest_genopt.acceptance.AcceptancePolicy`: a ``name``, and pure
+    ``screen`` (the minibatch) and ``decide`` (the full non-holdout set) methods
+    returning a :class:`pytest_genopt.acceptance.Verdict`.
     """

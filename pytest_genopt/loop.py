@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_genopt.acceptance import Standing, objective_value, rank
 from pytest_genopt.backends import BackendError, Usage
 from pytest_genopt.evidence import MinibatchSampler, Trial, improvable, objective
 from pytest_genopt.journal import Journal, run_dir, write_json_atomic, write_last, write_text_atomic
@@ -317,15 +318,16 @@ class Optimization:
 
     def _judge_one(self, candidate: Candidate, directory: Path, batch_ids: list[str]) -> None:
         attempt = candidate.attempt
-        before = objective(self.best[i] for i in batch_ids) or 0.0
+        policy = self.settings.accept
         first = self.evaluate(directory, batch_ids)
         if first.status != "ok":
             attempt.reason = first.reason
             return
-        after = objective(first.trials[i] for i in batch_ids) or 0.0
-        attempt.batch_objective = after
-        if not after > before:
-            attempt.reason = f"batch objective {after:.4f} is not above {before:.4f}"
+        tried = Standing.of(first.trials[i] for i in batch_ids)
+        attempt.batch_objective = objective_value(tried)
+        screened = policy.screen(Standing.of(self.best[i] for i in batch_ids), tried, batch_ids)
+        if not screened.accepted:
+            attempt.reason = screened.reason
             return
         rest = [i for i, t in self.best.items() if not t.holdout and i not in first.trials]
         second = self.evaluate(directory, rest) if rest else None
@@ -333,27 +335,19 @@ class Optimization:
             attempt.reason = second.reason
             return
         trials = {**first.trials, **(second.trials if second else {})}
-        counted = {i: t for i, t in self.best.items() if not t.holdout}
-        old = objective(counted.values()) or 0.0
-        new = objective(trials[i] for i in counted) or 0.0
-        attempt.objective = new
-        if new < old:
-            attempt.reason = f"objective {new:.4f} is below the best {old:.4f}"
-            return
-        broken = [
-            i
-            for i, t in counted.items()
-            if t.outcome == "passed" and trials[i].outcome not in ("passed", "skipped")
-        ]
-        if broken and not self.settings.allow_regressions:
-            names = ", ".join(broken[:3]) + (
-                f" and {len(broken) - 3} more" if len(broken) > 3 else ""
-            )
-            attempt.reason = f"breaks {len(broken)} passing test(s): {names}"
-            return
-        attempt.decision = "accepted"
-        attempt.reason = f"objective {old:.4f} -> {new:.4f}, batch {before:.4f} -> {after:.4f}"
-        candidate.trials = trials
+        counted = [i for i, t in self.best.items() if not t.holdout]
+        full = Standing.of(trials[i] for i in counted)
+        attempt.objective = objective_value(full)
+        verdict = policy.decide(
+            Standing.of(self.best[i] for i in counted),
+            full,
+            batch_ids,
+            allow_regressions=self.settings.allow_regressions,
+        )
+        attempt.reason = verdict.reason
+        if verdict.accepted:
+            attempt.decision = "accepted"
+            candidate.trials = trials
 
     def _choose(self, candidates: list[Candidate]) -> Candidate | None:
         acceptable = [c for c in candidates if c.trials is not None]
@@ -362,7 +356,8 @@ class Optimization:
         chosen = max(
             acceptable,
             key=lambda c: (
-                c.attempt.objective or 0.0,
+                # exact; batch objectives are correctly rounded, so their order is never inverted
+                rank(Standing.of((c.trials or {}).values())),
                 c.attempt.batch_objective or 0.0,
                 -c.attempt.candidate,
             ),

@@ -103,6 +103,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="accept candidates that make a passing test fail",
     )
+    option(
+        "accept",
+        "acceptance policy: strict (higher on the batch, no worse on all tests), "
+        "paired (also a significant sign test over the tests; for noisy scores) "
+        "or a name a plugin provides (default: strict)",
+        metavar="POLICY",
+    )
     parser.addini(
         "genopt_prices",
         "model prices overriding the built-in table, one per line: "
