@@ -35,6 +35,7 @@ from pytest_genopt.update import build_request, editable
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
+    from fractions import Fraction
     from pathlib import Path
 
     from pytest_genopt.backends import Backend
@@ -353,21 +354,22 @@ class Optimization:
         acceptable = [c for c in candidates if c.trials is not None]
         if not acceptable:
             return None
-        chosen = max(
-            acceptable,
-            key=lambda c: (
-                # exact; batch objectives are correctly rounded, so their order is never inverted
-                rank(Standing.of((c.trials or {}).values())),
-                c.attempt.batch_objective or 0.0,
-                -c.attempt.candidate,
-            ),
-        )
+
+        def key(c: Candidate) -> tuple[tuple[bool, Fraction], float, int]:
+            # exact; batch objectives are correctly rounded, so their order is never inverted
+            full = rank(Standing.of((c.trials or {}).values()))
+            return full, c.attempt.batch_objective or 0.0, -c.attempt.candidate
+
+        chosen = max(acceptable, key=key)
+        lead = f"candidate {chosen.attempt.candidate} scored"
         for other in acceptable:
             if other is not chosen:
                 other.attempt.decision = "rejected"
                 other.attempt.reason = (
-                    f"candidate {chosen.attempt.candidate} scored higher "
-                    f"({chosen.attempt.objective:.4f})"
+                    f"{lead} the same ({chosen.attempt.objective:.4f}) and came first "
+                    "(batch objective, then candidate number)"
+                    if key(other)[0] == key(chosen)[0]
+                    else f"{lead} higher ({chosen.attempt.objective:.4f})"
                 )
         return chosen
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from pytest_genopt.acceptance import (
     STRICT,
     AcceptancePolicy,
     Standing,
+    Verdict,
     accept,
     exact_sum,
     fewest_improved,
@@ -26,9 +28,6 @@ from pytest_genopt.acceptance import (
 )
 from tests.conftest import git, init_repo
 from tests.test_loop import genopt, report_of
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 # ------------------------------------------------------------------ arithmetic
 
@@ -247,6 +246,23 @@ def test_builtin_policies_follow_the_protocol() -> None:
         assert policy.name == name
 
 
+def test_the_documented_policy_example_works() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "acceptance.md").read_text(encoding="utf-8")
+    namespace: dict[str, Any] = {}
+    exec(doc.split("```python\n")[1].split("```")[0], namespace)
+    hook = namespace["pytest_genopt_acceptance"]
+    assert hook(None, "other") is None
+    policy = hook(None, "margin")
+    assert isinstance(policy, AcceptancePolicy)
+    best = Standing({"a": 0.5, "b": 0.5}, frozenset({"a", "b"}))
+    nudged = Standing({"a": 0.51, "b": 0.5}, best.passed)
+    raised = Standing({"a": 0.6, "b": 0.5}, best.passed)
+    assert accept(policy, best, nudged, ["a"], allow_regressions=False) == Verdict(
+        False, "objective rose by less than 0.01"
+    )
+    assert accept(policy, best, raised, ["a"], allow_regressions=False).accepted
+
+
 # ------------------------------------------------------------------ options
 
 
@@ -346,6 +362,8 @@ def scored_project(
     monkeypatch: pytest.MonkeyPatch,
     values: dict[str, float],
     answers: Any,
+    *,
+    top: bool = True,
 ) -> Path:
     """A repository whose tests score ``values`` (below a top test at 1.0), with an optimizer.
 
@@ -358,7 +376,9 @@ def scored_project(
         project,
         {
             "scores.py": SCORES.replace("{VALUES}", repr(values)),
-            "tests/test_scores.py": SCORE_TESTS,
+            "tests/test_scores.py": SCORE_TESTS
+            if top
+            else SCORE_TESTS.split("\n\n\ndef test_top")[0],
             "optimizer.py": ANSWER_BY_ITERATION.format(ANSWERS=repr(answers)),
             "pytest.ini": "[pytest]\npythonpath = .\n",
         },
@@ -390,6 +410,49 @@ def test_an_exact_tie_on_the_batch_is_rejected(
     assert iteration["decision"] == "rejected", result.stdout.str()
     assert iteration["reason"] == "batch objective 0.2000 is not above 0.2000"
     assert report["best"]["commit"] is None
+
+
+TWO_CANDIDATES = """
+ANSWERS = [{"a": 0.3, "b": 0.2, "c": 0.1}, {"a": 0.3, "b": 0.1, "c": 0.2}]
+ASKED = []
+
+
+def propose(request):
+    values = ANSWERS[len(ASKED)]
+    ASKED.append(values)
+    text = "def scores():\\n    return " + repr(values) + "\\n"
+    return {"edits": [{"parameter": "scores.py::scores", "text": text}], "rationale": "try"}
+"""
+
+
+def test_an_exact_tie_on_the_full_set_goes_to_the_first_candidate(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both candidates raise the batch's test a from 0.1 to 0.3 and keep the
+    # full sum exactly; summed as floats the first fell below the best
+    # (0.19999999999999998 < 0.20000000000000004) and the second won
+    project = scored_project(pytester, monkeypatch, {"a": 0.1, "b": 0.2, "c": 0.3}, {}, top=False)
+    (project / "optimizer.py").write_text(TWO_CANDIDATES)
+    result = genopt(
+        pytester,
+        "--genopt-iterations=1",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-candidates=2",
+        "--genopt-batch-size=1",
+        "--genopt-seed=1",
+    )
+    report = report_of(project)
+    [iteration] = report["iterations"]
+    assert iteration["batch"] == ids("a"), "the sampler's order changed"
+    first, second = iteration["attempts"]
+    assert first["decision"] == "accepted", result.stdout.str()
+    assert first["reason"] == "objective 0.2000 -> 0.2000, batch 0.1000 -> 0.3000"
+    assert second["decision"] == "rejected"
+    assert second["reason"] == (
+        "candidate 0 scored the same (0.2000) and came first "
+        "(batch objective, then candidate number)"
+    )
+    assert "'b': 0.2, 'c': 0.1" in git(project, "show", f"{report['branch']}:scores.py")
 
 
 def test_paired_refuses_noise_and_accepts_a_clear_improvement(
