@@ -225,19 +225,16 @@ class StrictPolicy:
 
 
 @dataclass(frozen=True)
-class PairedPolicy:
+class PairedPolicy(StrictPolicy):
     """Strict, plus significance: per-test differences pass an exact one-sided sign test.
 
     Meant for noisy objectives (game episodes, sampled data), where a higher
-    mean on one batch is often the luck of the draw.
+    mean on one batch is often the luck of the draw.  The screen is strict's:
+    a candidate whose batch is not higher costs only its batch run.
     """
 
     name: str = "paired"
     alpha: Fraction = PAIRED_ALPHA
-
-    def screen(self, best: Standing, candidate: Standing, batch: Sequence[str]) -> Verdict:
-        # the strict screen: a candidate whose batch is not higher cannot win
-        return STRICT.screen(best, candidate, batch)
 
     def decide(
         self,
@@ -247,7 +244,7 @@ class PairedPolicy:
         *,
         allow_regressions: bool,
     ) -> Verdict:
-        strict = STRICT.decide(best, candidate, batch, allow_regressions=allow_regressions)
+        strict = super().decide(best, candidate, batch, allow_regressions=allow_regressions)
         if not strict.accepted:
             return strict
         improved, worsened = paired_counts(best, candidate)
