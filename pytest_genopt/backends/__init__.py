@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from pytest_genopt.protocol import Request, Response
 
 
@@ -106,11 +108,43 @@ class Backend(Protocol):
         """Release resources (connections, files)."""
         ...
 
+    # Optional, so not declared here (a runtime_checkable Protocol would then
+    # require it): the loop calls it, when present, once at the end of every
+    # run, success or not:
+    #
+    #     def conclude(self, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None
+    #
+    # ``stopped`` is the run's stop reason (one line); each decision is
+    # {"iteration": int, "candidate": int, "decision": "accepted" | "rejected" |
+    # "invalid" | "error", "reason": str}.  The exchange backend writes its
+    # status file from it; see :func:`conclude`.
+
+
+def conclude(backend: object, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None:
+    """Tell ``backend`` how the run ended, if it has the optional ``conclude`` method.
+
+    Backends that do not define ``conclude`` need nothing and are skipped.
+    """
+    method = getattr(backend, "conclude", None)
+    if callable(method):
+        method(stopped, decisions)
+
 
 def proposal_from_raw(raw: Any, usage: Usage = Usage()) -> Proposal:
-    """Validate a decoded Response (a dict, or whatever came instead) into a Proposal."""
-    from pytest_genopt.protocol import InvalidProposal, Response
+    """Validate a decoded Response (a dict, or whatever came instead) into a Proposal.
 
+    Every backend's answer passes here, so the caps hold for all of them: a reply
+    over :data:`~pytest_genopt.protocol.MAX_REPLY_CHARS` or nested deeper than
+    :data:`~pytest_genopt.protocol.MAX_REPLY_DEPTH` is invalid and kept only as a
+    clipped preview; text that UTF-8 cannot encode (lone surrogates) is kept
+    escaped, so the journal, cassettes and edited files can always be written.
+    """
+    from pytest_genopt.protocol import InvalidProposal, Response, escaped, preview, reply_problem
+
+    problem = reply_problem(raw)
+    if problem is not None:
+        return Proposal(response=None, invalid_reason=problem, raw=preview(raw), usage=usage)
+    raw = escaped(raw)
     try:
         return Proposal(response=Response.from_json(raw), raw=raw, usage=usage)
     except InvalidProposal as exc:
