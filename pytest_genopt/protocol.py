@@ -8,6 +8,7 @@ with a reason the optimizer is shown in the next request's history.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,14 +189,14 @@ def preview(raw: object, limit: int = CLIPPED_PREVIEW_CHARS) -> str:
         elif isinstance(value, Mapping):
             piece = "{"
             stack.append(_Token("}"))
-            for key, item in reversed(list(value.items())[:limit]):
+            for key, item in reversed(list(itertools.islice(value.items(), limit))):
                 stack.extend([item, _Token(f"{escaped(json.dumps(str(key)))}: "), _Token(", ")])
             if value:
                 stack.pop()  # no separator before the first member
         elif isinstance(value, (list, tuple)):
             piece = "["
             stack.append(_Token("]"))
-            for item in reversed(list(value)[:limit]):
+            for item in reversed(value[:limit]):
                 stack.extend([item, _Token(", ")])
             if value:
                 stack.pop()
