@@ -530,6 +530,7 @@ def test_registry_python_backend_imports_from_rootdir(pytester: pytest.Pytester)
 
 def test_registry_exchange_backend(pytester: pytest.Pytester) -> None:
     _, backend = configure(pytester, "--genopt-backend=exchange:answers")
+    assert not (pytester.path / "answers").exists()  # nothing is written before a proposal
     assert isinstance(backend, ExchangeBackend)
     assert backend.directory == pytester.path / "answers"
     assert backend.name == "exchange:answers"
@@ -634,6 +635,7 @@ def test_registry_record_wraps_the_backend(pytester: pytest.Pytester) -> None:
     assert isinstance(backend, RecordingBackend)
     assert isinstance(backend.inner, PythonBackend)
     assert backend.name == f"python:{name}:valid"
+    assert not (pytester.path / "tapes").exists()  # nothing is written before a proposal
     backend.propose(make_request())
     data = read_cassette(pytester.path / "tapes" / "run.json")
     assert data["exchanges"][0]["request"] == normalize_request(make_request())
@@ -659,3 +661,50 @@ def test_registry_imports_backends_lazily(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        (
+            "genopt_prices = house-model-1 = cheap",
+            ["--genopt-backend=search"],
+            "genopt_prices (ini): bad price line 'house-model-1 = cheap': expected 'MODEL = IN "
+            "OUT [CACHE_WRITE CACHE_READ]' with non-negative dollars per million tokens",
+        ),
+        (
+            "genopt_exchange_timeout = -1",
+            ["--genopt-backend=search"],
+            "genopt_exchange_timeout (ini): invalid value '-1'; expected a number of seconds > 0",
+        ),
+        (
+            "",
+            ["--genopt-backend=search", "--genopt-record=tapes"],
+            "record: the cassette {path}/tapes is a directory",
+        ),
+        (
+            "",
+            ["--genopt-backend=replay:tapes/none.json"],
+            "replay: cannot read the cassette {path}/tapes/none.json: No such file or directory",
+        ),
+    ],
+    ids=["prices", "exchange-timeout", "record-into-a-directory", "replay-missing"],
+)
+def test_registry_refuses_in_one_line_and_writes_nothing(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str
+) -> None:
+    """Every ini value is checked whatever the backend chosen; a refusal leaves no trace."""
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    (pytester.path / "tapes").mkdir()
+    before = files_under(pytester.path)
+    with pytest.raises(BackendFatal) as info:
+        configure(pytester, *args)
+    assert str(info.value) == message.format(path=pytester.path)
+    assert files_under(pytester.path) == before
+
+
+def files_under(path: Path) -> list[str]:
+    """What is there, less what pytest's plugins (pytest-benchmark) make at configure."""
+    return sorted(
+        p.relative_to(path).as_posix() for p in path.rglob("*") if ".benchmarks" not in p.parts
+    )
