@@ -89,7 +89,23 @@ class BackendFatal(Exception):
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the controller needs from a backend."""
+    """What the controller needs from a backend.
+
+    Building a backend writes nothing (no folder, no cassette, no file): it only
+    checks what it can (a key, a readable cassette, ini values) and raises
+    :class:`BackendFatal` with one line; writing waits for the first ``propose``.
+
+    A backend may also define the optional method (not declared here, since a
+    runtime-checkable Protocol would then require it)::
+
+        def conclude(self, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None
+
+    which the loop calls once at the end of every run, success or not (see
+    :func:`conclude`): ``stopped`` is the run's stop reason (one line) and each
+    decision is ``{"iteration": int, "candidate": int, "decision": "accepted" |
+    "rejected" | "invalid" | "error", "reason": str}``.  The exchange backend
+    writes its status files from it; a recording backend passes it on.
+    """
 
     #: shown in the header, the report and the ``Genopt-Backend:`` trailer
     name: str
@@ -107,17 +123,6 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release resources (connections, files)."""
         ...
-
-    # Optional, so not declared here (a runtime_checkable Protocol would then
-    # require it): the loop calls it, when present, once at the end of every
-    # run, success or not:
-    #
-    #     def conclude(self, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None
-    #
-    # ``stopped`` is the run's stop reason (one line); each decision is
-    # {"iteration": int, "candidate": int, "decision": "accepted" | "rejected" |
-    # "invalid" | "error", "reason": str}.  The exchange backend writes its
-    # status file from it; see :func:`conclude`.
 
 
 def conclude(backend: object, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None:
