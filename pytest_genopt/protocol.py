@@ -8,6 +8,7 @@ with a reason the optimizer is shown in the next request's history.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,11 +113,141 @@ def parse_response(raw: str | bytes | object) -> Response:
     Raises :class:`InvalidProposal`, never anything else, for any malformed input.
     """
     if isinstance(raw, (str, bytes)):
+        if len(raw) > MAX_REPLY_CHARS:
+            raise InvalidProposal(TOO_LARGE)
         try:
             raw = json.loads(raw)
         except ValueError as exc:
             raise InvalidProposal(f"the response is not valid JSON: {exc}") from None
-    return Response.from_json(raw)
+        except RecursionError:
+            raise InvalidProposal(TOO_DEEP) from None
+    problem = reply_problem(raw)
+    if problem is not None:
+        raise InvalidProposal(problem)
+    return Response.from_json(escaped(raw))
+
+
+#: longest reply accepted, in characters of its JSON text: a Response carries whole
+#: parameter texts, and real files to rewrite are far smaller, while every reply is
+#: kept in the journal (and a cassette), so one reply must not grow them without end
+MAX_REPLY_CHARS = 1_000_000
+
+#: deepest nesting of arrays and objects accepted in a reply: a Response needs 3
+#: (object, edits, edit); the cap keeps every later recursive step (redaction,
+#: serialization, copies) far below Python's recursion limit
+MAX_REPLY_DEPTH = 32
+
+#: characters of an over-cap reply kept (for the journal) before the clipping marker
+CLIPPED_PREVIEW_CHARS = 2_000
+
+_SCALAR_CHARS = 24  # a generous size for a number, boolean or null in JSON
+
+#: the reasons of replies over the caps (invalid proposals)
+TOO_LARGE = f"the reply is longer than {MAX_REPLY_CHARS:,} characters (the cap on a reply)"
+TOO_DEEP = f"the reply nests arrays and objects deeper than {MAX_REPLY_DEPTH} levels (the cap)"
+
+
+def reply_problem(raw: object) -> str | None:
+    """Why ``raw`` (a decoded reply) is over the size or nesting caps, or None.
+
+    Walks the value with an explicit stack, so no input (however deep or
+    large) can raise RecursionError or take more than one pass to measure.
+    """
+    size = 0
+    stack: list[tuple[object, int]] = [(raw, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            size += len(value) + 2
+        elif isinstance(value, (Mapping, list, tuple)):
+            if depth > MAX_REPLY_DEPTH:
+                return TOO_DEEP
+            if isinstance(value, Mapping):
+                size += sum(len(str(key)) + 4 for key in value)
+                value = value.values()
+            for item in value:
+                stack.append((item, depth + 1))
+                size += 1
+                if size > MAX_REPLY_CHARS:
+                    break
+        else:
+            size += _SCALAR_CHARS
+        if size > MAX_REPLY_CHARS:
+            return TOO_LARGE
+    return None
+
+
+def preview(raw: object, limit: int = CLIPPED_PREVIEW_CHARS) -> str:
+    """A JSON-like text of the first ``limit`` characters of ``raw``, built without recursion."""
+    out: list[str] = []
+    length = 0
+    stack: list[object] = [raw]
+    while stack and length <= limit:
+        value = stack.pop()
+        if isinstance(value, _Token):
+            piece = value.text
+        elif isinstance(value, Mapping):
+            piece = "{"
+            stack.append(_Token("}"))
+            for key, item in reversed(list(itertools.islice(value.items(), limit))):
+                stack.extend([item, _Token(f"{escaped(json.dumps(str(key)))}: "), _Token(", ")])
+            if value:
+                stack.pop()  # no separator before the first member
+        elif isinstance(value, (list, tuple)):
+            piece = "["
+            stack.append(_Token("]"))
+            for item in reversed(value[:limit]):
+                stack.extend([item, _Token(", ")])
+            if value:
+                stack.pop()
+        elif isinstance(value, str):
+            piece = escaped(json.dumps(value[:limit], ensure_ascii=False))
+        else:
+            piece = escaped(_repr(value)[:limit])
+        out.append(piece)
+        length += len(piece)
+    text = "".join(out)
+    return text if length <= limit and not stack else text[:limit] + " ... [clipped]"
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:  # an object's own __repr__ is untrusted code too
+        return f"<{type(value).__name__}>"
+
+
+def escaped_text(text: str) -> str:
+    """``text`` with lone surrogates shown as their escape (``\\ud800``); see :func:`escaped`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def escaped(value: Any) -> Any:
+    """``value`` with text that cannot be encoded as UTF-8 (lone surrogates) shown escaped.
+
+    A lone surrogate such as ``"\\ud800"`` becomes the six characters ``\\ud800``;
+    every other character is kept.  Strings, keys, lists and tuples are walked;
+    other values are returned as they are.  Call it on values within
+    :data:`MAX_REPLY_DEPTH` (it recurses).
+    """
+    if isinstance(value, str):
+        return escaped_text(value)
+    if isinstance(value, Mapping):
+        return {escaped(k): escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escaped(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(escaped(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)

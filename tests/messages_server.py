@@ -46,6 +46,8 @@ class Reply:
     status: int
     body: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: bytes sent as the body instead of ``body`` (for replies JSON cannot build)
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"MessagesServer: responder failed: {exc!r}",
                 {"x-should-retry": "false"},
             )
-        payload = json.dumps(reply.body).encode()
+        payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))

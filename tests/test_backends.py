@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -196,7 +195,7 @@ def test_python_unserializable_answer_is_invalid_with_repr(tmp_path: Path, modul
     assert proposal.invalid_reason is not None
     assert proposal.invalid_reason.startswith("the answer is not JSON-serializable")
     assert "set" in proposal.invalid_reason
-    assert proposal.raw == repr({"edits": {1, 2}, "rationale": "a set"})
+    assert proposal.raw == '{"edits": {1, 2}, "rationale": "a set"}'  # a JSON-like preview
     json.dumps(proposal.raw)  # the journal can hold it
 
 
@@ -237,105 +236,6 @@ def test_python_package_module_and_broken_module(
     assert proposal.invalid_reason == "the response must be a JSON object, got a string"
     with pytest.raises(BackendFatal, match=r"importing .*_broken' raised SyntaxError"):
         PythonBackend(f"{module}_broken:f", tmp_path).propose(make_request())
-
-
-# -- exchange -------------------------------------------------------------------
-
-AGENT = r"""
-import json, os, sys, time
-from pathlib import Path
-
-directory = Path(sys.argv[1])
-request_file = directory / "1.request.json"
-deadline = time.monotonic() + 30
-while not request_file.exists():
-    if time.monotonic() > deadline:
-        sys.exit("no request came")
-    time.sleep(0.01)
-request = json.loads(request_file.read_text(encoding="utf-8"))
-prompt = (directory / "1.prompt.md").read_text(encoding="utf-8")
-answer = {
-    "rationale": "iteration %d, prompt of %d characters" % (request["iteration"], len(prompt)),
-    "edits": [{"parameter": request["parameters"][0]["id"], "search": "a - b", "replace": "a + b"}],
-}
-tmp = directory / ".agent-answer.tmp"
-tmp.write_text(json.dumps(answer), encoding="utf-8")
-os.replace(tmp, directory / "1.response.json")
-"""
-
-
-def test_exchange_answered_by_another_process(tmp_path: Path) -> None:
-    directory = tmp_path / "answers" / "run"  # created by the backend
-    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(directory)])
-    try:
-        backend = ExchangeBackend(directory, timeout=30, poll=0.02)
-        assert isinstance(backend, Backend)
-        assert backend.name == f"exchange:{directory}"
-        request = make_request(iteration=4)
-        proposal = backend.propose(request)
-    finally:
-        assert agent.wait(timeout=30) == 0
-    prompt = render(request).text
-    assert proposal.response == Response(
-        edits=(Edit("calc.py::add", search="a - b", replace="a + b"),),
-        rationale=f"iteration 4, prompt of {len(prompt)} characters",
-    )
-    assert proposal.usage == Usage()
-    assert backend.worst_case(request) == Usage()
-    # atomic writes: exactly the protocol's files, no temporary ones left behind
-    assert listing(directory) == {"1.request.json", "1.prompt.md", "1.response.json"}
-    assert (directory / "1.request.json").read_text(encoding="utf-8") == request.dumps()
-    assert (directory / "1.prompt.md").read_text(encoding="utf-8") == prompt
-
-
-def test_exchange_timeout_is_fatal(tmp_path: Path) -> None:
-    backend = ExchangeBackend(tmp_path, timeout=0.5, poll=0.05)
-    with pytest.raises(BackendFatal) as info:
-        backend.propose(make_request())
-    assert str(info.value) == f"exchange: no answer in {tmp_path / '1.response.json'} after 0.5 s"
-    assert listing(tmp_path) == {"1.request.json", "1.prompt.md"}
-
-
-def test_exchange_invalid_json_answer_is_invalid_proposal(tmp_path: Path) -> None:
-    (tmp_path / "1.response.json").write_text("{not json", encoding="utf-8")
-    proposal = ExchangeBackend(tmp_path, timeout=10, poll=0.02).propose(make_request())
-    assert proposal.response is None
-    assert proposal.invalid_reason is not None
-    assert proposal.invalid_reason.startswith("1.response.json is not valid JSON: ")
-    assert proposal.raw == "{not json"
-
-
-def test_exchange_waits_for_a_file_still_being_written(tmp_path: Path) -> None:
-    answer = tmp_path / "1.response.json"
-    text = json.dumps(VALID)
-    answer.write_text(text[:10], encoding="utf-8")  # a writer that is not atomic
-
-    def finish() -> None:
-        answer.write_text(text, encoding="utf-8")
-
-    timer = threading.Timer(0.15, finish)
-    timer.start()
-    try:
-        proposal = ExchangeBackend(tmp_path, timeout=10, poll=0.3).propose(make_request())
-    finally:
-        timer.join()
-    assert proposal.response == Response.from_json(VALID)
-
-
-def test_exchange_numbering_continues_from_start(tmp_path: Path) -> None:
-    (tmp_path / "5.response.json").write_text(json.dumps(VALID), encoding="utf-8")
-    backend = ExchangeBackend(tmp_path, timeout=0.2, poll=0.02, start=5, name="exchange:answers")
-    assert backend.name == "exchange:answers"
-    assert backend.propose(make_request()).response == Response.from_json(VALID)
-    with pytest.raises(BackendFatal, match=r"6\.response\.json after 0\.2 s"):
-        backend.propose(make_request(iteration=2))
-    assert listing(tmp_path) == {
-        "5.request.json",
-        "5.prompt.md",
-        "5.response.json",
-        "6.request.json",
-        "6.prompt.md",
-    }
 
 
 # -- record and replay ------------------------------------------------------------
@@ -630,6 +530,7 @@ def test_registry_python_backend_imports_from_rootdir(pytester: pytest.Pytester)
 
 def test_registry_exchange_backend(pytester: pytest.Pytester) -> None:
     _, backend = configure(pytester, "--genopt-backend=exchange:answers")
+    assert not (pytester.path / "answers").exists()  # nothing is written before a proposal
     assert isinstance(backend, ExchangeBackend)
     assert backend.directory == pytester.path / "answers"
     assert backend.name == "exchange:answers"
@@ -734,6 +635,7 @@ def test_registry_record_wraps_the_backend(pytester: pytest.Pytester) -> None:
     assert isinstance(backend, RecordingBackend)
     assert isinstance(backend.inner, PythonBackend)
     assert backend.name == f"python:{name}:valid"
+    assert not (pytester.path / "tapes").exists()  # nothing is written before a proposal
     backend.propose(make_request())
     data = read_cassette(pytester.path / "tapes" / "run.json")
     assert data["exchanges"][0]["request"] == normalize_request(make_request())
@@ -759,3 +661,50 @@ def test_registry_imports_backends_lazily(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        (
+            "genopt_prices = house-model-1 = cheap",
+            ["--genopt-backend=search"],
+            "genopt_prices (ini): bad price line 'house-model-1 = cheap': expected 'MODEL = IN "
+            "OUT [CACHE_WRITE CACHE_READ]' with non-negative dollars per million tokens",
+        ),
+        (
+            "genopt_exchange_timeout = -1",
+            ["--genopt-backend=search"],
+            "genopt_exchange_timeout (ini): invalid value '-1'; expected a number of seconds > 0",
+        ),
+        (
+            "",
+            ["--genopt-backend=search", "--genopt-record=tapes"],
+            "record: the cassette {path}/tapes is a directory",
+        ),
+        (
+            "",
+            ["--genopt-backend=replay:tapes/none.json"],
+            "replay: cannot read the cassette {path}/tapes/none.json: No such file or directory",
+        ),
+    ],
+    ids=["prices", "exchange-timeout", "record-into-a-directory", "replay-missing"],
+)
+def test_registry_refuses_in_one_line_and_writes_nothing(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str
+) -> None:
+    """Every ini value is checked whatever the backend chosen; a refusal leaves no trace."""
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    (pytester.path / "tapes").mkdir()
+    before = files_under(pytester.path)
+    with pytest.raises(BackendFatal) as info:
+        configure(pytester, *args)
+    assert str(info.value) == message.format(path=pytester.path)
+    assert files_under(pytester.path) == before
+
+
+def files_under(path: Path) -> list[str]:
+    """What is there, less what pytest's plugins (pytest-benchmark) make at configure."""
+    return sorted(
+        p.relative_to(path).as_posix() for p in path.rglob("*") if ".benchmarks" not in p.parts
+    )

@@ -249,14 +249,14 @@ def test_exchange_answered_by_an_outside_process(
         import json, os, pathlib, time
         d = pathlib.Path({str(exchange)!r})
         deadline = time.time() + 120
-        while not (d / "1.request.json").exists() and time.time() < deadline:
+        while not (d / "1-0.request.json").exists() and time.time() < deadline:
             time.sleep(0.05)
-        request = json.loads((d / "1.request.json").read_text())
+        request = json.loads((d / "1-0.request.json").read_text())
         assert request["protocol"] == 1
-        assert (d / "1.prompt.md").read_text().startswith("You are the optimizer")
+        assert (d / "1-0.prompt.md").read_text().startswith("You are the optimizer")
         tmp = d / "answer.tmp"
         tmp.write_text(json.dumps({answer!r}))
-        os.replace(tmp, d / "1.response.json")
+        os.replace(tmp, d / "1-0.response.json")
     """),
         ]
     )

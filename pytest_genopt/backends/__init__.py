@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from pytest_genopt.protocol import Request, Response
 
 
@@ -87,7 +89,23 @@ class BackendFatal(Exception):
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the controller needs from a backend."""
+    """What the controller needs from a backend.
+
+    Building a backend writes nothing (no folder, no cassette, no file): it only
+    checks what it can (a key, a readable cassette, ini values) and raises
+    :class:`BackendFatal` with one line; writing waits for the first ``propose``.
+
+    A backend may also define the optional method (not declared here, since a
+    runtime-checkable Protocol would then require it)::
+
+        def conclude(self, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None
+
+    which the loop calls once at the end of every run, success or not (see
+    :func:`conclude`): ``stopped`` is the run's stop reason (one line) and each
+    decision is ``{"iteration": int, "candidate": int, "decision": "accepted" |
+    "rejected" | "invalid" | "error", "reason": str}``.  The exchange backend
+    writes its status files from it; a recording backend passes it on.
+    """
 
     #: shown in the header, the report and the ``Genopt-Backend:`` trailer
     name: str
@@ -107,10 +125,31 @@ class Backend(Protocol):
         ...
 
 
-def proposal_from_raw(raw: Any, usage: Usage = Usage()) -> Proposal:
-    """Validate a decoded Response (a dict, or whatever came instead) into a Proposal."""
-    from pytest_genopt.protocol import InvalidProposal, Response
+def conclude(backend: object, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None:
+    """Tell ``backend`` how the run ended, if it has the optional ``conclude`` method.
 
+    Backends that do not define ``conclude`` need nothing and are skipped.
+    """
+    method = getattr(backend, "conclude", None)
+    if callable(method):
+        method(stopped, decisions)
+
+
+def proposal_from_raw(raw: Any, usage: Usage = Usage()) -> Proposal:
+    """Validate a decoded Response (a dict, or whatever came instead) into a Proposal.
+
+    Every backend's answer passes here, so the caps hold for all of them: a reply
+    over :data:`~pytest_genopt.protocol.MAX_REPLY_CHARS` or nested deeper than
+    :data:`~pytest_genopt.protocol.MAX_REPLY_DEPTH` is invalid and kept only as a
+    clipped preview; text that UTF-8 cannot encode (lone surrogates) is kept
+    escaped, so the journal, cassettes and edited files can always be written.
+    """
+    from pytest_genopt.protocol import InvalidProposal, Response, escaped, preview, reply_problem
+
+    problem = reply_problem(raw)
+    if problem is not None:
+        return Proposal(response=None, invalid_reason=problem, raw=preview(raw), usage=usage)
+    raw = escaped(raw)
     try:
         return Proposal(response=Response.from_json(raw), raw=raw, usage=usage)
     except InvalidProposal as exc:

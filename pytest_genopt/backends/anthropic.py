@@ -17,21 +17,28 @@ stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import math
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from pytest_genopt.backends import BackendError, BackendFatal, Proposal, Usage, proposal_from_raw
-from pytest_genopt.prompt import render
-from pytest_genopt.protocol import response_schema
+from pytest_genopt.backends.prices import PRICES as PRICES
+from pytest_genopt.backends.prices import Price as Price
+from pytest_genopt.backends.prices import parse_price_overrides as parse_price_overrides
+from pytest_genopt.backends.prices import price_for as price_for
+from pytest_genopt.prompt import Prompt, render
+from pytest_genopt.protocol import TOO_DEEP, escaped_text, response_schema
+from pytest_genopt.redaction import redact, redact_text
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import anthropic
     from anthropic.types import (
         Message,
@@ -41,7 +48,6 @@ if TYPE_CHECKING:
         ToolParam,
     )
 
-    from pytest_genopt.prompt import Prompt
     from pytest_genopt.protocol import Request
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -61,115 +67,7 @@ RETRY_AFTER_CAP = 60.0
 
 _REASON_TEXT_LIMIT = 200
 _MESSAGE_LIMIT = 300
-_PER_MILLION = 1_000_000
 _SCRUB_MIN_LENGTH = 8
-
-
-@dataclass(frozen=True)
-class Price:
-    """What a model costs, in dollars per million tokens."""
-
-    input: float
-    output: float
-    cache_write: float
-    cache_read: float
-
-    @classmethod
-    def standard(cls, input: float, output: float) -> Price:
-        """A price with the usual cache rates: writes 1.25 x input, reads 0.1 x input."""
-        return cls(input, output, input * 1.25, input * 0.1)
-
-    def cost(
-        self,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        cache_read_tokens: int = 0,
-    ) -> float:
-        """Dollars for these token counts."""
-        return (
-            input_tokens * self.input
-            + output_tokens * self.output
-            + cache_write_tokens * self.cache_write
-            + cache_read_tokens * self.cache_read
-        ) / _PER_MILLION
-
-
-#: built-in list prices; a dated id (``claude-sonnet-4-5-20250929``) or a
-#: platform id (``claude-opus-4-1@20250805``) finds its entry by prefix
-PRICES: dict[str, Price] = {
-    "claude-sonnet-5-5": Price.standard(2.0, 10.0),
-    "claude-sonnet-5": Price.standard(2.0, 10.0),
-    "claude-opus-5": Price.standard(5.0, 25.0),
-    "claude-haiku-4-5": Price.standard(1.0, 5.0),
-    "claude-sonnet-4-6": Price.standard(3.0, 15.0),
-    "claude-sonnet-4-5": Price.standard(3.0, 15.0),
-    "claude-sonnet-4": Price.standard(3.0, 15.0),
-    "claude-opus-4-5": Price.standard(5.0, 25.0),
-    "claude-opus-4-1": Price.standard(15.0, 75.0),
-    "claude-opus-4": Price.standard(15.0, 75.0),
-}
-
-
-def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of ``model``: by exact name, else by the longest known prefix.
-
-    ``overrides`` are added to (and replace entries of) :data:`PRICES` before the
-    lookup.  A prefix only counts when the model id goes on with ``-`` or ``@``
-    after it, so ``claude-opus-4-10`` is not priced as ``claude-opus-4-1``.
-    ``None`` when nothing matches.
-    """
-    table = {**PRICES, **(overrides or {})}
-    if model in table:
-        return table[model]
-    best: str | None = None
-    for name in table:
-        if (
-            model.startswith(name)
-            and model[len(name)] in "-@"
-            and (best is None or len(name) > len(best))
-        ):
-            best = name
-    return None if best is None else table[best]
-
-
-def parse_price_overrides(lines: Sequence[str]) -> dict[str, Price]:
-    """Parse ini lines ``MODEL = IN OUT [CACHE_WRITE CACHE_READ]`` (dollars per million tokens).
-
-    Without the cache rates, cache writes cost 1.25 x IN and cache reads 0.1 x IN.
-    Blank lines and lines starting with ``#`` are skipped.  A bad line raises
-    ``ValueError`` with a one-line message quoting it.
-    """
-    prices: dict[str, Price] = {}
-    for entry in lines:
-        for line in entry.splitlines():
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            model, equals, numbers = text.partition("=")
-            model = model.strip()
-            fields = numbers.split()
-            if not equals or not model or _has_space(model) or len(fields) not in (2, 4):
-                raise ValueError(_bad_price_line(text))
-            try:
-                values = [float(field) for field in fields]
-            except ValueError:
-                raise ValueError(_bad_price_line(text)) from None
-            if any(not math.isfinite(value) or value < 0 for value in values):
-                raise ValueError(_bad_price_line(text))
-            prices[model] = Price.standard(*values) if len(values) == 2 else Price(*values)
-    return prices
-
-
-def _has_space(text: str) -> bool:
-    return any(char.isspace() for char in text)
-
-
-def _bad_price_line(text: str) -> str:
-    return (
-        f"bad price line {text!r}: expected 'MODEL = IN OUT [CACHE_WRITE CACHE_READ]' "
-        "with non-negative dollars per million tokens"
-    )
 
 
 class AnthropicBackend:
@@ -182,7 +80,8 @@ class AnthropicBackend:
     5xx or a connection error, the backend waits ``overload_wait * 2**k``
     seconds (or what a ``retry-after`` header asks, at most 60 s) and tries
     again, ``overload_retries`` times.  ``timeout`` is the per-request limit in
-    seconds.
+    seconds.  ``secrets`` (and the key) are redacted from the prompt before it is
+    sent and from the model's reply.
 
     Raises :class:`BackendFatal` at construction when no API key is set.
     """
@@ -201,6 +100,7 @@ class AnthropicBackend:
         overload_retries: int = 4,
         overload_wait: float = 5.0,
         timeout: float = 600.0,
+        secrets: Sequence[str] = (),
     ) -> None:
         model = model.strip() or DEFAULT_MODEL
         if max_output_tokens < 1:
@@ -225,7 +125,10 @@ class AnthropicBackend:
         self.name = f"anthropic:{model}"
         self.model = model
         self.max_output_tokens = max_output_tokens
-        self._secret = key
+        # the key is always a secret; short values are left alone, as by the
+        # redaction step, rather than mangling every text
+        own = (key,) if len(key) >= _SCRUB_MIN_LENGTH else ()
+        self._secrets = (*own, *secrets)
         self._price = price_for(model, prices)
         self._price_warned = False
         self._overload_retries = overload_retries
@@ -247,7 +150,12 @@ class AnthropicBackend:
         answer after all retries and :class:`BackendFatal` when the key is
         rejected or the model does not exist.
         """
-        message = self._create(render(request))
+        try:
+            message = self._create(self._outgoing(render(request)))
+        except (RecursionError, MemoryError):
+            # the SDK could not decode the reply: a hostile or broken endpoint
+            reason = f"the reply from {self._endpoint()} could not be decoded: {TOO_DEEP}"
+            return Proposal(response=None, invalid_reason=reason, raw=None)
         return self._proposal(message, self._usage(message))
 
     def worst_case(self, request: Request) -> Usage:
@@ -267,6 +175,10 @@ class AnthropicBackend:
             self._client.close()
 
     # -- the call -------------------------------------------------------------
+
+    def _outgoing(self, prompt: Prompt) -> Prompt:
+        """``prompt`` as it may leave the machine: secrets redacted, unencodable text escaped."""
+        return Prompt(*(redact_text(escaped_text(part), self._secrets) for part in astuple(prompt)))
 
     def _create(self, prompt: Prompt) -> Message:
         import anthropic
@@ -370,7 +282,7 @@ class AnthropicBackend:
         text = " ".join(b.text for b in content if isinstance(b, TextBlock))
         text = self._scrub(" ".join(text.split()))
         if stop_reason == "max_tokens":
-            raw: Any = self._scrub(calls[0].input) if calls else {"text": text}
+            raw: Any = self._reply(calls[0].input, usage).raw if calls else {"text": text}
             return Proposal(
                 response=None,
                 invalid_reason=(
@@ -399,7 +311,7 @@ class AnthropicBackend:
                 raw={"stop_reason": stop_reason, "text": text},
                 usage=usage,
             )
-        return proposal_from_raw(self._scrub(calls[0].input), usage)
+        return self._reply(calls[0].input, usage)
 
     def _usage(self, message: Message) -> Usage:
         counts = getattr(message, "usage", None)
@@ -431,22 +343,19 @@ class AnthropicBackend:
 
     # -- messages that never carry the key ---------------------------------------
 
-    def _scrub(self, value: Any) -> Any:
-        """``value`` with every occurrence of the API key replaced.
+    def _reply(self, tool_input: object, usage: Usage) -> Proposal:
+        """The tool input as a Proposal, within the caps on a reply, secrets redacted.
 
-        Model output is scrubbed too: evidence (a test's output) could have shown
-        the key to the model, and an edit must not carry it into a commit.  Keys
-        too short to be real are left alone rather than mangling every text.
+        Model output is redacted too: evidence (a test's output) could have shown
+        a secret to the model, and an edit must not carry it into a commit.
         """
-        if len(self._secret) < _SCRUB_MIN_LENGTH:
-            return value
-        if isinstance(value, str):
-            return value.replace(self._secret, "[redacted]")
-        if isinstance(value, Mapping):
-            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self._scrub(v) for v in value]
-        return value
+        proposal = proposal_from_raw(tool_input, usage)  # bounded and escaped first
+        if proposal.response is None:
+            return dataclasses.replace(proposal, raw=redact(proposal.raw, self._secrets))
+        return proposal_from_raw(redact(proposal.raw, self._secrets), usage)
+
+    def _scrub(self, text: str) -> str:
+        return redact_text(escaped_text(text), self._secrets)
 
     def _one_line(self, text: str) -> str:
         line = " ".join(self._scrub(text).split())

@@ -30,12 +30,20 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_genopt.backends import BackendError, BackendFatal, Proposal, Usage, proposal_from_raw
-from pytest_genopt.backends.exchange import write_atomic
+from pytest_genopt.backends import (
+    BackendError,
+    BackendFatal,
+    Proposal,
+    Usage,
+    conclude,
+    proposal_from_raw,
+)
+from pytest_genopt.backends.files import write_redacted
+from pytest_genopt.protocol import escaped, preview, reply_problem
 from pytest_genopt.redaction import redact
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from pytest_genopt.backends import Backend
     from pytest_genopt.protocol import Request
@@ -79,8 +87,10 @@ class RecordingBackend:
     name: str
 
     def __init__(self, inner: Backend, path: Path, secrets: Sequence[str]) -> None:
-        self.inner = inner
         self.path = Path(path)
+        if self.path.is_dir():
+            raise BackendFatal(f"record: the cassette {self.path} is a directory")
+        self.inner = inner
         self.secrets = tuple(secrets)
         self.name = inner.name
         self._exchanges: list[dict[str, Any]] = []
@@ -117,15 +127,19 @@ class RecordingBackend:
         """Close ``inner``; the cassette is already complete on disk."""
         self.inner.close()
 
+    def conclude(self, stopped: str, decisions: Sequence[Mapping[str, Any]]) -> None:
+        """Pass the end-of-run notice on to ``inner`` (the cassette needs none)."""
+        conclude(self.inner, stopped, decisions)
+
     def _record(self, exchange: dict[str, Any]) -> None:
         with self._lock:
             # redacted before it is kept at all, so no later write can leak it
-            self._exchanges.append(redact(exchange, self.secrets))
+            self._exchanges.append(redact(escaped(exchange), self.secrets))
             document = {"cassette": CASSETTE_VERSION, "exchanges": self._exchanges}
             text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(self.path, text)
+                write_redacted(self.path, text, self.secrets)
             except OSError as exc:
                 raise BackendFatal(
                     f"record: cannot write the cassette {self.path}: {exc.strerror or exc}"
@@ -157,7 +171,7 @@ class ReplayBackend:
         :class:`BackendFatal`; a request that is not in the cassette is a
         :class:`BackendFatal` naming the first field that differs.
         """
-        current = redact(normalize_request(request), self.secrets)
+        current = redact(escaped(normalize_request(request)), self.secrets)
         with self._lock:
             index = self._find(current)
             if index is None:
@@ -167,7 +181,7 @@ class ReplayBackend:
 
     def worst_case(self, request: Request) -> Usage:
         """The recorded usage of the exchange that would answer ``request``, else zero."""
-        current = redact(normalize_request(request), self.secrets)
+        current = redact(escaped(normalize_request(request)), self.secrets)
         with self._lock:
             index = self._find(current)
         if index is None or "proposal" not in self._exchanges[index]:
@@ -232,6 +246,8 @@ def _load(path: Path) -> list[dict[str, Any]]:
         document = json.loads(text)
     except ValueError as exc:
         raise BackendFatal(f"replay: {path} is not a cassette: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise BackendFatal(f"replay: {path} is not a cassette: nested too deeply") from None
     if not isinstance(document, dict) or "cassette" not in document:
         raise BackendFatal(
             f'replay: {path} is not a cassette: expected a JSON object with a "cassette" version'
@@ -360,8 +376,11 @@ def _clip(text: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data; a value that cannot be made so becomes its repr."""
+    """``value`` as plain JSON data; a value over the caps on a reply, or that cannot
+    be made JSON, becomes a clipped preview."""
+    if reply_problem(value) is not None:
+        return preview(value)
     try:
         return json.loads(json.dumps(value, default=repr))
     except (TypeError, ValueError, RecursionError):
-        return repr(value)
+        return preview(value)

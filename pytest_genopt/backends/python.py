@@ -7,10 +7,15 @@ imported at the first proposal, with the project's rootdir first on
 
 Whatever the function returns is validated, never trusted: a value that is
 not a valid Response is an invalid proposal with its reason, and one that is
-not even JSON-serializable is kept as its ``repr`` for the journal.  An
-exception raised by the function is a :class:`BackendError` (the iteration is
-an error and the run goes on); a module or function that cannot be found is
-a :class:`BackendFatal`.  These backends cost nothing: usage is always zero.
+not even JSON-serializable is kept as a clipped preview for the journal.  A
+reply over the size or nesting caps is invalid (see
+:func:`~pytest_genopt.backends.proposal_from_raw`).  An ordinary exception
+raised by the function is a :class:`BackendError` (the iteration is an error
+and the run goes on); ``SystemExit``, ``KeyboardInterrupt``, ``RecursionError``,
+``MemoryError`` and any other ``BaseException`` cost that proposal only (an
+invalid proposal), never the session: a real Ctrl-C is told apart by the loop
+through its cancel event.  A module or function that cannot be found is a
+:class:`BackendFatal`.  These backends cost nothing: usage is always zero.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from pytest_genopt.backends import BackendError, BackendFatal, Proposal, Usage, proposal_from_raw
+from pytest_genopt.protocol import escaped_text, preview, reply_problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,8 +36,6 @@ if TYPE_CHECKING:
     from pytest_genopt.protocol import Request
 
 _MESSAGE_LIMIT = 300
-#: longest ``repr`` kept for an answer that is not JSON-serializable
-_REPR_LIMIT = 20_000
 
 
 class PythonBackend:
@@ -53,26 +57,28 @@ class PythonBackend:
         """Call the function once and validate its answer.
 
         Raises :class:`BackendFatal` when the function cannot be imported and
-        :class:`BackendError` when it raises.
+        :class:`BackendError` when it raises an ordinary exception.
         """
         function = self._load()
         try:
             raw = function(request.to_json())  # a fresh dict: the function may mutate it
+        except (RecursionError, MemoryError) as exc:
+            return _invalid(f"{self.name} raised {describe_exception(exc)}", None)
         except Exception as exc:
             raise BackendError(f"{self.name} raised {describe_exception(exc)}") from exc
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt...: the optimizer's own doing, so it costs
+            # this proposal, not the session (a real Ctrl-C also sets the run's cancel)
+            return _invalid(f"{self.name} raised {describe_exception(exc)}", None)
+        if reply_problem(raw) is not None:
+            return proposal_from_raw(raw)  # invalid, kept as a clipped preview
         try:
             # The round trip checks the answer can go into the journal as it is
             # validated, and detaches it from objects the function may still change.
             raw = json.loads(json.dumps(raw, allow_nan=False))
         except (TypeError, ValueError, RecursionError) as exc:
-            text = repr(raw)
-            if len(text) > _REPR_LIMIT:
-                text = text[:_REPR_LIMIT] + "..."
-            return Proposal(
-                response=None,
-                invalid_reason=f"the answer is not JSON-serializable: {one_line(str(exc))}",
-                raw=text,
-            )
+            reason = f"the answer is not JSON-serializable: {one_line(str(exc))}"
+            return _invalid(reason, preview(raw))
         return proposal_from_raw(raw)
 
     def worst_case(self, request: Request) -> Usage:
@@ -115,13 +121,21 @@ class PythonBackend:
         return self._callable
 
 
+def _invalid(reason: str, raw: Any) -> Proposal:
+    return Proposal(response=None, invalid_reason=reason, raw=raw)
+
+
 def one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    """``text`` on one line (whitespace runs collapsed), clipped to ``limit`` characters."""
-    flat = re.sub(r"\s+", " ", text).strip()
+    """``text`` on one line (whitespace runs collapsed), clipped to ``limit`` characters,
+    with text UTF-8 cannot encode shown escaped."""
+    flat = escaped_text(re.sub(r"\s+", " ", text).strip())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def describe_exception(exc: BaseException) -> str:
     """``TypeName: message`` on one line, or just the type name when there is no message."""
-    message = one_line(str(exc))
+    try:
+        message = one_line(str(exc))
+    except Exception:  # the exception's own __str__ is untrusted code too
+        message = ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

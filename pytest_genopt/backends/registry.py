@@ -15,6 +15,7 @@ from pytest_genopt.plugin import plugin_backend_key
 if TYPE_CHECKING:
     import pytest
 
+    from pytest_genopt.backends.prices import Price
     from pytest_genopt.config import Settings
 
 #: default of ini ``genopt_exchange_timeout``: how long one exchange may wait, in seconds
@@ -28,25 +29,21 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
     no API key, a bad ``genopt_prices`` or ``genopt_exchange_timeout`` ini value,
     a plugin's object that is not a Backend.
     """
+    from pytest_genopt.redaction import secret_values
+
     spec = settings.backend
     invocation_dir = config.invocation_params.dir
+    secrets = secret_values()
+    # ini values are checked whatever the backend: a typo must not wait for the
+    # day the other backend is chosen
+    prices = _prices(config)
+    timeout = _exchange_timeout(config)
     backend: Backend
     if spec.scheme == "anthropic":
-        from pytest_genopt.backends.anthropic import (
-            DEFAULT_MODEL,
-            AnthropicBackend,
-            parse_price_overrides,
-        )
+        from pytest_genopt.backends.anthropic import DEFAULT_MODEL, AnthropicBackend
 
-        lines = _ini(config, "genopt_prices")
-        if isinstance(lines, str):
-            lines = [lines]
-        try:
-            prices = parse_price_overrides(list(lines or ()))
-        except ValueError as exc:
-            raise BackendFatal(f"genopt_prices (ini): {exc}") from None
         model = spec.argument or settings.model or DEFAULT_MODEL
-        backend = AnthropicBackend(model=model, prices=prices)
+        backend = AnthropicBackend(model=model, prices=prices, secrets=secrets)
     elif spec.scheme == "python":
         from pytest_genopt.backends.python import PythonBackend
 
@@ -56,35 +53,50 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
 
         backend = ExchangeBackend(
             invocation_dir / spec.argument,
-            timeout=_exchange_timeout(config),
+            timeout=timeout,
             name=str(spec),  # the spec as written: stable across machines in trailers
+            secrets=secrets,
         )
     elif spec.scheme == "replay":
         from pytest_genopt.backends.cassette import ReplayBackend
-        from pytest_genopt.redaction import secret_values
 
         path = (invocation_dir / spec.argument).resolve()
-        backend = ReplayBackend(path, secrets=secret_values())
+        backend = ReplayBackend(path, secrets=secrets)
     elif spec.scheme == "search":
         from pytest_genopt.backends.search import SearchBackend
 
         backend = SearchBackend(seed=settings.seed)
     else:
-        made = config.stash.get(plugin_backend_key, None)
-        if made is None:
-            raise BackendFatal(f"no plugin provided a backend for {str(spec)!r}")
-        if not isinstance(made, Backend):
-            raise BackendFatal(
-                f"the backend a plugin made for {str(spec)!r} is a {type(made).__name__}, "
-                "not a Backend (it needs name, propose, worst_case and close)"
-            )
-        backend = made
+        backend = _plugin_backend(config, str(spec))
     if settings.record is not None:
         from pytest_genopt.backends.cassette import RecordingBackend
-        from pytest_genopt.redaction import secret_values
 
-        backend = RecordingBackend(backend, settings.record, secret_values())
+        backend = RecordingBackend(backend, settings.record, secrets)
     return backend
+
+
+def _plugin_backend(config: pytest.Config, spec: str) -> Backend:
+    made = config.stash.get(plugin_backend_key, None)
+    if made is None:
+        raise BackendFatal(f"no plugin provided a backend for {spec!r}")
+    if not isinstance(made, Backend):
+        raise BackendFatal(
+            f"the backend a plugin made for {spec!r} is a {type(made).__name__}, "
+            "not a Backend (it needs name, propose, worst_case and close)"
+        )
+    return made
+
+
+def _prices(config: pytest.Config) -> dict[str, Price]:
+    from pytest_genopt.backends.prices import parse_price_overrides
+
+    lines = _ini(config, "genopt_prices")
+    if isinstance(lines, str):
+        lines = [lines]
+    try:
+        return parse_price_overrides(list(lines or ()))
+    except ValueError as exc:
+        raise BackendFatal(f"genopt_prices (ini): {exc}") from None
 
 
 def _ini(config: pytest.Config, name: str) -> Any:
