@@ -321,6 +321,7 @@ class Optimization:
         first = self.evaluate(directory, batch_ids)
         if first.status != "ok":
             attempt.reason = first.reason
+            attempt.decision = "invalid" if first.invalid else attempt.decision
             return
         after = objective(first.trials[i] for i in batch_ids) or 0.0
         attempt.batch_objective = after
@@ -331,6 +332,7 @@ class Optimization:
         second = self.evaluate(directory, rest) if rest else None
         if second is not None and second.status != "ok":
             attempt.reason = second.reason
+            attempt.decision = "invalid" if second.invalid else attempt.decision
             return
         trials = {**first.trials, **(second.trials if second else {})}
         counted = {i: t for i, t in self.best.items() if not t.holdout}

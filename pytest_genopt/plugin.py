@@ -103,6 +103,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="accept candidates that make a passing test fail",
     )
+    option(
+        "sandbox",
+        "confine candidates' writes with Landlock: auto, required or off (default: auto)",
+        metavar="MODE",
+    )
+    option(
+        "memory",
+        "memory cap per evaluation, e.g. 512M or 4G, or 'off' (default: 4G)",
+        metavar="SIZE",
+    )
+    parser.addini(
+        "genopt_candidate_env",
+        "names or globs of environment variables candidates keep though they look secret",
+        type="linelist",
+        default=[],
+    )
     parser.addini(
         "genopt_prices",
         "model prices overriding the built-in table, one per line: "
