@@ -85,7 +85,7 @@ _PYTEST_VARIABLES = (
     "PYTEST_XDIST_WORKER_COUNT",
     "PYTEST_XDIST_TESTRUNUID",
 )
-#: starts the launcher: isolated mode (-I) so that nothing from the candidate's
+#: starts the launcher: isolated (-I), without site (-S): nothing from the candidate's
 #: tree or the environment's PYTHON* variables runs in it
 _LAUNCH = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
@@ -366,7 +366,7 @@ def _launch(
         parent=os.getpid(),
         pass_fds=[worker_r],
     )
-    launcher = [sys.executable, "-I", "-c", _LAUNCH, package_parent, str(launch_r)]
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, package_parent, str(launch_r)]
     # written by threads: a spec longer than a pipe's buffer must not block us
     writers = [
         _write_in_background(launch_w, json.dumps(launch.to_json())),
