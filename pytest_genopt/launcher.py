@@ -87,6 +87,8 @@ def main(argv: list[str]) -> NoReturn:
     """Run the launcher; ``argv`` is ``[spec fd]``."""
     with os.fdopen(int(argv[0]), "rb") as fh:
         spec = LaunchSpec.from_json(json.loads(fh.read()))
+    if not sys.platform.startswith("linux"):
+        _exec(spec)  # no prctl, namespaces or Landlock: the process group is all we have
     libc = _libc()
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         _fail("prctl(PR_SET_PDEATHSIG) failed")

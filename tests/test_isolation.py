@@ -7,6 +7,7 @@ Landlock and namespaces); each fails without the isolation it checks.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -23,9 +24,9 @@ from tests.conftest import init_repo
 needs_landlock = pytest.mark.skipif(bool(unavailable_reason()), reason=unavailable_reason())
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
-# A seccomp filter that makes the Landlock syscalls fail with ENOSYS, then runs
-# argv[1:]: the kernel then truly lacks Landlock for that process tree.
-NO_LANDLOCK = """\
+# A seccomp filter that makes the syscalls numbered in $GENOPT_TEST_BLOCK fail with
+# ENOSYS, then runs argv[1:]: the kernel then truly lacks them for that process tree.
+SECCOMP = """\
 import ctypes, os, sys
 
 class Filter(ctypes.Structure):
@@ -36,22 +37,21 @@ class Program(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
 
 ENOSYS, ERRNO, ALLOW = 38, 0x00050000, 0x7FFF0000
-code = (Filter * 6)(
-    Filter(0x20, 0, 0, 0),                # load the syscall number
-    Filter(0x15, 2, 0, 444),              # landlock_create_ruleset
-    Filter(0x15, 1, 0, 445),              # landlock_add_rule
-    Filter(0x15, 0, 1, 446),              # landlock_restrict_self
-    Filter(0x06, 0, 0, ERRNO | ENOSYS),
-    Filter(0x06, 0, 0, ALLOW),
-)
+code = [Filter(0x20, 0, 0, 0)]  # load the syscall number
+for number in map(int, os.environ.pop("GENOPT_TEST_BLOCK").split(",")):
+    code += [Filter(0x15, 0, 1, number), Filter(0x06, 0, 0, ERRNO | ENOSYS)]
+code.append(Filter(0x06, 0, 0, ALLOW))
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
     sys.exit("no_new_privs failed")
-program = Program(len(code), code)
+program = Program(len(code), (Filter * len(code))(*code))
 if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
     sys.exit("seccomp failed: " + os.strerror(ctypes.get_errno()))
 os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
 """
+LANDLOCK_SYSCALLS = "444,445,446"
+#: unshare(2) on the architectures we run on
+UNSHARE_SYSCALL = {"x86_64": "272", "aarch64": "97"}.get(platform.machine(), "")
 
 
 def project(root: Path, test: str, calc: str = "def add(a, b):\n    return a + b\n") -> Path:
@@ -146,12 +146,13 @@ def test_required_refuses_without_landlock_and_auto_says_so(
     pytester: pytest.Pytester, calc_project: Path
 ) -> None:
     """Landlock is made truly unavailable with a seccomp filter (no test knob)."""
-    wrapper = pytester.path / "no_landlock.py"
-    wrapper.write_text(NO_LANDLOCK)
+    wrapper = pytester.path / "seccomp.py"
+    wrapper.write_text(SECCOMP)
     branches = subprocess.run(
         ["git", "for-each-ref"], cwd=calc_project, capture_output=True, text=True
     ).stdout
     base = [sys.executable, str(wrapper), "-m", "pytest", "-p", "no:randomly"]
+    os.environ["GENOPT_TEST_BLOCK"] = LANDLOCK_SYSCALLS  # restored by pytester
     refused = pytester.run(*base, "--genopt-iterations=1", "--genopt-backend=search",
                            "--genopt-sandbox=required")  # fmt: skip
     assert refused.ret == 4
@@ -166,6 +167,7 @@ def test_required_refuses_without_landlock_and_auto_says_so(
     ).stdout
     assert after == branches
     evidence = pytester.path / "request.json"
+    os.environ["GENOPT_TEST_BLOCK"] = LANDLOCK_SYSCALLS
     auto = pytester.run(*base, "--genopt-iterations=1", f"--genopt-evidence={evidence}")
     auto.stdout.fnmatch_lines(
         ["genopt: sandbox none: Landlock is not available in this kernel (Function not "
@@ -203,6 +205,7 @@ def test_candidates_do_not_see_secrets(tmp_path: Path, monkeypatch: pytest.Monke
     assert evaluation.status == "ok", evaluation.output
     names, values = evaluation.trials[nodeid].feedback
     assert "PLAIN_SETTING" in names.split()
+    assert "GIT_AUTHOR_NAME" in names.split()  # set by conftest; not a secret
     assert "SERVICE_TOKEN_FOR_TESTS" in names.split()
     for name in ("ANTHROPIC_API_KEY", "DB_PASSWORD", "GITHUB_TOKEN"):
         assert name not in names.split()
@@ -280,6 +283,42 @@ def sleeps_started_under(root: Path) -> list[int]:
         if cmdline[:2] == [b"sleep", b"300"] and Path(cwd) == root.resolve():
             found.append(int(entry))
     return found
+
+
+FALLBACK = """\
+import sys
+from pytest_genopt.evaluate import evaluate
+from pytest_genopt.launcher import process_isolation
+
+print(process_isolation())
+print(evaluate(sys.argv[1], ["tests/test_calc.py::test_spawn"], sandbox="auto").status)
+"""
+
+
+@pytest.mark.skipif(not UNSHARE_SYSCALL, reason="unshare's syscall number is not known here")
+def test_without_namespaces_the_subreaper_kills_every_descendant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    test = """\
+        import subprocess
+
+
+        def test_spawn():
+            for _ in range(20):
+                subprocess.Popen(["sleep", "300"], start_new_session=True)
+    """
+    root = project(tmp_path / "p", test)
+    (tmp_path / "seccomp.py").write_text(SECCOMP)
+    (tmp_path / "fallback.py").write_text(FALLBACK)
+    monkeypatch.setenv("GENOPT_TEST_BLOCK", UNSHARE_SYSCALL)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "seccomp.py"), str(tmp_path / "fallback.py"), str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["subreaper", "ok"], done.stderr
+    assert wait_gone(sleeps_started_under(root)) == []
 
 
 CONTROLLER = """\
