@@ -356,7 +356,8 @@ def _launch(
     package_parent = str(Path(pytest_genopt.__file__).resolve().parent.parent)
     launch_r, launch_w = os.pipe()
     worker_r, worker_w = os.pipe()
-    command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), package_parent, *pytest_args]
+    command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), package_parent]
+    command += ["-p", "pytest_genopt.worker", *pytest_args]
     launch = LaunchSpec(
         command=command,
         cwd=spec.candidate,

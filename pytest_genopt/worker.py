@@ -1,5 +1,7 @@
 """The plugin loaded into a candidate's evaluation subprocess (``-p pytest_genopt.worker``).
 
+PYTEST_DONT_REWRITE: imported before pytest parses ``-p``; it uses no asserts.
+
 :func:`pytest_genopt.evaluate.evaluate` starts the subprocess with
 :data:`BOOTSTRAP`, which reads a :class:`WorkerSpec` from an inherited pipe
 and hands it to :func:`receive` *before* the candidate's tree is on
@@ -58,8 +60,8 @@ _WORKEROUTPUT = "genopt_worker_found"
 #: ``python -c`` code of the evaluation subprocess; argv: spec fd, package parent
 #: folder, then pytest's arguments.  The candidate's tree (the working folder,
 #: ``sys.path[0]``) is left off ``sys.path`` until the worker holds its spec.  The
-#: worker is handed to pytest as an object: it is imported already, so ``-p``
-#: would warn that it cannot be rewritten.
+#: module docstring's PYTEST_DONT_REWRITE keeps ``-p`` from warning that the
+#: (already imported) worker cannot be rewritten.
 BOOTSTRAP = """\
 import sys
 fd, root = int(sys.argv[1]), sys.argv[2]
@@ -71,7 +73,7 @@ sys.path.remove(root)
 pytest_genopt.worker.receive(fd)
 sys.path.insert(0, first)
 import pytest
-raise SystemExit(pytest.main(sys.argv[1:], plugins=[pytest_genopt.worker]))
+raise SystemExit(pytest.console_main())
 """
 
 # The session's options that would break an evaluation, and their passive
@@ -194,10 +196,6 @@ def neutralize(config: pytest.Config, spec: WorkerSpec) -> None:
     option.numprocesses = spec.workers if parallel else None
     option.dist = "load" if parallel else "no"
     config.args = list(spec.paths)
-    # pytest-xdist starts its workers with the -p plugins of the option dict
-    plugins = list(getattr(option, "plugins", None) or [])
-    if __name__ not in plugins:
-        option.plugins = [*plugins, __name__]
 
 
 @pytest.hookimpl(trylast=True)  # after the main plugin, which may register a recorder
