@@ -76,6 +76,12 @@ class Settings:
     trainable_files: tuple[str, ...]
     run_id: str
     accept: AcceptancePolicy = STRICT
+    #: how candidates are confined: "auto", "required" or "off" (--genopt-sandbox)
+    sandbox: str = "auto"
+    #: each evaluation's memory cap in bytes; None: off (--genopt-memory)
+    memory: int | None = 4 * 2**30
+    #: globs of variable names kept in candidates' environment (ini genopt_candidate_env)
+    candidate_env: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -329,7 +335,52 @@ def read_settings(config: pytest.Config) -> Settings:
         trainable_files=trainable_files,
         run_id=new_run_id(),
         accept=accept,
+        **_isolation(read, iterations),
     )
+
+
+_SIZE = re.compile(r"(\d+)\s*([KMGT]?)I?B?", re.IGNORECASE)
+_MIN_MEMORY = 64 * 2**20
+
+
+def _memory(text: str) -> int | None:
+    if text.lower() == "off":
+        return None
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    size: int = int(match.group(1)) * 1024 ** "_KMGT".index(match.group(2).upper() or "_")
+    if size < _MIN_MEMORY:
+        raise ValueError(text)
+    return size
+
+
+def _sandbox(text: str) -> str:
+    if text not in ("auto", "required", "off"):
+        raise ValueError(text)
+    return text
+
+
+def _isolation(read: _Reader, iterations: int) -> dict[str, Any]:
+    """--genopt-sandbox, --genopt-memory and ini genopt_candidate_env."""
+    sandbox = read.parse(
+        "genopt_sandbox", "genopt_sandbox", _sandbox, "auto, required or off", "auto"
+    )
+    if sandbox == "required" and iterations > 0:
+        from pytest_genopt.sandbox import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            raise pytest.UsageError(f"--genopt-sandbox=required: {reason}")
+    memory = read.parse(
+        "genopt_memory",
+        "genopt_memory",
+        _memory,
+        "a size of at least 64M such as 512M or 4G, or 'off'",
+        4 * 2**30,
+    )
+    keep = tuple(str(g) for g in read.config.getini("genopt_candidate_env") or ())
+    return {"sandbox": sandbox, "memory": memory, "candidate_env": keep}
 
 
 def _model(text: str) -> str:

@@ -97,13 +97,16 @@ class Controller:
         self.optimization: Optimization | None = None
         self.cancel = threading.Event()
 
-    def pytest_report_header(self) -> str:
+    def pytest_report_header(self) -> list[str]:
+        from pytest_genopt.evaluate import isolation_summary
+
         s = self.settings
         resumed = " (resumed)" if self.resume is not None else ""
-        return (
+        return [
             f"genopt: run {s.run_id}{resumed}, backend {s.backend}, horizon {s.horizon_label}, "
-            f"batch size {s.batch_size}, seed {s.seed}"
-        )
+            f"batch size {s.batch_size}, seed {s.seed}",
+            f"genopt: {isolation_summary(s.sandbox, s.memory)}",
+        ]
 
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
         # candidate worktrees live under .genopt/; never collect them as tests
@@ -230,6 +233,9 @@ class Controller:
             horizon=s.horizon,
             trainable_files=trainable_files,
             cancel=self.cancel,
+            sandbox=s.sandbox,
+            memory=s.memory,
+            keep_env=s.candidate_env,
         )
 
     def _progress(self, line: str) -> None:

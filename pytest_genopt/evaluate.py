@@ -1,11 +1,13 @@
-"""Evaluate a candidate: run pytest in a subprocess on its worktree and read back Trials.
+"""Evaluate a candidate: run pytest in a confined subprocess on its tree and read back Trials.
 
-The subprocess is ``python -m pytest`` in the candidate's rootdir with the
-session's own arguments (:func:`session_args`), restricted to the node ids
-asked, with the small worker plugin (:mod:`pytest_genopt.worker`) writing
-the Trials as JSON.  The candidate's directory comes first on ``sys.path``
-and the worker checks that every trainable module is imported from it.  A
-wall timeout kills the whole process group.  A broken candidate never makes
+The process tree is: the controller -> the launcher (:mod:`pytest_genopt.launcher`:
+namespaces, memory cap, Landlock sandbox) -> ``python -c`` :data:`~pytest_genopt.worker.BOOTSTRAP`
+running pytest in the candidate's rootdir with the session's own arguments
+(:func:`session_args`) and the worker plugin (:mod:`pytest_genopt.worker`),
+which switches genopt's and the breaking options off by name.  The worker's
+spec, with a fresh per-evaluation key, travels through an inherited pipe; its
+result file is authenticated with HMAC-SHA256 under that key.  The candidate
+gets the session's environment minus secrets.  A broken candidate never makes
 :func:`evaluate` raise: it is an :class:`Evaluation` with a status and a
 one-line reason.
 """
@@ -13,26 +15,29 @@ one-line reason.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import importlib.util
 import json
 import os
 import re
-import shlex
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
+import pytest_genopt
 from pytest_genopt.evidence import Trial
-from pytest_genopt.worker import ENV_HORIZON, ENV_OUTPUT, ENV_SELECT, ENV_TRAINABLES
+from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec
+from pytest_genopt.worker import BOOTSTRAP, WorkerSpec, verify
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     import pytest
 
@@ -40,16 +45,31 @@ __all__ = [
     "NO_REPORT",
     "Evaluation",
     "EvaluationStatus",
+    "candidate_environment",
     "evaluate",
-    "filter_args",
+    "isolation_summary",
     "session_args",
     "xdist_available",
 ]
 
-EvaluationStatus = Literal["ok", "timeout", "crashed", "collection-error", "shadowed", "cancelled"]
+EvaluationStatus = Literal[
+    "ok",
+    "timeout",
+    "crashed",
+    "collection-error",
+    "shadowed",
+    "cancelled",
+    "memory",
+    "unauthenticated",
+]
+SANDBOX_MODES = ("auto", "required", "off")
 
 #: the message of the error Trial made for a node id that produced no report
 NO_REPORT = "the test did not report (crashed or deselected)"
+#: the reason given when the memory cap was hit
+MEMORY_REASON = "exceeded --genopt-memory"
+#: the reason given when the result file fails verification
+FORGED_REASON = "results could not be authenticated"
 
 #: characters of the subprocess's combined output kept in :attr:`Evaluation.output`
 OUTPUT_TAIL = 3000
@@ -58,145 +78,19 @@ KILL_GRACE = 2.0
 _REASON_LIMIT = 200
 #: how often a running evaluation checks its cancel event, in seconds
 _POLL = 0.1
-
-# Options that would break an evaluation, taking no value.  ``--cache-show``
-# takes an optional value, only ever attached with ``=``.
-_DROP_FLAGS = frozenset(
-    {
-        "-x",
-        "--exitfirst",
-        "--lf",
-        "--last-failed",
-        "--ff",
-        "--failed-first",
-        "--nf",
-        "--new-first",
-        "--sw",
-        "--stepwise",
-        "--sw-skip",
-        "--stepwise-skip",
-        "--sw-reset",
-        "--stepwise-reset",
-        "--pdb",
-        "--trace",
-        "--co",
-        "--collect-only",
-        "--collectonly",
-        "--cache-clear",
-        "--cache-show",
-        "--setup-only",
-        "--setuponly",
-        "--setup-plan",
-        "--setupplan",
-        "--fixtures",
-        "--funcargs",
-        "--fixtures-per-test",
-        "--markers",
-        "-h",
-        "--help",
-        "-V",
-        "--version",
-        "-f",  # xdist --looponfail: would never return
-        "--looponfail",
-        "-d",  # xdist's shortcut for --dist=load
-    }
+#: variables set by an enclosing pytest (e.g. when the controller runs under xdist)
+_PYTEST_VARIABLES = (
+    "PYTEST_CURRENT_TEST",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID",
 )
-# ... and taking a value (attached with "=" or as the next argument).
-_DROP_VALUED = frozenset(
-    {
-        "--maxfail",
-        "-n",
-        "--numprocesses",
-        "--dist",
-        "--tx",
-        "--maxprocesses",
-        "--basetemp",
-        "--junitxml",
-        "--junit-xml",
-        "--result-log",
-        "--report-log",
-        "--rootdir",  # the evaluation passes the candidate's own
-        "--pastebin",
-    }
+#: starts the launcher: isolated (-I), without site (-S): nothing from the candidate's
+#: tree or the environment's PYTHON* variables runs in it
+_LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import pytest_genopt.launcher as launcher; launcher.main(sys.argv[2:])"
 )
-_OVERRIDE_INI = frozenset({"-o", "--override-ini"})
-_GENOPT_FLAG_OPTIONS = frozenset({"--genopt-allow-regressions"})
-
-# Which options take a value, when the session's own parser cannot tell
-# (PYTEST_ADDOPTS, or a pytest whose parser internals differ): pytest's and
-# xdist's.  True: takes a value; False: a flag.
-_STATIC_OPTIONS: dict[str, bool] = {
-    **dict.fromkeys(
-        [
-            "-k",
-            "-m",
-            "-p",
-            "-c",
-            "-o",
-            "-W",
-            "-r",
-            "-n",
-            "--assert",
-            "--basetemp",
-            "--capture",
-            "--code-highlight",
-            "--color",
-            "--confcutdir",
-            "--config-file",
-            "--deselect",
-            "--dist",
-            "--doctest-glob",
-            "--doctest-report",
-            "--durations",
-            "--durations-min",
-            "--ignore",
-            "--ignore-glob",
-            "--import-mode",
-            "--junit-prefix",
-            "--junitprefix",
-            "--junit-xml",
-            "--junitxml",
-            "--last-failed-no-failures",
-            "--lfnf",
-            "--log-auto-indent",
-            "--log-cli-date-format",
-            "--log-cli-format",
-            "--log-cli-level",
-            "--log-date-format",
-            "--log-disable",
-            "--log-file",
-            "--log-file-date-format",
-            "--log-file-format",
-            "--log-file-level",
-            "--log-file-mode",
-            "--log-format",
-            "--log-level",
-            "--max-worker-restart",
-            "--maxfail",
-            "--maxprocesses",
-            "--maxschedchunk",
-            "--numprocesses",
-            "--override-ini",
-            "--pastebin",
-            "--pdbcls",
-            "--px",
-            "--pythonwarnings",
-            "--rootdir",
-            "--rsyncdir",
-            "--rsyncignore",
-            "--show-capture",
-            "--tb",
-            "--testrunuid",
-            "--tx",
-            "--verbosity",
-            "--report-log",
-            "--result-log",
-        ],
-        True,
-    ),
-    **dict.fromkeys(["-x", "-s", "-v", "-q", "-l", "-h", "-V", "-f", "-d"], False),
-}
-
 _SIGNAL_PREFIX = "the test process was killed by "
 
 
@@ -219,6 +113,11 @@ class Evaluation:
         """Whether the trials are the candidate's real results."""
         return self.status == "ok"
 
+    @property
+    def invalid(self) -> bool:
+        """Whether the candidate cheated (its decision is "invalid", not "rejected")."""
+        return self.status == "unauthenticated"
+
 
 def xdist_available() -> bool:
     """Whether pytest-xdist can be used for ``workers > 1`` (checked without importing it)."""
@@ -232,154 +131,58 @@ def xdist_available() -> bool:
 
 
 def session_args(config: pytest.Config) -> list[str]:
-    """The session's own command-line arguments, fit for evaluating a candidate.
+    """The session's own command-line arguments, minus its positional test paths.
 
-    Left out: every ``--genopt-*`` option (and ``-o genopt_*=...``), the
-    positional path and node id arguments (the evaluation passes its own), and
-    the options that would break an evaluation (``-x``, ``--maxfail``,
-    ``--lf``/``--ff``/``--nf``, ``--sw``, ``-n``/``--dist`` (workers come from
-    ``--genopt-workers``), ``--basetemp``, ``--pdb``, ``--trace``,
-    ``--collect-only``, ``--junitxml``, ``--cache-clear``, ``--rootdir``, ...).
-    When the ini file's ``addopts`` hold such options, an ``-o addopts=...``
-    with the filtered value is appended, since the candidate's worktree has
-    the same ini file.
+    The paths and node ids the session was given (``config.args`` when they
+    came from the command line, and everything after ``--``) are dropped: the
+    evaluation passes the candidate's own test files.  Every option is kept
+    as it is; the worker plugin switches genopt's options and those that
+    would break an evaluation off by name in the child.
     """
-    invocation_dir = config.invocation_params.dir
-    given = {str(arg) for arg in config.args}
-    options = _known_options(config)
-
-    def positional(token: str) -> bool:
-        return token in given or _is_path(token, invocation_dir)
-
-    args = filter_args(
-        [os.fspath(a) for a in config.invocation_params.args],
-        options=options,
-        positional=positional,
-    )
-    addopts = [str(a) for a in config.getini("addopts") or ()]
-    if addopts:
-        kept = filter_args(
-            addopts,
-            options=options,
-            positional=lambda t: _is_path(t, config.rootpath) or _is_path(t, invocation_dir),
-        )
-        if kept != addopts:
-            args += ["-o", "addopts=" + shlex.join(kept)]
-    return args
+    args = [os.fspath(a) for a in config.invocation_params.args]
+    positional: set[str] = set()
+    if config.args_source == config.ArgsSource.ARGS:
+        positional = {str(a) for a in config.args}
+    if "--" in args:
+        args = args[: args.index("--")]
+    return [a for a in args if a not in positional]
 
 
-def filter_args(
-    args: Sequence[str],
-    *,
-    options: Mapping[str, bool] | None = None,
-    positional: Callable[[str], bool] | None = None,
-) -> list[str]:
-    """``args`` without genopt options, positional arguments and evaluation breakers.
+def candidate_environment(environ: Mapping[str, str], keep: Sequence[str] = ()) -> dict[str, str]:
+    """``environ`` without secrets: ``ANTHROPIC_API_KEY`` and every secret-named variable.
 
-    ``options`` maps option strings to whether they take a value (pytest's and
-    xdist's are known); ``positional(token)`` says whether a bare token is a
-    path or node id to drop (default: it contains ``::`` or names an existing
-    path relative to the working directory).  Everything after ``--`` is
-    positional.  Combined short flags are split as argparse does: ``-xvs``
-    becomes ``-vs``; ``-n2`` and ``-n 2`` both go.
+    A name matching one of the ``keep`` globs (ini ``genopt_candidate_env``)
+    is kept even when it looks like a secret.
     """
-    takes = {**_STATIC_OPTIONS, **(options or {})}
-    is_positional = positional or (lambda t: _is_path(t, Path.cwd()))
-    tokens = list(args)
-    out: list[str] = []
-    i = 0
+    from pytest_genopt.redaction import is_secret_name
 
-    def next_value() -> str | None:
-        nonlocal i
-        if i < len(tokens):
-            i += 1
-            return tokens[i - 1]
-        return None
+    def kept(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in keep)
 
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token == "--":
-            break
-        if token.startswith("--"):
-            name, eq, attached = token.partition("=")
-            if name.startswith("--genopt-"):
-                if not eq and name not in _GENOPT_FLAG_OPTIONS:
-                    next_value()
-                continue
-            if name in _DROP_FLAGS:
-                continue
-            value = None if eq or not takes.get(name, False) else next_value()
-            if name in _DROP_VALUED:
-                continue
-            if name in _OVERRIDE_INI and _overrides_genopt(attached if eq else value):
-                continue
-            out.append(token)
-            if value is not None:
-                out.append(value)
-        elif token.startswith("-") and len(token) > 1:
-            out.extend(_filter_cluster(token, takes, next_value))
-        elif not is_positional(token):
-            out.append(token)
-    return out
+    return {
+        name: value
+        for name, value in environ.items()
+        if kept(name) or not (name == "ANTHROPIC_API_KEY" or is_secret_name(name))
+    }
 
 
-def _filter_cluster(
-    token: str, takes: Mapping[str, bool], next_value: Callable[[], str | None]
-) -> list[str]:
-    """Filter one short-option token such as ``-xvs``, ``-n2``, ``-p name``, ``-k expr``."""
-    chars = token[1:]
-    kept = ""
-    for j, char in enumerate(chars):
-        option = "-" + char
-        kind = takes.get(option)
-        if kind is None:  # unknown to us: keep the rest as it is
-            kept += chars[j:]
-            break
-        if not kind:
-            if option not in _DROP_FLAGS:
-                kept += char
-            continue
-        attached = chars[j + 1 :]
-        value = attached or next_value()
-        if option in _DROP_VALUED or (option in _OVERRIDE_INI and _overrides_genopt(value)):
-            break
-        if attached:
-            return ["-" + kept + char + attached]
-        out = ["-" + kept + char]
-        return out if value is None else [*out, value]
-    return ["-" + kept] if kept else []
+def isolation_summary(sandbox: str, memory: int | None) -> str:
+    """One line saying what confines candidates here (for the report header)."""
+    from pytest_genopt.launcher import process_isolation
+
+    reason = _sandbox_unavailable(sandbox)
+    confinement = f"sandbox none: {reason}" if reason else "sandbox landlock"
+    cap = "off" if memory is None else f"{memory / 2**20:g}M"
+    return f"{confinement}; processes: {process_isolation()}; memory per evaluation: {cap}"
 
 
-def _overrides_genopt(value: str | None) -> bool:
-    return value is not None and value.strip().startswith("genopt_")
+def _sandbox_unavailable(sandbox: str) -> str:
+    """Why the sandbox is not in force for ``sandbox`` (one line), or ""."""
+    if sandbox == "off":
+        return "--genopt-sandbox=off"
+    from pytest_genopt.sandbox import unavailable_reason
 
-
-def _is_path(token: str, base: Path) -> bool:
-    if "::" in token:
-        return True
-    try:
-        return bool(token) and (base / token).exists()
-    except (OSError, ValueError):
-        return False
-
-
-def _known_options(config: pytest.Config) -> dict[str, bool]:
-    """Option string -> takes a value, from the session's argument parser (best effort)."""
-    parser: Any = getattr(config, "_parser", None)
-    argparser: Any = getattr(parser, "optparser", None)
-    if argparser is None and hasattr(parser, "_getparser"):  # pytest < 9
-        try:
-            argparser = parser._getparser()
-        except Exception:
-            argparser = None
-    known: dict[str, bool] = {}
-    for action in getattr(argparser, "_actions", ()):
-        nargs = getattr(action, "nargs", None)
-        for option in getattr(action, "option_strings", ()):
-            # nargs "?" takes a value only when attached with "=" as far as we can tell
-            known[str(option)] = nargs not in (0, "?")
-    return known
+    return unavailable_reason()
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -396,6 +199,9 @@ def evaluate(
     trainable_files: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     cancel: threading.Event | None = None,
+    sandbox: str = "off",
+    memory: int | None = None,
+    keep_env: Sequence[str] = (),
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -404,14 +210,81 @@ def evaluate(
     (see :func:`xdist_available`) and ``args`` do not block it, else
     serially.  ``horizon`` is the credit horizon (None: all).
     ``trainable_files`` are the rootdir-relative ``.py`` files holding
-    ``@trainable`` functions, checked for shadowing.  ``env`` is added to
-    the inherited environment.  Setting ``cancel`` kills a running
-    evaluation (status "cancelled") within about 0.1 s.
+    ``@trainable`` functions, checked for shadowing.  The candidate gets
+    this process's environment minus secrets (:func:`candidate_environment`
+    with ``keep_env``), plus ``env``.  Setting ``cancel`` kills a running
+    evaluation (status "cancelled") within about 0.1 s.  ``sandbox``:
+    "auto" confines writes with Landlock where the kernel has it, "required"
+    fails the evaluation where it does not, "off" does not confine.
+    ``memory`` caps each process's data memory in bytes (None: no cap).
 
     Never raises for a broken candidate (the status says what happened);
     raises ValueError for bad arguments.
     """
     directory = Path(directory)
+    _check_arguments(directory, nodeids, timeout, workers, horizon, sandbox)
+    directory = directory.resolve()
+    asked = list(dict.fromkeys(nodeids))
+    paths = _test_paths(directory, asked)
+    if not paths:
+        return Evaluation({n: _no_report(n) for n in asked}, "ok", "", 0.0, "")
+    unavailable = _sandbox_unavailable(sandbox) if sandbox == "required" else ""
+    if unavailable:
+        reason = f"--genopt-sandbox=required: {unavailable}"
+        return Evaluation({n: _no_report(n) for n in asked}, "crashed", reason, 0.0, "")
+    confine = sandbox == "auto" and not _sandbox_unavailable(sandbox)
+    parallel = workers > 1 and xdist_available() and not _blocks_xdist(args)
+    with tempfile.TemporaryDirectory(prefix="genopt-eval-") as tmp_name:
+        tmp = Path(tmp_name)
+        private = tmp / "tmp"
+        private.mkdir()
+        key = secrets.token_hex(32)
+        child_env = _child_env(directory, env, keep_env, private)
+        spec = WorkerSpec(
+            key=key,
+            output=str(tmp / "result.json"),
+            select=asked,
+            paths=paths,
+            horizon=horizon,
+            trainables=[p.replace(os.sep, "/") for p in trainable_files],
+            workers=workers if parallel else 1,
+            candidate=str(directory),
+            pythonpath=child_env.pop("PYTHONPATH"),
+            basetemp=str(private / "basetemp"),
+        )
+        child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
+        if not child_env["PYTHONPATH"]:
+            del child_env["PYTHONPATH"]
+        pytest_args = [f"--rootdir={directory}", *args, "-o", f"cache_dir={tmp / 'cache'}"]
+        if parallel:
+            pytest_args += ["-p", "xdist"]
+        pytest_args += ["-q", *paths]
+        writable = [str(directory), str(tmp)] if confine else None
+        log_file = tmp / "output.log"
+        started = time.monotonic()
+        with open(log_file, "wb") as log:
+            returncode, stopped = _launch(
+                spec, pytest_args, child_env, writable, memory, log, timeout, cancel
+            )
+        seconds = time.monotonic() - started
+        output = _tail(log_file)
+        result = _read_result(Path(spec.output), key)
+    trials: dict[str, Trial] = {}
+    if isinstance(result, _Result):
+        trials = {t.test: t for t in result.trials}
+    evaluation_trials = {n: trials.get(n) or _no_report(n) for n in asked}
+    status, reason = _status(result, stopped, returncode, output, timeout)
+    return Evaluation(evaluation_trials, status, reason, seconds, output)
+
+
+def _check_arguments(
+    directory: Path,
+    nodeids: Sequence[str],
+    timeout: float,
+    workers: int,
+    horizon: int | None,
+    sandbox: str,
+) -> None:
     if isinstance(nodeids, str):
         raise ValueError("evaluate: nodeids must be a sequence of node ids, not one string")
     if not directory.is_dir():
@@ -422,60 +295,8 @@ def evaluate(
         raise ValueError(f"evaluate: workers must be >= 1, not {workers}")
     if horizon is not None and horizon < 0:
         raise ValueError(f"evaluate: horizon must be >= 0 or None, not {horizon}")
-    directory = directory.resolve()
-    asked = list(dict.fromkeys(nodeids))
-    paths = _test_paths(directory, asked)
-    if not paths:
-        return Evaluation({n: _no_report(n) for n in asked}, "ok", "", 0.0, "")
-
-    with tempfile.TemporaryDirectory(prefix="genopt-eval-") as tmp_name:
-        tmp = Path(tmp_name)
-        output_file = tmp / "result.json"
-        select_file = tmp / "select.txt"
-        select_file.write_text("".join(n + "\n" for n in asked), encoding="utf-8")
-        trainables_file = tmp / "trainables.txt"
-        trainables_file.write_text(
-            "".join(p.replace(os.sep, "/") + "\n" for p in trainable_files), encoding="utf-8"
-        )
-        child_env = _child_env(directory, env)
-        child_env[ENV_OUTPUT] = str(output_file)
-        child_env[ENV_SELECT] = str(select_file)
-        child_env[ENV_HORIZON] = "all" if horizon is None else str(horizon)
-        child_env[ENV_TRAINABLES] = str(trainables_file)
-
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "pytest_genopt.worker",
-            "-p",
-            "no:cacheprovider",
-            f"--rootdir={directory}",
-            *args,
-            # an ini file with genopt_iterations must not start a run in the candidate
-            "-o",
-            "genopt_iterations=0",
-        ]
-        if workers > 1 and xdist_available() and not _blocks_xdist(args):
-            command += ["-p", "xdist", "-n", str(workers)]
-        command += ["-q", *paths]
-
-        log_file = tmp / "output.log"
-        started = time.monotonic()
-        with open(log_file, "wb") as log:
-            returncode, stopped = _run(command, directory, child_env, log, timeout, cancel)
-        seconds = time.monotonic() - started
-        output = _tail(log_file)
-        result = _read_result(output_file)
-        shadow_lines = _shadow_lines(result, tmp, output_file.name)
-
-    trials: dict[str, Trial] = {}
-    if result is not None:
-        trials = {t.test: t for t in result.trials}
-    evaluation_trials = {n: trials.get(n) or _no_report(n) for n in asked}
-    status, reason = _status(result, shadow_lines, stopped, returncode, output, timeout)
-    return Evaluation(evaluation_trials, status, reason, seconds, output)
+    if sandbox not in SANDBOX_MODES:
+        raise ValueError(f"evaluate: sandbox must be one of {SANDBOX_MODES}, not {sandbox!r}")
 
 
 def _blocks_xdist(args: Sequence[str]) -> bool:
@@ -499,59 +320,99 @@ def _test_paths(directory: Path, nodeids: Sequence[str]) -> list[str]:
     return [f"./{p}" if p.startswith("-") else p for p in paths]
 
 
-def _child_env(directory: Path, env: Mapping[str, str] | None) -> dict[str, str]:
-    child = dict(os.environ)
+def _without(pythonpath: str, entry: str) -> str:
+    return os.pathsep.join(p for p in pythonpath.split(os.pathsep) if p and p != entry)
+
+
+def _child_env(
+    directory: Path, env: Mapping[str, str] | None, keep: Sequence[str], private: Path
+) -> dict[str, str]:
+    child = candidate_environment(os.environ, keep)
     if env:
         child.update(env)
-    # set by an enclosing pytest (e.g. when the controller itself runs under xdist)
-    for key in (
-        "PYTEST_CURRENT_TEST",
-        "PYTEST_XDIST_WORKER",
-        "PYTEST_XDIST_WORKER_COUNT",
-        "PYTEST_XDIST_TESTRUNUID",
-    ):
+    for key in _PYTEST_VARIABLES:
         child.pop(key, None)
-    rest = [p for p in child.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(directory)]
-    child["PYTHONPATH"] = os.pathsep.join([str(directory), *rest])
+    rest = _without(child.get("PYTHONPATH", ""), str(directory))
+    child["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), rest) if p)
     # a candidate file rewritten within the same second with the same size would
     # otherwise be run from a stale .pyc
     child["PYTHONDONTWRITEBYTECODE"] = "1"
-    addopts = child.get("PYTEST_ADDOPTS", "")
-    if addopts.strip():
-        try:
-            tokens = shlex.split(addopts)
-        except ValueError:
-            tokens = None  # pytest will complain about it in the candidate as in the session
-        if tokens is not None:
-            kept = filter_args(
-                tokens, positional=lambda t: _is_path(t, directory) or _is_path(t, Path.cwd())
-            )
-            if kept:
-                child["PYTEST_ADDOPTS"] = shlex.join(kept)
-            else:
-                del child["PYTEST_ADDOPTS"]
+    for name in ("TMPDIR", "TMP", "TEMP"):
+        child[name] = str(private)
     return child
+
+
+def _launch(
+    spec: WorkerSpec,
+    pytest_args: list[str],
+    env: dict[str, str],
+    writable: list[str] | None,
+    memory: int | None,
+    log: IO[bytes],
+    timeout: float,
+    cancel: threading.Event | None,
+) -> tuple[int, Literal["timeout", "cancelled"] | None]:
+    """Start the launcher with its spec and the worker's on two pipes; wait for it."""
+    package_parent = str(Path(pytest_genopt.__file__).resolve().parent.parent)
+    launch_r, launch_w = os.pipe()
+    worker_r, worker_w = os.pipe()
+    command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), package_parent]
+    command += ["-p", "pytest_genopt.worker", *pytest_args]
+    launch = LaunchSpec(
+        command=command,
+        cwd=spec.candidate,
+        env=env,
+        writable=writable,
+        memory=memory,
+        parent=os.getpid(),
+        pass_fds=[worker_r],
+    )
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, package_parent, str(launch_r)]
+    # written by threads: a spec longer than a pipe's buffer must not block us
+    writers = [
+        _write_in_background(launch_w, json.dumps(launch.to_json())),
+        _write_in_background(worker_w, json.dumps(spec.to_json())),
+    ]
+    try:
+        return _run(launcher, Path(spec.candidate), log, timeout, cancel, (launch_r, worker_r))
+    finally:
+        for writer in writers:
+            writer.join(timeout=KILL_GRACE)
+
+
+def _write_in_background(fd: int, text: str) -> threading.Thread:
+    def write() -> None:
+        with contextlib.suppress(OSError), os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+
+    thread = threading.Thread(target=write, name="genopt-spec-writer", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run(
     command: list[str],
     cwd: Path,
-    env: dict[str, str],
     log: IO[bytes],
     timeout: float,
     cancel: threading.Event | None,
+    pass_fds: tuple[int, ...],
 ) -> tuple[int, Literal["timeout", "cancelled"] | None]:
     """Run ``command`` in its own process group; returns (return code, why it was stopped)."""
     deadline = time.monotonic() + timeout
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
+    finally:  # the launcher holds them now (or never will)
+        for fd in pass_fds:
+            os.close(fd)
     stopped: Literal["timeout", "cancelled"] | None = None
     try:
         while True:
@@ -572,7 +433,7 @@ def _run(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=KILL_GRACE)
     finally:
-        # also on KeyboardInterrupt; and children the tests left behind go too
+        # also on KeyboardInterrupt; the launcher's death takes its namespace along
         _signal_group(process, signal.SIGKILL)
         process.wait()
     return process.returncode, stopped
@@ -605,55 +466,54 @@ class _Result:
     trials: list[Trial]
     collect_errors: list[str]
     shadowed: list[str]
+    memory_errors: int
     exitstatus: int
 
 
-def _read_result(path: Path) -> _Result | None:
-    """The worker's result file, or None when it is missing or not what the worker writes."""
+#: a result file that is there but fails verification
+_FORGED: Literal["forged"] = "forged"
+
+
+def _read_result(path: Path, key: str) -> _Result | Literal["forged"] | None:
+    """The worker's authenticated result; "forged" when it fails verification; None if absent."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("worker") != 1:
-            return None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    data = verify(key, text)
+    if data is None or data.get("worker") != 2:
+        return _FORGED
+    try:
         return _Result(
             trials=[Trial.from_json(t) for t in data.get("trials", [])],
             collect_errors=[str(e) for e in data.get("collect_errors", [])],
-            shadowed=[str(s) for s in data.get("shadowed", [])],
+            shadowed=[str(s) for s in data.get("shadowed", []) if str(s).strip()],
+            memory_errors=int(data.get("memory_errors", 0)),
             exitstatus=int(data.get("exitstatus", 0)),
         )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
-def _shadow_lines(result: _Result | None, tmp: Path, output_name: str) -> list[str]:
-    lines = list(result.shadowed) if result is not None else []
-    for shadow_file in sorted(tmp.glob(output_name + ".shadow.*")):
-        with contextlib.suppress(OSError):
-            lines += shadow_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [line for line in dict.fromkeys(lines) if line.strip()]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _FORGED
 
 
 def _status(
-    result: _Result | None,
-    shadowed: list[str],
+    result: _Result | Literal["forged"] | None,
     stopped: Literal["timeout", "cancelled"] | None,
     returncode: int,
     output: str,
     timeout: float,
 ) -> tuple[EvaluationStatus, str]:
-    if shadowed:
-        return "shadowed", _clip(shadowed[0], 2 * _REASON_LIMIT)
+    if result == _FORGED:
+        return "unauthenticated", FORGED_REASON
+    if isinstance(result, _Result) and result.shadowed:
+        return "shadowed", _clip(result.shadowed[0], 2 * _REASON_LIMIT)
     if stopped == "cancelled":
         return "cancelled", "the evaluation was cancelled"
     if stopped == "timeout":
         return "timeout", f"the evaluation exceeded --genopt-timeout={timeout:g} s and was killed"
-    if result is None:
-        if returncode < 0:
-            return "crashed", _SIGNAL_PREFIX + _signal_name(-returncode)
-        line = _error_line(output)
-        if returncode == 4 and "while loading conftest" in output:
-            return "collection-error", "collection failed: " + (line or "a conftest.py failed")
-        reason = f"the test process exited with status {returncode} before reporting"
-        return "crashed", f"{reason}: {line}" if line else reason
+    if isinstance(result, _Result) and result.memory_errors:
+        return "memory", MEMORY_REASON
+    if not isinstance(result, _Result):
+        return _no_result_status(returncode, output)
     if result.collect_errors:
         return "collection-error", "collection failed: " + _clip(result.collect_errors[0])
     if result.exitstatus == 3 or (result.exitstatus in (2, 4) and not result.trials):
@@ -661,6 +521,21 @@ def _status(
         reason = f"the test process exited with status {result.exitstatus}"
         return "crashed", f"{reason}: {line}" if line else reason
     return "ok", ""
+
+
+def _no_result_status(returncode: int, output: str) -> tuple[EvaluationStatus, str]:
+    if returncode == SETUP_EXIT and SETUP_FAILED in output:
+        line = output[output.rindex(SETUP_FAILED) :].splitlines()[0]
+        return "crashed", _clip(line)
+    if returncode < 0:
+        return "crashed", _SIGNAL_PREFIX + _signal_name(-returncode)
+    if "MemoryError" in output:
+        return "memory", MEMORY_REASON
+    line = _error_line(output)
+    if returncode == 4 and "while loading conftest" in output:
+        return "collection-error", "collection failed: " + (line or "a conftest.py failed")
+    reason = f"the test process exited with status {returncode} before reporting"
+    return "crashed", f"{reason}: {line}" if line else reason
 
 
 def _signal_name(number: int) -> str:

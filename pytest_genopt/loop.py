@@ -323,6 +323,7 @@ class Optimization:
         first = self.evaluate(directory, batch_ids)
         if first.status != "ok":
             attempt.reason = first.reason
+            attempt.decision = "invalid" if first.invalid else attempt.decision
             return
         tried = Standing.of(first.trials[i] for i in batch_ids)
         attempt.batch_objective = objective_value(tried)
@@ -334,6 +335,7 @@ class Optimization:
         second = self.evaluate(directory, rest) if rest else None
         if second is not None and second.status != "ok":
             attempt.reason = second.reason
+            attempt.decision = "invalid" if second.invalid else attempt.decision
             return
         trials = {**first.trials, **(second.trials if second else {})}
         counted = [i for i, t in self.best.items() if not t.holdout]

@@ -110,6 +110,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "or a name a plugin provides (default: strict)",
         metavar="POLICY",
     )
+    option(
+        "sandbox",
+        "confine candidates' writes with Landlock: auto, required or off (default: auto)",
+        metavar="MODE",
+    )
+    option(
+        "memory",
+        "memory cap per evaluation, e.g. 512M or 4G, or 'off' (default: 4G)",
+        metavar="SIZE",
+    )
+    parser.addini(
+        "genopt_candidate_env",
+        "names or globs of environment variables candidates keep though they look secret",
+        type="linelist",
+        default=[],
+    )
     parser.addini(
         "genopt_prices",
         "model prices overriding the built-in table, one per line: "

@@ -25,6 +25,19 @@ MIN_SECRET_LENGTH = 8
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
+_SECRET_ONLY_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH(?!OR)", re.IGNORECASE
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable called ``name`` holds a secret, going by its name alone.
+
+    ``GIT_AUTHOR_NAME`` and the like are not secrets (tests that commit need them).
+    """
+    return bool(_SECRET_ONLY_NAME.search(name))
+
+
 def secret_values(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """Values (at least 8 characters) of variables whose name looks like a secret's.
 

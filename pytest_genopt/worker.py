@@ -1,32 +1,43 @@
 """The plugin loaded into a candidate's evaluation subprocess (``-p pytest_genopt.worker``).
 
-:func:`pytest_genopt.evaluate.evaluate` configures it through environment
-variables; when ``GENOPT_WORKER_OUTPUT`` is not set the module does nothing
-at all, so loading it into an ordinary session is harmless.
+PYTEST_DONT_REWRITE: imported before pytest parses ``-p``; it uses no asserts.
 
-- ``GENOPT_WORKER_OUTPUT``: path of the JSON result file, written atomically
-  at session end by the process that is not an xdist worker::
+:func:`pytest_genopt.evaluate.evaluate` starts the subprocess with
+:data:`BOOTSTRAP`, which reads a :class:`WorkerSpec` from an inherited pipe
+and hands it to :func:`receive` *before* the candidate's tree is on
+``sys.path``: no conftest, test module, ``sitecustomize`` or shadowing copy of
+``pytest`` from the candidate runs before the spec is read and its descriptor
+closed.  The spec holds the per-evaluation key that authenticates the result
+(HMAC-SHA256, :func:`sign`); it is in no file and no environment variable.
+Without a spec the module does nothing at all, so loading it into an
+ordinary session is harmless.
 
-      {"worker": 1, "trials": [Trial.to_json(), ...], "collect_errors": [str],
-       "shadowed": [str], "exitstatus": int}
+The result file (its path is no secret: a forged one fails verification)::
 
-- ``GENOPT_WORKER_SELECT``: path of a file with one node id per line; every
-  collected item not listed is deselected.
-- ``GENOPT_WORKER_HORIZON``: the credit horizon, ``all`` or an integer.
-- ``GENOPT_WORKER_TRAINABLES``: path of a file listing the rootdir-relative
-  paths of the ``.py`` files that hold ``@trainable`` functions, for the
-  shadowing check (an installed copy of the user's package imported instead
-  of the candidate's files).  xdist workers append what they find to
-  ``<GENOPT_WORKER_OUTPUT>.shadow.<pid>``.
+    {"payload": "<json text>", "hmac": "<hex>"}
+
+    payload: {"worker": 2, "trials": [Trial.to_json(), ...],
+              "collect_errors": [str], "shadowed": [str], "memory_errors": int,
+              "exitstatus": int}
+
+The worker switches the session's own options off by name, the way
+pytest-xdist does in its workers: every ``--genopt-*`` option (so the child
+is passive), and the options that would break an evaluation (``-x``,
+``--lf``, ``--sw``, ``--pdb``, ``--co``, ``--junitxml``, ``-n``, ...).
+pytest-xdist workers get the spec (without the key) through ``workerinput``
+and return what they found through ``workeroutput``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -38,98 +49,211 @@ if TYPE_CHECKING:
 
     from pytest_genopt.collector import PathNames, TrialCollector
 
-ENV_OUTPUT = "GENOPT_WORKER_OUTPUT"
-ENV_SELECT = "GENOPT_WORKER_SELECT"
-ENV_HORIZON = "GENOPT_WORKER_HORIZON"
-ENV_TRAINABLES = "GENOPT_WORKER_TRAINABLES"
-
-#: the ``worker`` field of the result file; bumped when its shape changes
-RESULT_VERSION = 1
+#: the ``worker`` field of the result payload; bumped when its shape changes
+RESULT_VERSION = 2
+SPEC_VERSION = 1
 
 _PLUGIN_NAME = "genopt-worker"
+_WORKERINPUT = "genopt_worker"
+_WORKEROUTPUT = "genopt_worker_found"
+
+#: ``python -c`` code of the evaluation subprocess; argv: spec fd, package parent
+#: folder, then pytest's arguments.  The candidate's tree (the working folder,
+#: ``sys.path[0]``) is left off ``sys.path`` until the worker holds its spec.  The
+#: module docstring's PYTEST_DONT_REWRITE keeps ``-p`` from warning that the
+#: (already imported) worker cannot be rewritten.
+BOOTSTRAP = """\
+import sys
+fd, root = int(sys.argv[1]), sys.argv[2]
+del sys.argv[1:3]
+first = sys.path.pop(0)
+sys.path.insert(0, root)
+import pytest_genopt.worker
+sys.path.remove(root)
+pytest_genopt.worker.receive(fd)
+sys.path.insert(0, first)
+import pytest
+raise SystemExit(pytest.console_main())
+"""
+
+# The session's options that would break an evaluation, and their passive
+# values; an option a plugin does not define here is left alone.
+_NEUTRAL: dict[str, Any] = {
+    "maxfail": 0,  # -x, --maxfail
+    "lf": False,
+    "failedfirst": False,
+    "newfirst": False,
+    "stepwise": False,
+    "stepwise_skip": False,
+    "stepwise_reset": False,
+    "usepdb": False,
+    "trace": False,
+    "collectonly": False,
+    "cacheclear": False,
+    "cacheshow": None,
+    "setuponly": False,
+    "setupplan": False,
+    "showfixtures": False,
+    "show_fixtures_per_test": False,
+    "markers": False,
+    "help": False,
+    "version": 0,
+    "xmlpath": None,  # --junitxml
+    "report_log": None,  # pytest-reportlog
+    "pastebin": None,
+    "looponfail": False,  # pytest-xdist
+    "distload": False,
+    "maxprocesses": None,
+    "tx": [],
+}
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one evaluation asks of its worker (plain data, through a pipe)."""
+
+    #: hex HMAC-SHA256 key of this evaluation; "" in xdist workers
+    key: str
+    output: str
+    #: node ids to keep; every other collected item is deselected
+    select: list[str]
+    #: the test files to collect (the session's own paths are dropped)
+    paths: list[str]
+    horizon: int | None
+    trainables: list[str]
+    workers: int
+    #: the candidate's tree, put on sys.path and PYTHONPATH once the spec is read
+    candidate: str
+    pythonpath: str
+    basetemp: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": SPEC_VERSION, **self.__dict__}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkerSpec:
+        if data.get("version") != SPEC_VERSION:
+            raise ValueError(f"worker spec version {data.get('version')!r}")
+        return cls(**{k: v for k, v in data.items() if k != "version"})
+
+
+_spec: WorkerSpec | None = None
+
+
+def receive(fd: int) -> None:
+    """Read the spec from ``fd``, close it, and put the candidate's tree on the path."""
+    global _spec
+    with os.fdopen(fd, "rb") as fh:
+        spec = WorkerSpec.from_json(json.loads(fh.read()))
+    _spec = spec
+    # where PYTHONPATH entries go: after the script folder (put back by the
+    # bootstrap), before the rest
+    sys.path.insert(0, spec.candidate)
+    os.environ["PYTHONPATH"] = spec.pythonpath
+
+
+def sign(key: str, payload: str) -> str:
+    """The hex HMAC-SHA256 of ``payload`` under the hex ``key``."""
+    return hmac.new(bytes.fromhex(key), payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def verify(key: str, text: str) -> dict[str, Any] | None:
+    """The payload of a result file's ``text`` when its HMAC is right, else None."""
+    try:
+        envelope = json.loads(text)
+        payload, mac = envelope["payload"], envelope["hmac"]
+        if not isinstance(payload, str) or not isinstance(mac, str):
+            return None
+        if not hmac.compare_digest(sign(key, payload), mac):
+            return None
+        data = json.loads(payload)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    """Make the child passive before any other plugin acts on the session's options."""
+    if _spec is not None:
+        neutralize(config, _spec)
+    return (yield)
+
+
+def neutralize(config: pytest.Config, spec: WorkerSpec) -> None:
+    """Switch genopt's and the breaking options off by name; restrict to ``spec.paths``."""
+    option = config.option
+    for name, value in vars(option).items():
+        if name.startswith("genopt_"):
+            setattr(option, name, False if isinstance(value, bool) else None)
+    option.genopt_iterations = "0"  # wins over an ini genopt_iterations
+    for name, value in _NEUTRAL.items():
+        if hasattr(option, name):
+            setattr(option, name, value)
+    option.basetemp = spec.basetemp
+    parallel = spec.workers > 1
+    option.numprocesses = spec.workers if parallel else None
+    option.dist = "load" if parallel else "no"
+    config.args = list(spec.paths)
 
 
 @pytest.hookimpl(trylast=True)  # after the main plugin, which may register a recorder
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the worker when an evaluation configured it through the environment."""
-    output = os.environ.get(ENV_OUTPUT)
-    if not output:
+    """Register the worker in an evaluation (or in one of its xdist workers)."""
+    workerinput = getattr(config, "workerinput", None)
+    spec = _spec
+    if workerinput is not None and _WORKERINPUT in workerinput:
+        spec = WorkerSpec.from_json(workerinput[_WORKERINPUT])
+    if spec is None:
         return
     from pytest_genopt.collector import TrialCollector, TrialRecorder
 
-    horizon = _horizon(os.environ.get(ENV_HORIZON, "all"))
-    is_xdist_worker = hasattr(config, "workerinput")
     # the main plugin registers its own recorder when a run is active in this process
     if config.pluginmanager.get_plugin("genopt-recorder") is None:
-        config.pluginmanager.register(TrialRecorder(config.rootpath, horizon), "genopt-recorder")
+        config.pluginmanager.register(
+            TrialRecorder(config.rootpath, spec.horizon), "genopt-recorder"
+        )
     collector = None
-    if not is_xdist_worker:
+    if workerinput is None:
         collector = TrialCollector(config.rootpath)
         config.pluginmanager.register(collector, "genopt-worker-collector")
-    worker = Worker(
-        rootdir=config.rootpath,
-        output=Path(output),
-        select=_read_lines(os.environ.get(ENV_SELECT)),
-        trainables=_read_lines(os.environ.get(ENV_TRAINABLES)) or [],
-        collector=collector,
-    )
+    worker = Worker(rootdir=config.rootpath, spec=spec, collector=collector)
     config.pluginmanager.register(worker, _PLUGIN_NAME)
-
-
-def _horizon(text: str) -> int | None:
-    text = text.strip().lower()
-    if text in ("", "all"):
-        return None
-    try:
-        horizon = int(text, 10)
-    except ValueError:
-        horizon = -1
-    if horizon < 0:
-        raise pytest.UsageError(
-            f"{ENV_HORIZON}: invalid value {text!r}; expected an integer >= 0 or 'all'"
-        )
-    return horizon
-
-
-def _read_lines(path: str | None) -> list[str] | None:
-    """Non-empty lines of the file at ``path``; None when no path is given."""
-    if not path:
-        return None
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise pytest.UsageError(f"genopt worker: cannot read {path}: {exc}") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 class Worker:
     """Selection, shadowing check, collection errors and the result file of one evaluation."""
 
     def __init__(
-        self,
-        *,
-        rootdir: Path,
-        output: Path,
-        select: Iterable[str] | None,
-        trainables: Iterable[str],
-        collector: TrialCollector | None,
+        self, *, rootdir: Path, spec: WorkerSpec, collector: TrialCollector | None
     ) -> None:
         from pytest_genopt.collector import PathNames
 
         self.rootdir = rootdir
         self.names = PathNames(rootdir)
-        self.output = output
-        self.select = None if select is None else frozenset(select)
-        self.trainables = tuple(trainables)
+        self.spec = spec
+        self.select = frozenset(spec.select)
         self.collector = collector
         self.collect_errors: list[str] = []
         self.shadowed: list[str] = []
+        self.memory_errors = 0
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist: hand the spec, without its key, to each worker."""
+        node.workerinput[_WORKERINPUT] = {**self.spec.to_json(), "key": ""}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist: what a worker found (shadowing, memory errors)."""
+        found = getattr(node, "workeroutput", {}).get(_WORKEROUTPUT) or {}
+        self._add_shadowed([str(line) for line in found.get("shadowed", [])])
+        self.memory_errors += int(found.get("memory_errors", 0))
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if self.select is None:
-            return
         keep = [item for item in items if item.nodeid in self.select]
         if len(keep) == len(items):
             return
@@ -155,6 +279,13 @@ class Worker:
             reason = _short_reason(report, self.names)
             self.collect_errors.append(f"{report.nodeid or '<session>'}: {reason}")
 
+    def pytest_exception_interact(
+        self, call: pytest.CallInfo[Any], report: pytest.TestReport | pytest.CollectReport
+    ) -> None:
+        # the memory cap (RLIMIT_DATA) shows as a MemoryError where it was hit
+        if call.excinfo is not None and call.excinfo.errisinstance(MemoryError):
+            self.memory_errors += 1
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._check_shadowing()
 
@@ -162,27 +293,31 @@ class Worker:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # a trainable module imported lazily, inside a test, is checked here
         self._check_shadowing()
-        if self.collector is None:
-            return  # an xdist worker: its controller writes the result
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if self.collector is None:  # an xdist worker: its controller writes the result
+            if workeroutput is not None:
+                workeroutput[_WORKEROUTPUT] = {
+                    "shadowed": self.shadowed,
+                    "memory_errors": self.memory_errors,
+                }
+            return
         result: dict[str, Any] = {
             "worker": RESULT_VERSION,
             "trials": [trial.to_json() for trial in self.collector.trials.values()],
             "collect_errors": self.collect_errors,
             "shadowed": self.shadowed,
+            "memory_errors": self.memory_errors,
             "exitstatus": int(session.exitstatus),
         }
-        write_atomic(self.output, json.dumps(result, ensure_ascii=False))
+        payload = json.dumps(result, ensure_ascii=False)
+        envelope = {"payload": payload, "hmac": sign(self.spec.key, payload)}
+        write_atomic(Path(self.spec.output), json.dumps(envelope, ensure_ascii=False))
 
     def _check_shadowing(self) -> None:
-        found = shadowed_modules(self.rootdir, self.trainables)
-        found = [line for line in found if line not in self.shadowed]
-        if not found:
-            return
-        self.shadowed.extend(found)
-        if self.collector is None:  # an xdist worker reports through its own file
-            shadow_file = Path(f"{self.output}.shadow.{os.getpid()}")
-            with open(shadow_file, "a", encoding="utf-8") as fh:
-                fh.writelines(line + "\n" for line in found)
+        self._add_shadowed(shadowed_modules(self.rootdir, self.spec.trainables))
+
+    def _add_shadowed(self, lines: Iterable[str]) -> None:
+        self.shadowed.extend(line for line in lines if line not in self.shadowed)
 
 
 def _short_reason(report: pytest.CollectReport, names: PathNames) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import textwrap
 import threading
@@ -17,11 +16,10 @@ from pytest_genopt.evaluate import (
     NO_REPORT,
     Evaluation,
     evaluate,
-    filter_args,
     session_args,
     xdist_available,
 )
-from pytest_genopt.worker import ENV_OUTPUT, module_names, shadowed_modules
+from pytest_genopt.worker import module_names, shadowed_modules
 from pytest_genopt.workspace import Workspace
 from tests.conftest import BUGGY_CALC, CALC_TESTS, init_repo
 
@@ -199,7 +197,8 @@ def test_candidate_worktree_code_is_what_runs(tmp_path: Path) -> None:
 
 
 def test_environment_of_the_subprocess(tmp_path: Path) -> None:
-    """PYTEST_ADDOPTS is filtered (no -x, no -n), the candidate comes first on PYTHONPATH."""
+    """PYTEST_ADDOPTS passes as it is but -x, -n, --maxfail and genopt's options are off;
+    the candidate comes first on PYTHONPATH."""
     test = """\
         import os
 
@@ -225,7 +224,7 @@ def test_environment_of_the_subprocess(tmp_path: Path) -> None:
     assert evaluation.status == "ok", evaluation.output
     assert evaluation.trials[nodeids[0]].outcome == "failed"
     feedback = evaluation.trials[nodeids[1]].feedback  # ran despite -x and --maxfail=1
-    assert feedback == ("-rs", str(root.resolve()), "1", "on")
+    assert feedback == (env["PYTEST_ADDOPTS"], str(root.resolve()), "1", "on")
 
 
 # ---------------------------------------------------------------------------- broken candidates
@@ -419,77 +418,26 @@ def test_two_workers_give_the_same_trials(baseline: tuple[Path, Evaluation]) -> 
 # ---------------------------------------------------------------------------- arguments
 
 
-def test_session_args_drop_genopt_paths_and_breakers(pytester: pytest.Pytester) -> None:
+def test_session_args_are_the_invocation_minus_its_paths(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_a="def test_a(): pass\n")
     pytester.mkdir("sub")
-    config = pytester.parseconfig(
-        "-p", "no:randomly",
-        "-xvs",
-        "--genopt-iterations=3",
-        "--genopt-backend", "search",
-        "--genopt-allow-regressions",
-        "-k", "test_a or sub",
-        "test_a.py::test_a",
-        "-n2",
-        "--numprocesses", "2",
-        "--dist=loadfile",
-        "--maxfail", "2",
-        "--lf",
-        "--sw",
-        "--pdb",
-        "--junitxml=out.xml",
-        "--cache-clear",
-        "--co",
-        "-o", "genopt_horizon=4",
-        "-o", "console_output_style=classic",
-        "--tb", "short",
-        "-rA",
-        "sub",
-        "-W", "ignore::DeprecationWarning",
-    )  # fmt: skip
-    assert session_args(config) == [
-        "-p", "no:randomly",
-        "-vs",
-        "-k", "test_a or sub",
-        "-o", "console_output_style=classic",
-        "--tb", "short",
-        "-rA",
-        "-W", "ignore::DeprecationWarning",
+    given = ["-p", "no:randomly", "-xvs", "--genopt-iterations=3", "-k", "test_a or sub"]
+    given += ["test_a.py::test_a", "-n2", "--junitxml=out.xml", "sub", "--lf"]
+    config = pytester.parseconfig(*given, "--", "test_a.py")
+    # pytester adds --basetemp under xdist
+    assert [a for a in session_args(config) if not a.startswith("--basetemp")] == [
+        "-p", "no:randomly", "-xvs", "--genopt-iterations=3", "-k", "test_a or sub",
+        "-n2", "--junitxml=out.xml", "--lf",
     ]  # fmt: skip
-
-
-def test_session_args_filter_the_ini_addopts(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\naddopts = -x -p no:randomly -n 2 --strict-markers\n")
-    config = pytester.parseconfig("-q")
-    assert session_args(config) == ["-q", "-o", "addopts=-p no:randomly --strict-markers"]
-    pytester.makeini("[pytest]\naddopts = -p no:randomly\n")
-    assert session_args(pytester.parseconfig("-q")) == ["-q"]
-
-
-def test_filter_args_forms() -> None:
-    def nothing(token: str) -> bool:
-        return False
-
-    args = ["-x", "-n", "2", "-nauto", "-vn4", "-xs", "-pno:randomly", "-ogenopt_seed=1"]
-    args += ["--genopt-seed", "3", "--genopt-only=x", "--maxfail=1", "-c", "pytest.ini"]
-    args += ["--basetemp", "/tmp/x", "--trace", "--trace-config", "--", "tests/test_a.py"]
-    assert filter_args(args, positional=nothing) == [
-        "-v", "-s", "-pno:randomly", "-c", "pytest.ini", "--trace-config",
-    ]  # fmt: skip
-    # by default a node id or an existing path is positional
-    assert filter_args(["tests/t.py::test_x", "keep", "."]) == ["keep"]
-    assert filter_args(["--my-plugin", "value"], options={"--my-plugin": True}) == [
-        "--my-plugin",
-        "value",
-    ]
-    tokens = shlex.split("-x -k 'a and not b' --lf")
-    assert filter_args(tokens, positional=nothing) == ["-k", "a and not b"]
+    # testpaths from the ini file are not the invocation's: nothing to drop
+    pytester.makeini("[pytest]\ntestpaths = sub\n")
+    kept = session_args(pytester.parseconfig("-q", "-k", "sub"))
+    assert [a for a in kept if not a.startswith("--basetemp")] == ["-q", "-k", "sub"]
 
 
 def test_the_worker_plugin_is_inert_without_its_environment(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(ENV_OUTPUT, raising=False)
     pytester.makepyfile(
         test_a="""
         def test_a(pytestconfig):
