@@ -137,11 +137,10 @@ class Controller:
             check_outputs(self.rootdir, s)
         except OutputRefused as exc:
             raise pytest.UsageError(str(exc)) from None
+        if s.evidence is None:
+            self._check_workspace()
+            self.backend = self._make_backend()
         self.interrupts.install()
-        if s.evidence is not None:
-            return
-        self._check_workspace()
-        self.backend = self._make_backend()
 
     def _check_workspace(self) -> None:
         from pytest_genopt.workspace import Workspace, WorkspaceError

@@ -205,3 +205,12 @@ def test_ctrl_c_during_the_demo_writes_the_report_and_says_how_to_resume(
         f"genopt: resume with: cd {shlex.quote(str(target))} && python -m pytest -q "
         f"--genopt-iterations=5 --genopt-backend=search --genopt-seed=0 --genopt-resume={run}"
     )
+
+
+def test_the_resume_command_replaces_an_earlier_resume_in_either_form() -> None:
+    from pytest_genopt.interrupts import resume_command
+
+    args = ["-q", "--genopt-resume", "old", "--genopt-resume=older", "tests/it's here.py"]
+    assert resume_command(args, "new", program="python -m pytest") == (
+        "python -m pytest -q 'tests/it'\"'\"'s here.py' --genopt-resume=new"
+    )
