@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_report(args.dir, args.run)
     except CommandError as exc:
         print(f"genopt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before a run began: nothing to resume
+        print("genopt: interrupted", file=sys.stderr)
         return 2
 
 
@@ -187,13 +191,41 @@ def run_demo(
         f"--genopt-seed={seed}",
     ]
     print(f"genopt demo: running {' '.join(command[2:])}", flush=True)
-    status = subprocess.run(command, cwd=directory, check=False).returncode
+    status = _run_forwarding_signals(command, directory)
     runs = directory / ".genopt" / "runs"
     last = runs / "last"
     if not last.exists():
+        if status == 2:
+            print("genopt demo: interrupted before the run began; nothing to resume")
+            return 2
         raise CommandError(f"the run wrote no report (pytest exit status {status})")
     run = last.read_text().strip()
     report = json.loads((runs / run / "report.json").read_text())
+    _print_demo_report(report, directory)
+    if status == 2:  # interrupted: the run is journaled and can go on
+        from pytest_genopt.interrupts import resume_command
+
+        again = resume_command(command[3:], run, program="python -m pytest")
+        print(f"genopt: resume with: cd {shlex.quote(str(directory))} && {again}")
+        return 2
+    # the tests of the starting variant may still fail (exit 1); anything else is a problem
+    return 0 if status in (0, 1) else status
+
+
+def _run_forwarding_signals(command: list[str], directory: Path) -> int:
+    """Run the demo's pytest; Ctrl-C and SIGTERM go to it, which stops the run
+    cleanly (journal, report) and exits 2, instead of stopping this process."""
+    from pytest_genopt.interrupts import forward_signals
+
+    process = subprocess.Popen(command, cwd=directory)
+    restore = forward_signals(process.send_signal)
+    try:
+        return process.wait()
+    finally:
+        restore()
+
+
+def _print_demo_report(report: dict[str, Any], directory: Path) -> None:
     print()
     print(f"genopt demo: objective per iteration (baseline {report['baseline']['objective']:.4f}):")
     for it in report["iterations"]:
@@ -210,8 +242,6 @@ def run_demo(
         f"review with: git -C {directory} log --oneline {report['base'][:12]}..{report['branch']}"
     )
     print(f"genopt demo: stopped: {report['stopped']}")
-    # the tests of the starting variant may still fail (exit 1); anything else is a problem
-    return 0 if status in (0, 1) else status
 
 
 def show_report(directory: Path, run: str) -> int:

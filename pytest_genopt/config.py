@@ -27,6 +27,10 @@ DEFAULT_BACKEND = "anthropic"
 DEFAULT_HORIZON = 10
 DEFAULT_BATCH_SIZE = 4
 DEFAULT_TIMEOUT = 300.0
+#: most proposals per iteration: each candidate costs one backend call, one
+#: worktree and one concurrent test process, so past this a typo (100000) would
+#: spend money and thrash the machine rather than search wider
+MAX_CANDIDATES = 16
 
 #: backend schemes built into the package; plugins add others through
 #: ``pytest_genopt_make_backend``
@@ -140,6 +144,16 @@ def _integer(minimum: int) -> Callable[[str], int]:
     return convert
 
 
+def _bounded(minimum: int, maximum: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        number = _integer(minimum)(text)
+        if number > maximum:
+            raise ValueError(text)
+        return number
+
+    return convert
+
+
 def _number(minimum: float, *, strict: bool) -> Callable[[str], float]:
     def convert(text: str) -> float:
         number = float(text)
@@ -191,11 +205,19 @@ BACKEND_ACCEPTED = (
 )
 
 
+#: names git gives meaning to: a branch called so would be ambiguous
+_SPECIAL_REFS = re.compile(r"(HEAD|[A-Z_]+_HEAD)")
+_FULL_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+
+
 def _branch(text: str) -> str:
-    # the rules of git check-ref-format that a branch name can break
+    # the rules of git check-ref-format that a branch name can break, plus names
+    # git would read as something else (HEAD, a sha, a full ref)
     bad = (
         not text
-        or text.startswith(("-", "/", "."))
+        or _SPECIAL_REFS.fullmatch(text) is not None
+        or _FULL_SHA.fullmatch(text) is not None
+        or text.startswith(("-", "/", ".", "refs/"))
         or text.endswith(("/", ".", ".lock"))
         or ".." in text
         or "//" in text
@@ -205,9 +227,25 @@ def _branch(text: str) -> str:
         or any(c in text for c in " ~^:?*[\\\t\n")
         or any(ord(c) < 32 or ord(c) == 127 for c in text)
     )
-    if bad:
+    if bad or not _git_accepts_branch(text):
         raise ValueError(text)
     return text
+
+
+def _git_accepts_branch(name: str) -> bool:
+    """What ``git check-ref-format --branch`` says; True when git is not there to ask."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "check-ref-format", "--branch", name],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # the workspace reports a missing git in its own words
+    return done.returncode == 0
 
 
 def _run_id(text: str) -> str:
@@ -270,11 +308,21 @@ def read_settings(config: pytest.Config) -> Settings:
         DEFAULT_BATCH_SIZE,
     )
     candidates = read.parse(
-        "genopt_candidates", "genopt_candidates", _integer(1), "an integer >= 1", 1
+        "genopt_candidates",
+        "genopt_candidates",
+        _bounded(1, MAX_CANDIDATES),
+        f"an integer from 1 to {MAX_CANDIDATES}",
+        1,
     )
     seed_default = int.from_bytes(secrets.token_bytes(4), "big") % 10**6
     seed = read.parse("genopt_seed", "genopt_seed", _integer(0), "an integer >= 0", seed_default)
-    branch = read.parse("genopt_branch", "genopt_branch", _branch, "a valid git branch name", None)
+    branch = read.parse(
+        "genopt_branch",
+        "genopt_branch",
+        _branch,
+        "a valid git branch name other than HEAD, *_HEAD, a full sha, refs/... or -...",
+        None,
+    )
     start = read.parse("genopt_start", None, _nonempty, "a git revision", None)
     only_raw = config.getoption("genopt_only", None) or []
     only: list[str] = []

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_genopt.collector import TrialCollector
 from pytest_genopt.evidence import MinibatchSampler, improvable
+from pytest_genopt.interrupts import Interrupts, resume_command
 from pytest_genopt.update import build_request, editable
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ class Controller:
         self.backend: Backend | None = None
         self.optimization: Optimization | None = None
         self.cancel = threading.Event()
+        self.interrupts = Interrupts(self.cancel)
+        #: the one line telling how to continue an interrupted run, shown last
+        self.resume_hint: str | None = None
 
     def pytest_report_header(self) -> list[str]:
         from pytest_genopt.evaluate import isolation_summary
@@ -113,7 +117,13 @@ class Controller:
         return True if collection_path.name == ".genopt" else None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Refuse everything that can be refused before a single test runs."""
+        """Refuse everything that can be refused before a single test runs.
+
+        Nothing is written here: the workspace (snapshot commit, branch) is made
+        only when the run begins, after the session, so that a refusal found
+        then ("nothing to optimize", an early stop) leaves no trace either.
+        """
+        from pytest_genopt.preflight import OutputRefused, check_outputs
         from pytest_genopt.trainables import discover
 
         s = self.settings
@@ -126,35 +136,48 @@ class Controller:
             raise pytest.UsageError(
                 f"--genopt-only={','.join(s.only)}: matches no parameter; known: {known}"
             )
-        if s.evidence is not None:
-            return
-        self._open_workspace()
-        self.backend = self._make_backend()
+        try:
+            check_outputs(self.rootdir, s)
+        except OutputRefused as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if s.evidence is None:
+            self._check_workspace()
+            self.backend = self._make_backend()
+        self.interrupts.install()
 
-    def _open_workspace(self) -> None:
+    def _check_workspace(self) -> None:
         from pytest_genopt.workspace import Workspace, WorkspaceError
 
         s = self.settings
         try:
-            if self.resume is not None:
-                self.workspace = Workspace.reopen(
-                    self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
-                )
-            else:
-                self.workspace = Workspace.create(
-                    self.rootdir, s.run_id, branch=s.branch, start=s.start
-                )
+            Workspace.check(
+                self.rootdir,
+                s.run_id,
+                branch=s.branch,
+                start=s.start,
+                resume_base=self.resume.base if self.resume is not None else None,
+            )
         except WorkspaceError as exc:
             raise pytest.UsageError(str(exc)) from None
 
+    def _open_workspace(self) -> Workspace:
+        from pytest_genopt.workspace import Workspace
+
+        s = self.settings
+        if self.resume is not None:
+            return Workspace.reopen(
+                self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
+            )
+        return Workspace.create(self.rootdir, s.run_id, branch=s.branch, start=s.start)
+
     def _make_backend(self) -> Backend:
+        """The backend, built without writing anything (constructors only validate)."""
         from pytest_genopt.backends import BackendFatal
         from pytest_genopt.backends.registry import make_backend
 
         try:
             return make_backend(self.config, self.settings)
         except BackendFatal as exc:
-            self._close_workspace()
             raise pytest.UsageError(f"--genopt-backend={self.settings.backend}: {exc}") from None
 
     def _close_workspace(self) -> None:
@@ -171,11 +194,11 @@ class Controller:
                 self.backend.close()
 
     def _finish(self, session: pytest.Session) -> None:
-        if session.shouldstop or session.shouldfail:
-            self.summary.append(
-                f"genopt: not started: the test session stopped early "
-                f"({session.shouldstop or session.shouldfail})"
-            )
+        refused = self._refusal(session)
+        if refused is not None:
+            self.summary.append(refused)
+            if not self.cancel.is_set():
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         parameters = self._all_parameters()
         if not parameters:
@@ -187,6 +210,32 @@ class Controller:
             return
         if self.settings.evidence is not None:
             self._write_first_request(parameters)
+            return
+        self._begin(session, parameters)
+
+    def _refusal(self, session: pytest.Session) -> str | None:
+        """Why the run cannot begin after this session, in one line, or None."""
+        if self.cancel.is_set() or session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            return "genopt: not started: the test session was interrupted; nothing was written"
+        if session.shouldstop or session.shouldfail:
+            return (
+                "genopt: not started: the test session stopped early "
+                f"({session.shouldstop or session.shouldfail}); genopt needs every test's "
+                "outcome, so run it without -x/--maxfail/--stepwise"
+            )
+        return None
+
+    def _begin(self, session: pytest.Session, parameters: list[Parameter]) -> None:
+        """Make the workspace (the run's first write), then optimize."""
+        from pytest_genopt.workspace import WorkspaceError
+
+        # an interrupt from here on is seen by the run at its first check of cancel
+        self.interrupts.phase = "preparing"
+        try:
+            self.workspace = self._open_workspace()
+        except WorkspaceError as exc:  # the repository changed while the tests ran
+            self.summary.append(f"genopt: not started: {exc}")
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         self._optimize(session, parameters)
 
@@ -207,9 +256,10 @@ class Controller:
             cancel=self.cancel,
             resume=self.resume,
         )
+        self.interrupts.phase = "running"
         try:
             self.optimization.run(dict(self.collector.trials))
-        except KeyboardInterrupt:  # a second Ctrl-C while the reports were written
+        except KeyboardInterrupt:  # raised before the run's own handling began
             self.cancel.set()
         if self.settings.push is not None and not self.optimization.failed:
             self._push()
@@ -218,6 +268,9 @@ class Controller:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         elif self.cancel.is_set():
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+            self.resume_hint = "genopt: resume with: " + resume_command(
+                self.config.invocation_params.args, self.settings.run_id
+            )
 
     def _evaluate(self, directory: Path, nodeids: Sequence[str]) -> Evaluation:
         from pytest_genopt.evaluate import evaluate, session_args
@@ -286,6 +339,14 @@ class Controller:
 
     def pytest_keyboard_interrupt(self) -> None:
         self.cancel.set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        self.interrupts.restore()
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.resume_hint is not None and reporter is not None:
+            # after pytest's own last line, so that it is the one the user sees
+            reporter.write_line(self.resume_hint)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.summary:

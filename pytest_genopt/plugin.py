@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_genopt import tracing
-from pytest_genopt.config import BACKEND_ACCEPTED, BUILTIN_SCHEMES, Settings, read_settings
+from pytest_genopt.config import (
+    BACKEND_ACCEPTED,
+    BUILTIN_SCHEMES,
+    MAX_CANDIDATES,
+    Settings,
+    read_settings,
+)
 
 settings_key = pytest.StashKey[Settings]()
 #: a backend another plugin made for a scheme the package does not know
@@ -49,14 +55,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N|all",
     )
     option("batch-size", "trials per update (default: 4)", metavar="K")
-    option("candidates", "proposals per iteration, evaluated in parallel (default: 1)", metavar="C")
+    option(
+        "candidates",
+        f"proposals per iteration, evaluated in parallel (default: 1, at most {MAX_CANDIDATES})",
+        metavar="C",
+    )
     option(
         "seed",
         "seed for minibatch sampling and every random choice (default: random, "
         "shown in the header)",
         metavar="S",
     )
-    option("branch", "branch for accepted commits (default: genopt/<run-id>)", metavar="NAME")
+    option(
+        "branch",
+        "new branch for accepted commits; not HEAD, a sha or refs/... (default: genopt/<run-id>)",
+        metavar="NAME",
+    )
     option(
         "start",
         "start from this git revision instead of the working tree",

@@ -203,6 +203,28 @@ class Workspace:
         return ws
 
     @classmethod
+    def check(
+        cls,
+        rootdir: Path,
+        run_id: str,
+        *,
+        branch: str | None = None,
+        start: str | None = None,
+        resume_base: str | None = None,
+    ) -> None:
+        """Raise what :meth:`create` (or :meth:`reopen` with ``resume_base``) would
+        refuse with, changing nothing: no file, ref or object is written."""
+        _check_run_id(run_id)
+        ws = cls._open(rootdir, run_id, branch if branch is not None else f"genopt/{run_id}")
+        try:
+            if resume_base is None:
+                ws._check_start(start)
+            else:
+                ws._check_resume(resume_base)
+        finally:
+            ws._repo.close()
+
+    @classmethod
     def _open(cls, rootdir: Path, run_id: str, branch: str) -> Workspace:
         """Find the repository of ``rootdir`` and check it can host a run."""
         import git
@@ -246,6 +268,17 @@ class Workspace:
 
     def _start(self, start: str | None) -> None:
         """Check everything, then make the branch at the start commit (see create)."""
+        start_sha = self._check_start(start)
+        # Checks done; from here on we change things (never the user's checkout).
+        self._ensure_genopt_dir()
+        base = start_sha if start_sha is not None else self._snapshot()
+        # The empty old value makes this fail if the branch appeared meanwhile.
+        ref = f"refs/heads/{self.branch}"
+        self._git("update-ref", "-m", f"genopt: start run {self.run_id}", ref, base, "")
+        self.base = self.head = base
+
+    def _check_start(self, start: str | None) -> str | None:
+        """Refuse a run that cannot start (read-only); the sha ``start`` names, if given."""
         ref = f"refs/heads/{self.branch}"
         if self._git_ok("check-ref-format", ref) is None:
             raise WorkspaceError(f"--genopt-branch={self.branch}: not a valid git branch name")
@@ -265,15 +298,15 @@ class Workspace:
                 f"--genopt-start={start}: not a commit in {self.repo_root}"
                 " (give a branch, tag or commit sha)"
             )
-        # Checks done; from here on we change things (never the user's checkout).
-        self._ensure_genopt_dir()
-        base = start_sha if start_sha is not None else self._snapshot()
-        # The empty old value makes this fail if the branch appeared meanwhile.
-        self._git("update-ref", "-m", f"genopt: start run {self.run_id}", ref, base, "")
-        self.base = self.head = base
+        return start_sha
 
     def _resume(self, base: str) -> None:
         """Check the branch and ``base`` of a run to continue (see reopen)."""
+        self.base, self.head = self._check_resume(base)
+        self._ensure_genopt_dir()
+
+    def _check_resume(self, base: str) -> tuple[str, str]:
+        """Refuse a run that cannot be continued (read-only); its base and head shas."""
         head = self._resolve(f"refs/heads/{self.branch}")
         if head is None:
             raise WorkspaceError(
@@ -289,8 +322,7 @@ class Workspace:
                 f"start commit {base} of run {self.run_id} is not an ancestor of branch"
                 f" '{self.branch}'"
             )
-        self._ensure_genopt_dir()
-        self.base, self.head = base_sha, head
+        return base_sha, head
 
     def _ensure_genopt_dir(self) -> None:
         """Create ``<rootdir>/.genopt/.gitignore`` (``*``) so git ignores the directory."""

@@ -37,8 +37,13 @@ if TYPE_CHECKING:
         ),
         (
             ["--genopt-candidates=0"],
-            "--genopt-candidates: invalid value '0'; expected an integer >= 1",
+            "--genopt-candidates: invalid value '0'; expected an integer from 1 to 16",
         ),
+        (
+            ["--genopt-candidates=17"],
+            "--genopt-candidates: invalid value '17'; expected an integer from 1 to 16",
+        ),
+        (["--genopt-candidates=100000"], "--genopt-candidates: invalid value '100000'"),
         (["--genopt-seed=-5"], "--genopt-seed: invalid value '-5'; expected an integer >= 0"),
         (
             ["--genopt-iterations=1", "--genopt-backend=gpt"],
@@ -72,6 +77,18 @@ if TYPE_CHECKING:
             ["--genopt-branch=bad..name"],
             "--genopt-branch: invalid value 'bad..name'; expected a valid git branch name",
         ),
+        (
+            ["--genopt-branch=HEAD"],
+            "--genopt-branch: invalid value 'HEAD'; expected a valid git branch name other "
+            "than HEAD, *_HEAD, a full sha, refs/... or -...",
+        ),
+        (["--genopt-branch=FETCH_HEAD"], "--genopt-branch: invalid value 'FETCH_HEAD'"),
+        (["--genopt-branch=ORIG_HEAD"], "--genopt-branch: invalid value 'ORIG_HEAD'"),
+        (["--genopt-branch=" + "ab12" * 10], "--genopt-branch: invalid value 'ab12ab12"),
+        (["--genopt-branch=refs/heads/x"], "--genopt-branch: invalid value 'refs/heads/x'"),
+        (["--genopt-branch=-x"], "--genopt-branch: invalid value '-x'"),
+        # only git itself knows this one: no component may end with '.lock'
+        (["--genopt-branch=x.lock/y"], "--genopt-branch: invalid value 'x.lock/y'"),
         (["--genopt-branch=has space"], "--genopt-branch: invalid value 'has space'"),
         (["--genopt-resume=../etc"], "--genopt-resume: invalid value '../etc'"),
         (["--genopt-model=bad model"], "--genopt-model: invalid value 'bad model'"),
