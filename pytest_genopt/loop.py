@@ -152,10 +152,6 @@ class Optimization:
         unjournaled = [self.ended] if self.ended and self.ended not in self.events else []
         return fold([*self.events, *unjournaled])
 
-    @property
-    def records(self) -> list[Any]:
-        return self.state().records
-
     def run(self, session_trials: dict[str, Trial]) -> None:
         """Iterate until done, out of budget, out of things to improve, or interrupted."""
         try:

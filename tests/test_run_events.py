@@ -260,3 +260,62 @@ def test_a_full_or_read_only_disk_ends_the_run_in_one_line(
     # the mount is gone with the namespace; what was journaled before is intact
     assert trailers(steps, "genopt/steps") == ["1"]
     assert leftovers(steps) == []
+
+
+CONCLUDING = """
+import json
+
+import pytest
+
+from pytest_genopt.backends import Usage, proposal_from_raw
+
+FIRST = {"edits": [{"parameter": "calc.py::add", "search": "return a - b",
+                    "replace": "return a + b if a != 100 else 0"}], "rationale": "step"}
+
+
+class Concluding:
+    name = "concluding"
+
+    def propose(self, request):
+        with open("requests.jsonl", "a") as log:
+            log.write(json.dumps(request.to_json()) + "\\n")
+        return proposal_from_raw(FIRST)
+
+    def worst_case(self, request):
+        return Usage()
+
+    def close(self):
+        pass
+
+    def conclude(self, stopped, decisions):
+        with open("concluded.json", "w") as out:
+            json.dump({"stopped": stopped, "decisions": list(decisions)}, out)
+
+
+@pytest.hookimpl
+def pytest_genopt_make_backend(config, spec):
+    return Concluding() if spec == "concluding" else None
+"""
+
+
+def test_evidence_is_the_loops_first_request_and_the_backend_hears_the_end(steps: Path) -> None:
+    (steps / "conftest.py").write_text(CONCLUDING)
+    evidence = run_pytest(steps, "--genopt-iterations=1", "--genopt-evidence=first.json")
+    assert evidence.returncode == 1, evidence.stdout + evidence.stderr
+    written = read_json(steps / "first.json")
+    result = run_pytest(steps, "--genopt-iterations=1", "--genopt-backend=concluding")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (sent,) = [json.loads(x) for x in (steps / "requests.jsonl").read_text().splitlines()]
+    # the same code path: equal but for the run id
+    assert json.loads(json.dumps(written).replace(written["run"], sent["run"])) == sent
+    assert read_json(steps / "concluded.json") == {
+        "stopped": "all iterations done",
+        "decisions": [
+            {
+                "iteration": 1,
+                "candidate": 0,
+                "decision": "accepted",
+                "reason": "objective 0.2000 -> 0.8000, batch 0.0000 -> 0.7500",
+            }
+        ],
+    }
