@@ -6,6 +6,7 @@ the report and the terminal summary all read the run through it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,16 +44,7 @@ class Attempt:
     commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "candidate": self.candidate,
-            "decision": self.decision,
-            "reason": self.reason,
-            "rationale": self.rationale,
-            "edits": self.edits,
-            "batch_objective": self.batch_objective,
-            "objective": self.objective,
-            "commit": self.commit,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass
