@@ -441,3 +441,34 @@ def _policy_name(text: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", text):
         raise ValueError(text)
     return text
+
+
+def resumed_settings(settings: Settings, saved: Any, run_id: str) -> Settings:
+    """``settings`` with the seed, batch size, horizon and branch of a journal's ``saved``.
+
+    They go through the command line's own checks; a value the command line
+    would refuse raises pytest.UsageError naming the run and the setting.
+    """
+    import dataclasses
+
+    if not isinstance(saved, dict):
+        raise pytest.UsageError(f"--genopt-resume={run_id}: the journal's settings are not a map")
+    checks: dict[str, tuple[Callable[[str], Any], str]] = {
+        "seed": (_integer(0), "an integer >= 0"),
+        "batch_size": (_integer(1), "an integer >= 1"),
+        "horizon": (_horizon, "an integer >= 0 or 'all'"),
+        "branch": (_branch, "a valid git branch name"),
+    }
+    values: dict[str, Any] = {}
+    for name, (convert, accepted) in checks.items():
+        raw = saved.get(name)
+        text = "all" if name == "horizon" and raw is None else str(raw)
+        try:
+            if (raw is None and name != "horizon") or isinstance(raw, bool):
+                raise ValueError(text)
+            values[name] = convert(text)
+        except (ValueError, TypeError):
+            raise pytest.UsageError(
+                f"--genopt-resume={run_id}: the journal's {name} is {raw!r}; expected {accepted}"
+            ) from None
+    return dataclasses.replace(settings, run_id=run_id, start=None, **values)

@@ -7,17 +7,15 @@ optimization (:mod:`pytest_genopt.loop`) and summarizes it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_genopt.collector import TrialCollector
-from pytest_genopt.evidence import MinibatchSampler, improvable
 from pytest_genopt.interrupts import Interrupts, resume_command
-from pytest_genopt.update import build_request, editable
+from pytest_genopt.update import editable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,49 +32,26 @@ if TYPE_CHECKING:
 def resumed_settings(settings: Settings, rootdir: Path) -> tuple[Settings, ResumeState]:
     """Settings of a run continued with ``--genopt-resume``, taken from its journal.
 
-    The run id, seed, batch size, horizon and branch are the journal's; the
-    other options are this command line's.  Raises pytest.UsageError.
+    The run id, seed, batch size, horizon and branch are the journal's (checked
+    as the command line's are); the other options are this command line's.
+    Raises pytest.UsageError.
     """
-    from pytest_genopt.backends import Usage
-    from pytest_genopt.journal import read_journal, resolve_run, run_dir
-    from pytest_genopt.loop import ResumeState, history_entries
-    from pytest_genopt.report import IterationRecord
+    from pytest_genopt.config import resumed_settings as from_journal
+    from pytest_genopt.events import RunStarted
+    from pytest_genopt.loop import ResumeState
+    from pytest_genopt.resume import ResumeRefused, load
 
     if settings.resume is None:
         raise ValueError("not resuming")
     try:
-        run = resolve_run(rootdir, settings.resume)
-        events = read_journal(run_dir(rootdir, run) / "journal.jsonl")
-    except (ValueError, OSError) as exc:
+        run, events = load(rootdir, settings.resume)
+    except ResumeRefused as exc:
         raise pytest.UsageError(f"--genopt-resume={settings.resume}: {exc}") from None
-    start = next((e for e in events if e["event"] == "start"), None)
-    if start is None:
-        raise pytest.UsageError(
-            f"--genopt-resume={settings.resume}: run {run} never started (no start event)"
-        )
-    ends = [e for e in events if e["event"] == "iteration_end"]
-    records = [IterationRecord.from_json(e["record"]) for e in ends]
-    history = [entry for r in records for entry in history_entries(r.iteration, r.attempts)]
-    saved = start["settings"]
-    state = ResumeState(
-        base=start["base"],
-        baseline=start["baseline"],
-        holdout_baseline=start.get("holdout_baseline"),
-        records=records,
-        history=history,
-        sampler=ends[-1]["sampler"] if ends else {},
-        usage=Usage.from_json(ends[-1]["usage"]) if ends else Usage(),
-    )
-    resumed = dataclasses.replace(
-        settings,
-        run_id=run,
-        seed=int(saved["seed"]),
-        batch_size=int(saved["batch_size"]),
-        horizon=saved["horizon"],
-        branch=saved["branch"],
-        start=None,
-    )
-    return resumed, state
+    start = events[0]
+    if not isinstance(start, RunStarted):  # load() checked it; this keeps mypy told
+        raise pytest.UsageError(f"--genopt-resume={settings.resume}: run {run} never started")
+    saved = {**start.settings, "branch": start.branch} if isinstance(start.settings, dict) else None
+    return from_journal(settings, saved, run), ResumeState(events)
 
 
 class Controller:
@@ -101,16 +76,13 @@ class Controller:
         #: the one line telling how to continue an interrupted run, shown last
         self.resume_hint: str | None = None
 
-    def pytest_report_header(self) -> list[str]:
-        from pytest_genopt.evaluate import isolation_summary
-
+    def pytest_report_header(self) -> str:
         s = self.settings
         resumed = " (resumed)" if self.resume is not None else ""
-        return [
+        return (
             f"genopt: run {s.run_id}{resumed}, backend {s.backend}, horizon {s.horizon_label}, "
-            f"batch size {s.batch_size}, seed {s.seed}",
-            f"genopt: {isolation_summary(s.sandbox, s.memory)}",
-        ]
+            f"batch size {s.batch_size}, seed {s.seed}"
+        )
 
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
         # candidate worktrees live under .genopt/; never collect them as tests
@@ -161,14 +133,21 @@ class Controller:
             raise pytest.UsageError(str(exc)) from None
 
     def _open_workspace(self) -> Workspace:
-        from pytest_genopt.workspace import Workspace
+        from pytest_genopt.resume import ResumeRefused, reconcile
+        from pytest_genopt.workspace import Workspace, WorkspaceError
 
         s = self.settings
-        if self.resume is not None:
-            return Workspace.reopen(
-                self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
-            )
-        return Workspace.create(self.rootdir, s.run_id, branch=s.branch, start=s.start)
+        if self.resume is None:
+            return Workspace.create(self.rootdir, s.run_id, branch=s.branch, start=s.start)
+        workspace = Workspace.reopen(
+            self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
+        )
+        try:
+            self.resume.reconciled = reconcile(self.resume.events, workspace)
+        except ResumeRefused as exc:
+            workspace.close()
+            raise WorkspaceError(f"--genopt-resume={s.resume}: {exc}") from None
+        return workspace
 
     def _make_backend(self) -> Backend:
         """The backend, built without writing anything (constructors only validate)."""
@@ -286,9 +265,6 @@ class Controller:
             horizon=s.horizon,
             trainable_files=trainable_files,
             cancel=self.cancel,
-            sandbox=s.sandbox,
-            memory=s.memory,
-            keep_env=s.candidate_env,
         )
 
     def _progress(self, line: str) -> None:
@@ -308,24 +284,16 @@ class Controller:
             self.summary.append(f"genopt: push failed: {exc}")
 
     def _summarize(self) -> None:
-        from pytest_genopt.report import iteration_line
+        from pytest_genopt.report import summary_lines
 
         opt, ws = self.optimization, self.workspace
         if opt is None or ws is None:
             return
-        report: dict[str, Any] = opt.report()
-        best_before: float | None = report["baseline"].get("objective")
-        for record in opt.records:
-            self.summary.append(iteration_line(record, best_before))
-            if record.decision == "accepted":
-                best_before = record.objective
-        accepted = sum(r.decision == "accepted" for r in opt.records)
-        self.summary.append(
-            f"genopt: run {self.settings.run_id}: objective "
-            f"{report['baseline'].get('objective', 0.0):.4f} -> "
-            f"{report['best']['objective']:.4f} in {len(opt.records)} iteration(s), "
-            f"{accepted} accepted; stopped: {opt.stopped}"
-        )
+        state = opt.state()
+        if state.start is None:
+            self.summary.append(f"genopt: run {self.settings.run_id}: stopped: {opt.stopped}")
+            return
+        self.summary += summary_lines(state)
         base = ws.base[:12]
         if ws.head != ws.base:
             self.summary.append(
@@ -371,28 +339,14 @@ class Controller:
 
     def _write_first_request(self, parameters: list[Parameter]) -> None:
         from pytest_genopt.journal import write_json_atomic
+        from pytest_genopt.update import first_request
 
         s = self.settings
-        trials = list(self.collector.trials.values())
-        sampler = MinibatchSampler(s.batch_size, s.seed)
-        batch = sampler.sample(improvable(trials))
-        request = build_request(
-            run=s.run_id,
-            iteration=1,
-            trials=trials,
-            batch=batch,
-            parameters=editable(parameters, s.only),
-            horizon=s.horizon,
-            batch_size=s.batch_size,
-            seed=s.seed,
-        )
-        path = s.evidence
-        if path is None:
+        if s.evidence is None:
             return
-        from pytest_genopt.redaction import redact, secret_values
-
-        write_json_atomic(path, redact(request.to_json(), secret_values()))
-        shown = os.path.relpath(path, self.config.invocation_params.dir)
+        batch, request = first_request(s, list(self.collector.trials.values()), parameters)
+        write_json_atomic(s.evidence, request.to_json())
+        shown = os.path.relpath(s.evidence, self.config.invocation_params.dir)
         note = "" if batch else "; every test is at its best value, so there is no evidence"
         self.summary.append(
             f"genopt: wrote the first request to {shown}: {len(request.parameters)} "

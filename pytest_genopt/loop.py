@@ -3,34 +3,59 @@
 This is the loop of the paper's iterative generative optimization, with the
 three choices explicit: the starting artifact (the workspace's base and the
 editable parameters), the credit horizon (how evidence is truncated) and
-batching (the minibatch sampler).  pytest glue lives in :mod:`pytest_genopt.controller`.
+batching (the minibatch sampler).  Every step is an event
+(:mod:`pytest_genopt.events`) journaled before the loop goes on; what the run
+knows of itself is folded from those events (:mod:`pytest_genopt.state`).
+pytest glue lives in :mod:`pytest_genopt.controller`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_genopt.acceptance import Standing, objective_value, rank
 from pytest_genopt.backends import BackendError, Usage
+from pytest_genopt.events import (
+    CandidateEvaluated,
+    CommitIntended,
+    CommitMade,
+    IterationEnded,
+    IterationSampled,
+    ProposalReceived,
+    RunEnded,
+    RunResumed,
+    RunStarted,
+)
 from pytest_genopt.evidence import MinibatchSampler, Trial, improvable, objective
-from pytest_genopt.journal import Journal, run_dir, write_json_atomic, write_last, write_text_atomic
-from pytest_genopt.protocol import HistoryEntry, Request
-from pytest_genopt.redaction import redact
+from pytest_genopt.journal import (
+    Journal,
+    describe,
+    encodable,
+    run_dir,
+    write_json_atomic,
+    write_last,
+    write_text_atomic,
+)
+from pytest_genopt.protocol import Response
+from pytest_genopt.redaction import redact_text
 from pytest_genopt.report import (
-    Attempt,
-    IterationRecord,
     build_report,
     holdout_objective,
     iteration_line,
     render_markdown,
     summary_of,
 )
+from pytest_genopt.state import Attempt, RunState, fold
 from pytest_genopt.trainables import EditRefused, Parameter, apply_edits, parameters_in
-from pytest_genopt.update import build_request, editable
+from pytest_genopt.update import editable, next_request
+from pytest_genopt.workspace import WorkspaceError
 
 if TYPE_CHECKING:
     import threading
@@ -41,12 +66,24 @@ if TYPE_CHECKING:
     from pytest_genopt.backends import Backend
     from pytest_genopt.config import Settings
     from pytest_genopt.evaluate import Evaluation
-    from pytest_genopt.protocol import Response
+    from pytest_genopt.events import Event
+    from pytest_genopt.protocol import Request
     from pytest_genopt.workspace import Workspace
+
+#: rationale kept in a commit message; the journal has all of it
+MAX_RATIONALE = 2000
+
+#: test-only: SIGKILL the process at this named point of accepting a candidate
+#: (``after-intent``, ``after-commit``, ``after-commit-journaled``) to test crash safety
+KILL_AT = "GENOPT_TEST_KILL_AT"
 
 
 class RunStopped(Exception):
     """The run cannot go on (e.g. the backend failed for good); str(exc) says why."""
+
+
+class Interrupted(Exception):
+    """The user asked the run to stop (Ctrl-C / SIGTERM set ``cancel``)."""
 
 
 @dataclass
@@ -61,15 +98,15 @@ class Candidate:
 
 @dataclass
 class ResumeState:
-    """What a resumed run takes over from its journal."""
+    """What a resumed run takes over: its journal's events and those reconciling it."""
 
-    base: str
-    baseline: dict[str, Any]
-    holdout_baseline: float | None
-    records: list[IterationRecord]
-    history: list[HistoryEntry]
-    sampler: dict[str, Any]
-    usage: Usage
+    events: list[Event]
+    reconciled: list[Event] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        start = self.events[0] if self.events else None
+        return start.base if isinstance(start, RunStarted) else ""
 
 
 class Optimization:
@@ -98,60 +135,58 @@ class Optimization:
         self.cancel = cancel
         self.rootdir = workspace.rootdir
         self.dir = run_dir(self.rootdir, settings.run_id)
-        self.journal = Journal(self.dir / "journal.jsonl")
+        self.journal: Journal | None = None
         self.sampler = MinibatchSampler(settings.batch_size, settings.seed)
-        self.records: list[IterationRecord] = []
-        self.history: list[HistoryEntry] = []
-        self.usage = Usage()
+        self.events: list[Event] = list(resume.events) if resume else []
         self.best: dict[str, Trial] = {}
-        self.baseline: dict[str, Any] = {}
-        self.holdout_baseline: float | None = None
-        self.holdout_best: float | None = None
+        self.resume = resume
         self.stopped = "all iterations done"
         self.failed = False
-        self.diffs: dict[str, str] = {}
-        self.resume = resume
+        self.holdout_best: float | None = None
+        self.ended: RunEnded | None = None
         if resume is not None:
-            self.records = list(resume.records)
-            self.history = list(resume.history)
-            self.sampler.restore(resume.sampler)
-            self.usage = resume.usage
-            self.baseline = resume.baseline
-            self.holdout_baseline = resume.holdout_baseline
+            self.sampler.restore(fold([*resume.events, *resume.reconciled]).sampler)
 
     # ------------------------------------------------------------------ the run
 
+    def state(self) -> RunState:
+        """The run as its events tell it (the end too when the journal refused it)."""
+        unjournaled = [self.ended] if self.ended and self.ended not in self.events else []
+        return fold([*self.events, *unjournaled])
+
     def run(self, session_trials: dict[str, Trial]) -> None:
         """Iterate until done, out of budget, out of things to improve, or interrupted."""
-        write_last(self.rootdir, self.settings.run_id)
         try:
+            write_last(self.rootdir, self.settings.run_id)
+            self.journal = Journal(self.dir / "journal.jsonl", self.secrets)
             self._start(session_trials)
-            first = self.records[-1].iteration + 1 if self.records else 1
+            done = self.state().records
+            first = done[-1].iteration + 1 if done else 1
             for iteration in range(first, self.settings.iterations + 1):
-                if self.cancel.is_set():
+                if self.cancel.is_set() or not self._iterate(iteration):
                     break
-                record = self._iterate(iteration)
-                if record is None:
-                    break
-                self.records.append(record)
-                self.journal.write(
-                    "iteration_end",
-                    record=record.to_json(),
-                    sampler=self.sampler.state(),
-                    usage=self.usage.to_json(),
-                )
-                self.progress(iteration_line(record, self._previous_best(record)))
             self._finish_holdout()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):
             self.stopped = "interrupted (Ctrl-C)"
             self.cancel.set()
         except RunStopped as exc:
-            self.stopped = str(exc)
-            self.failed = True
+            self._fail(str(exc))
+        except OSError as exc:
+            self._fail(describe(exc))
+        except WorkspaceError as exc:
+            self._fail(str(exc))
         finally:
-            self.journal.write("end", stopped=self.stopped, head=self.workspace.head)
-            self.journal.close()
-            self.write_reports()
+            self._end()
+
+    def _fail(self, why: str) -> None:
+        self.stopped, self.failed = " ".join(why.split()), True
+
+    def _record(self, event: Event) -> None:
+        """Journal ``event`` (on disk when this returns), then count it as happened."""
+        if self.journal is None:
+            raise RunStopped("the journal is not open")
+        self.journal.write(event)
+        self.events.append(event)
 
     def _start(self, session_trials: dict[str, Trial]) -> None:
         s = self.settings
@@ -160,23 +195,35 @@ class Optimization:
         else:
             # the session ran the checkout as it is; the run starts elsewhere
             self.best = self._evaluate_all(list(session_trials), what="the start")
+        # the optimizer edits the text at the branch head, not the checkout's
+        self.parameters = at_head(self.parameters, self.workspace)
         if self.resume is None:
-            self.baseline = summary_of(self.best)
-            self.holdout_baseline = holdout_objective(self.best)
-            self.journal.write(
-                "start",
-                run=s.run_id,
-                branch=self.workspace.branch,
-                base=self.workspace.base,
+            self._record(
+                RunStarted(
+                    run=s.run_id,
+                    branch=self.workspace.branch,
+                    base=self.workspace.base,
+                    backend=self.backend.name,
+                    settings=self.settings_json(),
+                    baseline=summary_of(self.best),
+                    values=values_of(self.best),
+                    holdout_baseline=holdout_objective(self.best),
+                )
+            )
+            return
+        for event in self.resume.reconciled:
+            self._record(event)
+        self._record(
+            RunResumed(
+                head=self.workspace.head,
                 backend=self.backend.name,
                 settings=self.settings_json(),
-                baseline=self.baseline,
-                holdout_baseline=self.holdout_baseline,
+                summary=summary_of(self.best),
+                adopted=next(
+                    (e.sha for e in self.resume.reconciled if isinstance(e, CommitMade)), None
+                ),
             )
-        else:
-            self.journal.write(
-                "resume", head=self.workspace.head, objective=summary_of(self.best)["objective"]
-            )
+        )
 
     def _evaluate_all(self, nodeids: list[str], *, what: str) -> dict[str, Trial]:
         evaluation = self.evaluate(self.workspace.candidate(0), nodeids)
@@ -188,8 +235,9 @@ class Optimization:
         holdout = [t.test for t in self.best.values() if t.holdout]
         if not holdout:
             return
-        if not any(r.decision == "accepted" for r in self.records) and self.resume is None:
-            self.holdout_best = self.holdout_baseline
+        state = self.state()
+        if not state.accepted_commits and not state.resumed and state.start is not None:
+            self.holdout_best = state.start.holdout_baseline
             return
         evaluation = self.evaluate(self.workspace.candidate(0), holdout)
         if evaluation.status == "ok":
@@ -197,98 +245,99 @@ class Optimization:
 
     # -------------------------------------------------------------- iteration
 
-    def _iterate(self, iteration: int) -> IterationRecord | None:
+    def _iterate(self, iteration: int) -> bool:
         started = time.monotonic()
-        pool = improvable(self.best.values())
-        if not pool:
+        best_before = self.state().best.get("objective")
+        if not improvable(self.best.values()):
             self.stopped = "nothing left to improve: every test is at its best value"
-            return None
-        batch = self.sampler.sample(pool)
+            return False
+        batch, request = next_request(
+            self.settings,
+            iteration=iteration,
+            trials=list(self.best.values()),
+            sampler=self.sampler,
+            parameters=self.parameters,
+            history=self.state().history,
+            secrets=self.secrets,
+        )
         batch_ids = [t.test for t in batch]
-        self.journal.write("iteration", iteration=iteration, batch=batch_ids)
-        request = self._request(iteration, batch)
+        self._record(IterationSampled(iteration, batch_ids, self.sampler.state()))
         candidates: list[Candidate] = []
-        attempts: list[Attempt] = []
         for index in range(self.settings.candidates):
             over = self._over_budget(request)
             if over:
-                if not attempts:
+                if index == 0:
                     self.stopped = over
-                    return None
+                    return False
                 break
-            attempt, candidate = self._propose(iteration, index, request)
-            attempts.append(attempt)
+            candidate = self._propose(iteration, index, request)
+            self._check_cancel()
             if candidate is not None:
                 candidates.append(candidate)
         self._judge(batch_ids, candidates)
+        self._check_cancel()
         chosen = self._choose(candidates)
+        self._record_evaluations(iteration, candidates)
         if chosen is not None:
             self._accept(iteration, chosen)
-        self.history.extend(history_entries(iteration, attempts))
-        return self._record(iteration, batch_ids, attempts, time.monotonic() - started)
+        self._record(IterationEnded(iteration, round(time.monotonic() - started, 3)))
+        self.progress(iteration_line(self.state().records[-1], best_before))
+        return True
 
-    def _request(self, iteration: int, batch: list[Trial]) -> Request:
-        s = self.settings
-        request = build_request(
-            run=s.run_id,
-            iteration=iteration,
-            trials=list(self.best.values()),
-            batch=batch,
-            parameters=editable(self.parameters, s.only),
-            horizon=s.horizon,
-            batch_size=s.batch_size,
-            seed=s.seed,
-            history=self.history,
-        )
-        if not self.secrets:
-            return request
-        # captured output and traces may hold the environment's secrets
-        return Request.from_json(redact(request.to_json(), self.secrets))
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted
+
+    @property
+    def usage(self) -> Usage:
+        return self.state().usage
 
     def _over_budget(self, request: Request) -> str:
         s = self.settings
         if s.budget_usd is None and s.max_tokens is None:
             return ""
+        usage = self.usage
         worst = self.backend.worst_case(request)
-        if s.budget_usd is not None and self.usage.cost_usd + worst.cost_usd > s.budget_usd:
+        if s.budget_usd is not None and usage.cost_usd + worst.cost_usd > s.budget_usd:
             return (
                 f"budget: the next call could cost up to ${worst.cost_usd:.4f}, more than the "
-                f"${max(0.0, s.budget_usd - self.usage.cost_usd):.4f} left of "
+                f"${max(0.0, s.budget_usd - usage.cost_usd):.4f} left of "
                 f"--genopt-budget-usd={s.budget_usd:g}"
             )
-        if s.max_tokens is not None and self.usage.total_tokens + worst.total_tokens > s.max_tokens:
+        if s.max_tokens is not None and usage.total_tokens + worst.total_tokens > s.max_tokens:
             return (
                 f"budget: the next call could use up to {worst.total_tokens} tokens, more than "
-                f"the {max(0, s.max_tokens - self.usage.total_tokens)} left of "
+                f"the {max(0, s.max_tokens - usage.total_tokens)} left of "
                 f"--genopt-max-tokens={s.max_tokens}"
             )
         return ""
 
-    def _propose(
-        self, iteration: int, index: int, request: Request
-    ) -> tuple[Attempt, Candidate | None]:
+    def _propose(self, iteration: int, index: int, request: Request) -> Candidate | None:
         from pytest_genopt.backends import BackendFatal
 
         try:
             proposal = self.backend.propose(request)
         except BackendError as exc:
-            self.journal.write("proposal", iteration=iteration, candidate=index, error=str(exc))
-            return Attempt(index, "error", f"backend error: {exc}"), None
+            self._record(ProposalReceived(iteration, index, error=encodable(str(exc))))
+            return None
         except BackendFatal as exc:
             raise RunStopped(str(exc)) from None
-        self.usage = self.usage + proposal.usage
-        raw = redact(proposal.raw, self.secrets) if self.secrets else proposal.raw
-        self.journal.write(
-            "proposal",
-            iteration=iteration,
-            candidate=index,
-            raw=raw,
-            invalid=proposal.invalid_reason,
-            usage=proposal.usage.to_json(),
-        )
         response = proposal.response
+        if response is not None:
+            # what UTF-8 cannot encode (lone surrogates) would break every sink
+            response = Response.from_json(scrub(response.to_json()))
+        self._record(
+            ProposalReceived(
+                iteration,
+                index,
+                raw=proposal.raw,
+                invalid=proposal.invalid_reason,
+                response=response.to_json() if response is not None else None,
+                usage=proposal.usage.to_json(),
+            )
+        )
         if response is None:
-            return Attempt(index, "invalid", proposal.invalid_reason or "invalid proposal"), None
+            return None
         attempt = Attempt(
             index,
             "invalid",
@@ -300,10 +349,10 @@ class Optimization:
         try:
             files = apply_edits(self.workspace.read, by_id, response.edits)
         except EditRefused as exc:
-            attempt.reason = str(exc)
-            return attempt, None
+            self._record(CandidateEvaluated(iteration, index, "edit", "invalid", str(exc)))
+            return None
         attempt.decision, attempt.reason = "rejected", "not evaluated"
-        return attempt, Candidate(attempt, response, files)
+        return Candidate(attempt, response, files)
 
     def _judge(self, batch_ids: list[str], candidates: list[Candidate]) -> None:
         """Evaluate the candidates (concurrently) per the acceptance contract."""
@@ -375,21 +424,45 @@ class Optimization:
                 )
         return chosen
 
+    def _record_evaluations(self, iteration: int, candidates: list[Candidate]) -> None:
+        holdout = {i: t for i, t in self.best.items() if t.holdout}
+        for candidate in candidates:
+            a = candidate.attempt
+            trials = candidate.trials
+            self._record(
+                CandidateEvaluated(
+                    iteration,
+                    a.candidate,
+                    "full" if a.objective is not None else "batch",
+                    a.decision,
+                    a.reason,
+                    batch_objective=a.batch_objective,
+                    objective=a.objective,
+                    values=values_of(trials) if trials else {},
+                    summary=summary_of({**holdout, **trials}) if trials else None,
+                )
+            )
+
     def _accept(self, iteration: int, chosen: Candidate) -> None:
         s = self.settings
-        old_head = self.workspace.head
         old = summary_of(self.best)["objective"]
         trials = chosen.trials or {}
         holdout = {i: t for i, t in self.best.items() if t.holdout}
         new_best = {**holdout, **trials}
         new = summary_of(new_best)["objective"]
         edited = sorted({e["parameter"] for e in chosen.attempt.edits})
-        rationale = chosen.response.rationale.strip()
-        summary = rationale.splitlines()[0] if rationale else f"improve {', '.join(edited)}"
+        summary, body = commit_message(chosen.response.rationale, edited, self.secrets)
+        digests = {
+            path: hashlib.sha256(encodable(text).encode("utf-8")).hexdigest()
+            for path, text in sorted(chosen.files.items())
+        }
+        index = chosen.attempt.candidate
+        self._record(CommitIntended(iteration, index, self.workspace.head, digests, summary))
+        kill_point("after-intent")
         sha = self.workspace.commit(
-            chosen.files,
-            f"genopt: {summary}"[:72],
-            body=(rationale + "\n\n" if rationale else "") + "Edited: " + ", ".join(edited),
+            {path: encodable(text) for path, text in chosen.files.items()},
+            summary,
+            body=body,
             trailers=[
                 ("Genopt-Run", s.run_id),
                 ("Genopt-Iteration", str(iteration)),
@@ -397,44 +470,12 @@ class Optimization:
                 ("Genopt-Backend", self.backend.name),
             ],
         )
+        kill_point("after-commit")
+        self._record(CommitMade(iteration, index, sha))
+        kill_point("after-commit-journaled")
         chosen.attempt.commit = sha
-        self.diffs[sha] = self.workspace.diff(old_head, sha)
         self.best = new_best
         self.parameters = refresh(self.parameters, chosen.files)
-        self.journal.write(
-            "accepted",
-            iteration=iteration,
-            candidate=chosen.attempt.candidate,
-            commit=sha,
-            objective=new,
-        )
-
-    def _record(
-        self, iteration: int, batch_ids: list[str], attempts: list[Attempt], seconds: float
-    ) -> IterationRecord:
-        order = ("accepted", "rejected", "invalid", "error")
-        decision = min((a.decision for a in attempts), key=order.index, default="error")
-        lead = next(a for a in attempts if a.decision == decision) if attempts else None
-        return IterationRecord(
-            iteration=iteration,
-            decision=decision,
-            reason=lead.reason if lead else "no proposal",
-            seconds=seconds,
-            batch_objective=lead.batch_objective if lead else None,
-            objective=(
-                summary_of(self.best)["objective"]
-                if decision == "accepted"
-                else lead.objective
-                if lead
-                else None
-            ),
-            batch=batch_ids,
-            attempts=attempts,
-        )
-
-    def _previous_best(self, record: IterationRecord) -> float | None:
-        earlier = [r.objective for r in self.records[:-1] if r.decision == "accepted"]
-        return earlier[-1] if earlier else self.baseline.get("objective")
 
     # --------------------------------------------------------------- outputs
 
@@ -459,58 +500,120 @@ class Optimization:
         }
 
     def report(self) -> dict[str, Any]:
-        accepted = [a.commit for r in self.records for a in r.attempts if a.commit]
-        best = {**summary_of(self.best), "commit": accepted[-1] if accepted else None}
-        if not self.best:
-            best = {**self.baseline, "commit": None}
-        return build_report(
-            run=self.settings.run_id,
-            branch=self.workspace.branch,
-            backend=self.backend.name,
-            settings=self.settings_json(),
-            baseline=self.baseline,
-            best=best,
-            holdout={"baseline": self.holdout_baseline, "best": self.holdout_best},
-            iterations=self.records,
-            usage=self.usage,
+        return build_report(self.state())
+
+    def _end(self) -> None:
+        """Journal the end, tell the backend, write the reports: each failure is one line."""
+        if self.state().start is None:
+            # nothing was journaled: there is no run to report on
+            self._close_journal(None)
+            return
+        end = self._end_event()
+        try:
+            self._write_reports(fold([*self.events, end]))
+        except (OSError, WorkspaceError) as exc:
+            if not self.failed:  # the first failure is the one to tell
+                self._fail(describe(exc) if isinstance(exc, OSError) else str(exc))
+                end = self._end_event()
+        self.ended = end
+        self._close_journal(end)
+        self._conclude()
+
+    def _end_event(self) -> RunEnded:
+        return RunEnded(
             stopped=self.stopped,
-            base=self.workspace.base,
+            head=self.workspace.head,
+            failed=self.failed,
+            holdout_best=self.holdout_best,
         )
 
-    def write_reports(self) -> dict[str, Any]:
-        report = self.report()
-        for record in self.records:
-            for attempt in record.attempts:
-                if attempt.commit and attempt.commit not in self.diffs:
-                    self.diffs[attempt.commit] = self.workspace.diff(
-                        f"{attempt.commit}^", attempt.commit
-                    )
+    def _close_journal(self, end: RunEnded | None) -> None:
+        if self.journal is None:
+            return
+        try:
+            if end is not None:
+                self._record(end)
+        except OSError:
+            pass  # the journal itself cannot be written: the summary line says why already
+        finally:
+            self.journal.close()
+
+    def _conclude(self) -> None:
+        conclude = getattr(self.backend, "conclude", None)
+        if conclude is None:
+            return
+        decisions = [
+            {
+                "iteration": r.iteration,
+                "candidate": a.candidate,
+                "decision": a.decision,
+                "reason": a.reason,
+            }
+            for r in self.state().records
+            for a in r.attempts
+        ]
+        try:
+            conclude(self.stopped, decisions)
+        except OSError as exc:
+            self.progress(f"genopt: the backend could not conclude: {describe(exc)}")
+
+    def _write_reports(self, state: RunState) -> dict[str, Any]:
+        report = build_report(state)
+        diffs = {sha: self.workspace.diff(f"{sha}^", sha) for sha in state.accepted_commits}
         write_json_atomic(self.dir / "report.json", report)
-        write_text_atomic(self.dir / "report.md", render_markdown(report, self.diffs))
+        write_text_atomic(self.dir / "report.md", render_markdown(report, diffs))
         if self.settings.report is not None:
             write_json_atomic(self.settings.report, report)
         return report
 
 
-def history_entries(iteration: int, attempts: Sequence[Attempt]) -> list[HistoryEntry]:
-    """An iteration's attempts as protocol-v1 history.
+def values_of(trials: dict[str, Trial]) -> dict[str, float | None]:
+    """Each test's value (None when it does not count: skipped)."""
+    return {test: t.value if t.counted else None for test, t in sorted(trials.items())}
 
-    Backend errors are left out: they proposed nothing, and the protocol's
-    history decisions are accepted, rejected or invalid.
-    """
-    from pytest_genopt.protocol import Edit
 
-    return [
-        HistoryEntry(
-            iteration,
-            attempt.rationale,
-            tuple(Edit.from_json(e) for e in attempt.edits),
-            attempt.decision,
-            attempt.reason,
+def scrub(value: Any) -> Any:
+    """A JSON-like value with text UTF-8 cannot encode turned into backslash escapes."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def commit_message(
+    rationale: str, edited: Sequence[str], secrets: Sequence[str]
+) -> tuple[str, str]:
+    """Summary line and body of an accepted edit's commit: at most MAX_RATIONALE of rationale."""
+    text = redact_text(encodable(rationale.strip()), secrets)
+    lines = text.splitlines()
+    summary = f"genopt: {lines[0] if lines else 'improve ' + ', '.join(edited)}"[:72]
+    if len(text) > MAX_RATIONALE:
+        text = (
+            text[:MAX_RATIONALE].rstrip()
+            + f"\n[... {len(text) - MAX_RATIONALE} more characters in the run's journal]"
         )
-        for attempt in attempts
-        if attempt.decision != "error"
-    ]
+    body = (text + "\n\n" if text else "") + "Edited: " + ", ".join(edited)
+    return summary, body
+
+
+def kill_point(name: str) -> None:
+    """Test-only: die here, as a power cut would, when GENOPT_TEST_KILL_AT names this point."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def at_head(parameters: Sequence[Parameter], workspace: Workspace) -> list[Parameter]:
+    """The parameters with the text of their files at the branch head."""
+    files: dict[str, str] = {}
+    for path in sorted({p.path for p in parameters}):
+        try:
+            files[path] = workspace.read(path)
+        except WorkspaceError:
+            continue  # not at head (a file the checkout has and the start has not)
+    return refresh(parameters, files)
 
 
 def refresh(parameters: Sequence[Parameter], files: dict[str, str]) -> list[Parameter]:

@@ -2,84 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_genopt.backends import Usage
     from pytest_genopt.evidence import Trial
-    from pytest_genopt.protocol import Decision
+    from pytest_genopt.state import IterationRecord, RunState
 
 REPORT_VERSION = 1
-
-
-@dataclass
-class Attempt:
-    """One proposal of one iteration and what became of it."""
-
-    candidate: int
-    decision: Decision
-    reason: str
-    rationale: str = ""
-    edits: list[dict[str, Any]] = field(default_factory=list)
-    batch_objective: float | None = None
-    objective: float | None = None
-    commit: str | None = None
-    diff: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "candidate": self.candidate,
-            "decision": self.decision,
-            "reason": self.reason,
-            "rationale": self.rationale,
-            "edits": self.edits,
-            "batch_objective": self.batch_objective,
-            "objective": self.objective,
-            "commit": self.commit,
-        }
-
-
-@dataclass
-class IterationRecord:
-    """One iteration as the report shows it."""
-
-    iteration: int
-    decision: str
-    reason: str
-    seconds: float
-    batch_objective: float | None = None
-    objective: float | None = None
-    batch: list[str] = field(default_factory=list)
-    attempts: list[Attempt] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "iteration": self.iteration,
-            "decision": self.decision,
-            "batch_objective": self.batch_objective,
-            "objective": self.objective,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 3),
-            "batch": self.batch,
-            "attempts": [a.to_json() for a in self.attempts],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> IterationRecord:
-        return cls(
-            iteration=int(data["iteration"]),
-            decision=str(data["decision"]),
-            reason=str(data.get("reason", "")),
-            seconds=float(data.get("seconds", 0.0)),
-            batch_objective=data.get("batch_objective"),
-            objective=data.get("objective"),
-            batch=list(data.get("batch", [])),
-            attempts=[
-                Attempt(**{k: v for k, v in a.items() if k in Attempt.__dataclass_fields__})
-                for a in data.get("attempts", [])
-            ],
-        )
 
 
 def summary_of(trials: dict[str, Trial]) -> dict[str, Any]:
@@ -101,35 +30,44 @@ def holdout_objective(trials: dict[str, Trial]) -> float | None:
     return objective([t for t in trials.values() if t.holdout])
 
 
-def build_report(
-    *,
-    run: str,
-    branch: str,
-    backend: str,
-    settings: dict[str, Any],
-    baseline: dict[str, Any],
-    best: dict[str, Any],
-    holdout: dict[str, float | None],
-    iterations: list[IterationRecord],
-    usage: Usage,
-    stopped: str,
-    base: str,
-) -> dict[str, Any]:
-    """The report.json document (its top-level fields are a contract)."""
+def build_report(state: RunState) -> dict[str, Any]:
+    """The report.json document of a run's state (its top-level fields are a contract)."""
+    start = state.start
+    if start is None:
+        raise ValueError("a run without a start event has no report")
+    commits = state.accepted_commits
     return {
         "report": REPORT_VERSION,
-        "run": run,
-        "branch": branch,
-        "backend": backend,
-        "settings": settings,
-        "base": base,
-        "baseline": baseline,
-        "best": best,
-        "holdout": holdout,
-        "iterations": [i.to_json() for i in iterations],
-        "usage": usage.to_json(),
-        "stopped": stopped,
+        "run": start.run,
+        "branch": start.branch,
+        "backend": state.backend,
+        "settings": state.settings,
+        "base": start.base,
+        "baseline": start.baseline,
+        "best": {**start.baseline, **state.best, "commit": commits[-1] if commits else None},
+        "holdout": {"baseline": start.holdout_baseline, "best": state.holdout_best},
+        "iterations": [i.to_json() for i in state.records],
+        "usage": state.usage.to_json(),
+        "stopped": state.stopped,
     }
+
+
+def summary_lines(state: RunState) -> list[str]:
+    """The terminal summary of a run: one line per iteration, then the outcome."""
+    report = build_report(state)
+    best_before: float | None = report["baseline"].get("objective")
+    lines = []
+    for record in state.records:
+        lines.append(iteration_line(record, best_before))
+        if record.decision == "accepted":
+            best_before = record.objective
+    accepted = sum(r.decision == "accepted" for r in state.records)
+    lines.append(
+        f"genopt: run {report['run']}: objective "
+        f"{_fmt(report['baseline'].get('objective'))} -> {_fmt(report['best']['objective'])} "
+        f"in {len(state.records)} iteration(s), {accepted} accepted; stopped: {state.stopped}"
+    )
+    return lines
 
 
 def _fmt(value: float | None) -> str:

@@ -12,7 +12,8 @@ from pytest_genopt.protocol import HistoryEntry, Request, RequestSettings
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from pytest_genopt.evidence import Trial
+    from pytest_genopt.config import Settings
+    from pytest_genopt.evidence import MinibatchSampler, Trial
     from pytest_genopt.trainables import Parameter
 
 #: attempts shown in a request's history (the most recent ones)
@@ -94,3 +95,56 @@ def _with_prompt(request: Request) -> Request:
     from dataclasses import replace
 
     return replace(request, prompt=prompt.render(request).text)
+
+
+def next_request(
+    settings: Settings,
+    *,
+    iteration: int,
+    trials: Sequence[Trial],
+    sampler: MinibatchSampler,
+    parameters: Sequence[Parameter],
+    history: Sequence[HistoryEntry],
+    secrets: Sequence[str],
+) -> tuple[list[Trial], Request]:
+    """Draw the next minibatch and build its Request, redacted.
+
+    The one path to a request: the loop's iterations and ``--genopt-evidence``
+    (iteration 1, no history) both come through here.
+    """
+    from pytest_genopt.evidence import improvable
+    from pytest_genopt.redaction import redact
+
+    batch = sampler.sample(improvable(trials))
+    request = build_request(
+        run=settings.run_id,
+        iteration=iteration,
+        trials=trials,
+        batch=batch,
+        parameters=editable(parameters, settings.only),
+        horizon=settings.horizon,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        history=history,
+    )
+    # captured output and traces may hold the environment's secrets
+    return batch, Request.from_json(redact(request.to_json(), secrets))
+
+
+def first_request(
+    settings: Settings, trials: Sequence[Trial], parameters: Sequence[Parameter]
+) -> tuple[list[Trial], Request]:
+    """The request of a run's first iteration over ``trials`` (``--genopt-evidence``)."""
+    from pytest_genopt.evidence import MinibatchSampler
+    from pytest_genopt.redaction import secret_values
+
+    sampler = MinibatchSampler(settings.batch_size, settings.seed)
+    return next_request(
+        settings,
+        iteration=1,
+        trials=trials,
+        sampler=sampler,
+        parameters=parameters,
+        history=(),
+        secrets=secret_values(),
+    )

@@ -391,6 +391,10 @@ class Workspace:
         except UnicodeDecodeError:
             raise WorkspaceError(f"{rel} is not UTF-8 text") from None
 
+    def parent(self, rev: str) -> str | None:
+        """Sha of the first parent of the commit ``rev`` names, or None."""
+        return self._resolve(f"{rev}^")
+
     def diff(self, old: str | None = None, new: str | None = None) -> str:
         """Unified diff ``old..new`` (default ``base..head``) of the files under rootdir.
 
