@@ -203,10 +203,19 @@ def test_invalid_run_id(repo: Path) -> None:
 # ---------------------------------------------------------------------- candidates
 
 
-def test_candidate_is_a_clean_detached_worktree_at_head(repo: Path, ws: Workspace) -> None:
+def test_candidate_is_a_clean_detached_tree_at_head(repo: Path, ws: Workspace) -> None:
+    git(repo, "tag", "v1.0", "HEAD~1")
+    worktrees = git(repo, "worktree", "list", "--porcelain")
     cand = ws.candidate(0)
     assert cand == repo.resolve() / GENOPT_DIR / "worktrees" / "r1" / "c0"
     assert git(cand, "rev-parse", "HEAD").strip() == ws.head
+    # git metadata of its own: a real folder, no remote, hooks off, the user's tags
+    assert (cand / ".git").is_dir()
+    assert git(cand, "rev-parse", "--git-common-dir").strip() == ".git"
+    assert git(cand, "remote") == ""
+    assert git(cand, "config", "core.hooksPath").strip() == "/dev/null"
+    assert git(cand, "describe", "--tags").strip().startswith("v1.0-1-g")
+    assert git(repo, "worktree", "list", "--porcelain") == worktrees
     assert subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=cand).returncode == 1
     assert (cand / "calc.py").read_text() == FILES["calc.py"]
     assert git(cand, "status", "--porcelain") == ""
@@ -403,11 +412,12 @@ def test_push(repo: Path, ws: Workspace, tmp_path: Path) -> None:
     )
 
 
-def test_close_removes_worktrees_and_keeps_the_branch(repo: Path) -> None:
+def test_close_removes_trees_and_keeps_the_branch(repo: Path) -> None:
     ws = Workspace.create(repo, "r1")
     ws.candidate(0)
     ws.candidate(2)
-    assert len(git(repo, "worktree", "list").splitlines()) == 3
+    assert len(git(repo, "worktree", "list").splitlines()) == 1  # no linked worktrees
+    assert (repo / GENOPT_DIR / "worktrees" / "r1" / "c2" / "calc.py").is_file()
     ws.close()
     assert git(repo, "worktree", "list").split()[0] == str(repo.resolve())
     assert len(git(repo, "worktree", "list").splitlines()) == 1
@@ -521,7 +531,7 @@ def test_users_checkout_is_untouched(repo: Path, tmp_path: Path) -> None:
     ws.candidate(0)
     ws.commit({"extra.py": "E = 2\n"}, "two")
     ws.diff()
-    ws.push(str(bare))
+    ws.push(str(bare), untracked_ok=True)
     ws.close()
 
     assert (repo / ".git" / "index").read_bytes() == index_bytes
