@@ -45,8 +45,8 @@ MIN_SECRET_LENGTH = 8
 # A name part that says "secret" outright: any length of value counts.
 _STRONG_PART = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN)S?", re.IGNORECASE)
 _STRONG_END = re.compile(r"(^|[_.-])(API)?KEYS?$|APIKEY$", re.IGNORECASE)
-# The earlier, looser rule (8 characters at least); AUTHOR is a name, not a secret.
-_WEAK_NAME = re.compile(r"KEY|CREDENTIAL|AUTH(?!OR)|TOKEN|SECRET|PASSW", re.IGNORECASE)
+# The earlier, looser rule (8 characters at least); AUTHOR and TOKENIZER are no secrets.
+_WEAK_NAME = re.compile(r"KEY|CREDENTIAL|AUTH(?!OR)|TOKEN(?!IZ)|SECRET|PASSW", re.IGNORECASE)
 _NOT_SECRET = frozenset({"", "0", "1", "true", "false", "yes", "no", "on", "off", "none", "null"})
 
 _SHAPES = re.compile(
@@ -66,7 +66,7 @@ _SHAPES = re.compile(
     re.DOTALL,
 )
 # The password of scheme://user:password@host (the user name stays readable).
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s/:@]+):([^\s/@]+)@")
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^\s/:@]*):([^\s/@]+)@")
 _AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 # A secret access key: 40 characters of base64 with both cases (hex shas have one).
 _AWS_SECRET = re.compile(
