@@ -71,6 +71,7 @@ class Settings:
     allow_regressions: bool
     trainable_files: tuple[str, ...]
     run_id: str
+    push_untracked: bool = False
 
     @property
     def active(self) -> bool:
@@ -318,6 +319,7 @@ def read_settings(config: pytest.Config) -> Settings:
         allow_regressions=bool(config.getoption("genopt_allow_regressions", False)),
         trainable_files=trainable_files,
         run_id=new_run_id(),
+        push_untracked=bool(config.getoption("genopt_push_untracked", False)),
     )
 
 

@@ -139,16 +139,16 @@ class CandidateTrees:
             return found
 
     def _make_template(self, source: Path, template: Path) -> None:
-        common = self._git("-C", str(source), "rev-parse", "--path-format=absolute",
-                           "--git-common-dir").strip()  # fmt: skip
+        # Relative to ``source`` when git prints it relative (``.git``).
+        common = source / self._git("-C", str(source), "rev-parse", "--git-common-dir").strip()
         self._git("-c", "init.defaultBranch=genopt", "init", "--quiet", "--template=",
                   str(template))  # fmt: skip
         gitdir = template / ".git"
         info = gitdir / "objects" / "info"
         info.mkdir(parents=True, exist_ok=True)
-        (info / "alternates").write_text(f"{Path(common) / 'objects'}\n", encoding="utf-8")
-        if (Path(common) / "shallow").is_file():
-            shutil.copyfile(Path(common) / "shallow", gitdir / "shallow")
+        (info / "alternates").write_text(f"{common.resolve() / 'objects'}\n", encoding="utf-8")
+        if (common / "shallow").is_file():
+            shutil.copyfile(common / "shallow", gitdir / "shallow")
         tags = self._git("-C", str(source), "for-each-ref", "--format=%(objectname) %(refname)",
                          "refs/tags/")  # fmt: skip
         (gitdir / "packed-refs").write_text(tags, encoding="utf-8")

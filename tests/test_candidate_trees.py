@@ -152,3 +152,21 @@ def test_users_moved_worktree_stays_registered(repo: Path, tmp_path: Path) -> No
     assert git(repo, "worktree", "list", "--porcelain") == listed
     assert (repo / ".git" / "worktrees" / "wt").is_dir()
     assert not (repo / GENOPT_DIR / "worktrees").exists()
+
+
+def test_users_linked_worktree_and_shallow_clone_are_sources(repo: Path, tmp_path: Path) -> None:
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(linked))
+    (linked / "calc.py").write_text("X = 3\n")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{repo}", str(shallow))
+    for source in (linked, shallow):
+        with Workspace.create(source, "r1") as ws:
+            cand = ws.candidate(0)
+            assert git(cand, "rev-parse", "HEAD").strip() == ws.head
+            assert git(cand, "status", "--porcelain") == ""
+            sha = ws.commit({"calc.py": "X = 4\n"}, "on top")
+            assert (ws.candidate(0) / "calc.py").read_text() == "X = 4\n"
+            assert git(cand, "log", "--format=%H").split()[0] == sha
+    assert (linked / "calc.py").read_text() == "X = 3\n"
+    assert git(repo, "rev-parse", "feature") == git(repo, "rev-parse", "main")
