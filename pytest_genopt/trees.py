@@ -90,6 +90,12 @@ class CandidateTrees:
         """Make ``tree`` the checkout of ``sha`` from ``source``'s repository."""
         template = self._template(source)
         gitdir = tree / ".git"
+        if tree.is_symlink():
+            tree.unlink()
+        if not self._inside(tree):
+            # A folder on the way was made a link (to the user's checkout?): never
+            # remove or write anything through it.
+            raise _Retry(f"{tree} leads outside {self.run_dir}")
         tree.mkdir(parents=True, exist_ok=True)
         _remove(gitdir)
         shutil.copytree(template / ".git", gitdir, symlinks=True)
@@ -106,6 +112,10 @@ class CandidateTrees:
         shutil.copyfile(gitdir / "index", kept_index)
         for path, sub_sha in self._gitlinks(base, sha):
             self._submodule(source / path, tree / path, sub_sha, keep / "modules" / _slug(path))
+
+    def _inside(self, path: Path) -> bool:
+        """Whether no part of ``path`` below the run's folder is a symbolic link."""
+        return path.resolve() == self.run_dir.resolve() / path.relative_to(self.run_dir)
 
     def _submodule(self, source: Path, tree: Path, sha: str, keep: Path) -> None:
         """Fill a submodule folder from the user's checkout of it, if they have one."""

@@ -105,6 +105,10 @@ def test_a_redirected_dot_git_is_replaced_not_followed(repo: Path) -> None:
         (cand / "calc.py").mkdir()  # a folder where a file belongs
         ws.candidate(0)
         assert (cand / "calc.py").read_text() == "X = 1\n"
+        shutil.rmtree(cand / ".git")
+        (cand / ".git").symlink_to(repo / ".git")  # never removed through the link
+        ws.candidate(0)
+        assert not (cand / ".git").is_symlink()
     run_branch = f"refs/heads/genopt/r1 {ws.base}"
     assert fingerprint(repo) == {**before, "refs": before["refs"] | {run_branch}}
 
@@ -130,10 +134,16 @@ def test_submodule_contents_are_present(tmp_path: Path) -> None:
         assert (cand / "vendor" / "lib" / "lib.py").read_text() == "L = 1\n"
         assert not (cand / "vendor" / "lib" / "junk.py").exists()
         assert (cand / "calc.py").read_text() == "X = 1\n"
-        assert ws.candidate(1) / "vendor" / "lib" / "lib.py"
+        shutil.rmtree(cand / "vendor" / "lib")
+        (cand / "vendor" / "lib").symlink_to(repo / "vendor" / "lib")  # a link to the user's
+        cand = ws.candidate(0)
+        assert not (cand / "vendor" / "lib").is_symlink()
+        assert (cand / "vendor" / "lib" / "lib.py").read_text() == "L = 1\n"
+        assert (ws.candidate(1) / "vendor" / "lib" / "lib.py").is_file()
     assert fingerprint(repo)["index"] == before["index"]
     assert git(repo / "vendor" / "lib", "stash", "list") == ""
     assert (repo / "vendor" / "lib" / "lib.py").read_text() == "L = 1\n"
+    assert (repo / "vendor" / "lib" / ".git").is_file()
 
 
 def test_users_moved_worktree_stays_registered(repo: Path, tmp_path: Path) -> None:
