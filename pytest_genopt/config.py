@@ -86,6 +86,7 @@ class Settings:
     memory: int | None = 4 * 2**30
     #: globs of variable names kept in candidates' environment (ini genopt_candidate_env)
     candidate_env: tuple[str, ...] = ()
+    push_untracked: bool = False
 
     @property
     def active(self) -> bool:
@@ -384,6 +385,7 @@ def read_settings(config: pytest.Config) -> Settings:
         run_id=new_run_id(),
         accept=accept,
         **_isolation(read, iterations),
+        push_untracked=bool(config.getoption("genopt_push_untracked", False)),
     )
 
 

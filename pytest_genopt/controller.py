@@ -278,7 +278,7 @@ class Controller:
         if self.workspace is None or self.settings.push is None:
             return
         try:
-            self.workspace.push(self.settings.push)
+            self.workspace.push(self.settings.push, untracked_ok=self.settings.push_untracked)
             self.summary.append(f"genopt: pushed {self.workspace.branch} to {self.settings.push}")
         except WorkspaceError as exc:
             self.summary.append(f"genopt: push failed: {exc}")

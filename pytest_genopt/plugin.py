@@ -140,6 +140,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--genopt-push-untracked",
+        dest="genopt_push_untracked",
+        action="store_true",
+        default=False,
+        help="let --genopt-push publish a branch whose start holds never-committed files",
+    )
     parser.addini(
         "genopt_prices",
         "model prices overriding the built-in table, one per line: "

@@ -1,4 +1,4 @@
-"""The git side of a genopt run: start snapshot, run branch, candidate worktrees, commits.
+"""The git side of a genopt run: start snapshot, run branch, candidate trees, commits.
 
 Everything goes through GitPython; plumbing commands are run with ``git`` itself where
 GitPython has no API. The user's checkout (working tree, index, HEAD, stash, current
@@ -8,7 +8,10 @@ branch) is never modified:
 * commits are made with ``commit-tree`` from a temporary index and the branch ref is
   moved with ``update-ref`` against its expected old value (the branch need not be
   checked out anywhere);
-* candidates live in detached worktrees under ``<rootdir>/.genopt/worktrees/<run>/``.
+* candidates live in trees of their own under ``<rootdir>/.genopt/worktrees/<run>/``,
+  each with a ``.git`` of its own (not linked worktrees: see :mod:`pytest_genopt.trees`);
+  the plugin never prunes or removes worktrees of the user's;
+* untracked files that look like secrets are left out of the start snapshot.
 
 Paths given to :meth:`Workspace.read`, :meth:`Workspace.write` and
 :meth:`Workspace.commit` are relative to the pytest rootdir, which may be a
@@ -20,18 +23,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from pytest_genopt.redaction import looks_like_secret_file
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from git import Repo
+
+    from pytest_genopt.trees import CandidateTrees
 
 __all__ = ["GENOPT_DIR", "MissingFileError", "Workspace", "WorkspaceError"]
 
@@ -108,6 +114,14 @@ def _rel_path(path: str) -> str:
     return "/".join(parts)
 
 
+def _subcommand(args: Sequence[str]) -> str:
+    """The git subcommand in ``args`` (after options like ``-C dir`` or ``-c k=v``)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in ("-C", "-c") else rest[1:]
+    return rest[0] if rest else "command"
+
+
 def _check_run_id(run_id: str) -> None:
     if not _RUN_ID.fullmatch(run_id):
         raise WorkspaceError(
@@ -136,6 +150,12 @@ class Workspace:
     """Sha of the start commit."""
     head: str
     """Sha of the branch tip: the current best."""
+    left_out: list[str]
+    """Untracked files the start snapshot left out as likely secrets (repository-relative)."""
+    base_is_dirty: bool
+    """Whether ``base`` is a snapshot holding changes that are not committed in HEAD."""
+    untracked: list[str]
+    """Files ``base`` adds that its parent commit does not have (untracked or staged new)."""
 
     def __init__(
         self, repo: Repo, rootdir: Path, run_id: str, branch: str, base: str, head: str
@@ -150,8 +170,12 @@ class Workspace:
         self.branch = branch
         self.base = base
         self.head = head
+        self.left_out = []
+        self.base_is_dirty = False
+        self.untracked = []
         self._lock = threading.Lock()
         self._worktrees: dict[int, Path] = {}
+        self._trees: CandidateTrees | None = None
         self._identity: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ opening
@@ -276,6 +300,7 @@ class Workspace:
         ref = f"refs/heads/{self.branch}"
         self._git("update-ref", "-m", f"genopt: start run {self.run_id}", ref, base, "")
         self.base = self.head = base
+        self._describe_base()
 
     def _check_start(self, start: str | None) -> str | None:
         """Refuse a run that cannot start (read-only); the sha ``start`` names, if given."""
@@ -304,6 +329,7 @@ class Workspace:
         """Check the branch and ``base`` of a run to continue (see reopen)."""
         self.base, self.head = self._check_resume(base)
         self._ensure_genopt_dir()
+        self._describe_base()
 
     def _check_resume(self, base: str) -> tuple[str, str]:
         """Refuse a run that cannot be continued (read-only); its base and head shas."""
@@ -323,6 +349,29 @@ class Workspace:
                 f" '{self.branch}'"
             )
         return base_sha, head
+
+    def _describe_base(self) -> None:
+        """Set base_is_dirty and untracked from the base commit (create and reopen alike)."""
+        subject = self._git("log", "-1", "--format=%s", self.base).strip()
+        parent = self._resolve(f"{self.base}^")
+        self.base_is_dirty = parent is not None and subject == self._snapshot_subject()
+        self.untracked = []
+        if self.base_is_dirty and parent is not None:
+            out = self._git(
+                "diff", "--name-only", "--no-renames", "--diff-filter=A", "-z", parent, self.base
+            )
+            self.untracked = [name for name in out.split("\0") if name]
+
+    @property
+    def base_review(self) -> str | None:
+        """The command that shows what ``base`` holds beyond HEAD, or None when clean."""
+        if not self.base_is_dirty:
+            return None
+        short = self.base[:12]
+        return f"git diff {short}^ {short}"
+
+    def _snapshot_subject(self) -> str:
+        return f"genopt: snapshot of the working tree for run {self.run_id}"
 
     def _ensure_genopt_dir(self) -> None:
         """Create ``<rootdir>/.genopt/.gitignore`` (``*``) so git ignores the directory."""
@@ -350,23 +399,34 @@ class Workspace:
             # guard (an exclude pathspec would make `git add` fail when the user's own
             # .gitignore names .genopt too).
             self._git("add", "-A", "--", ":/", env=env)
-            self._git(
-                "rm",
-                "-r",
-                "--cached",
-                "--quiet",
-                "--ignore-unmatch",
-                "--",
-                f":(top,literal){genopt}",
-                env=env,
-            )
+            left_out = self._secret_files()
+            for paths in ([f":(top,literal){genopt}"], [f":(top,literal){p}" for p in left_out]):
+                if paths:
+                    self._git(
+                        "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", "--", *paths,
+                        env=env,
+                    )  # fmt: skip
             tree = self._git("write-tree", env=env).strip()
+        self.left_out = left_out
         if tree == self._rev("HEAD^{tree}"):
             return head
-        message = f"genopt: snapshot of the working tree for run {self.run_id}"
+        message = self._snapshot_subject()
         return self._git(
             "commit-tree", "--no-gpg-sign", tree, "-p", head, "-m", message, env=self._ident()
         ).strip()
+
+    def _secret_files(self) -> list[str]:
+        """Untracked, not ignored files that look like secrets (see looks_like_secret_file)."""
+        out = self._git("ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--",
+                        ":/")  # fmt: skip
+        genopt = f"{self.prefix}/{GENOPT_DIR}/" if self.prefix else f"{GENOPT_DIR}/"
+        return [
+            name
+            for name in out.split("\0")
+            if name
+            and not name.startswith(genopt)
+            and looks_like_secret_file(self.repo_root / name)
+        ]
 
     # ------------------------------------------------------------------ reading
 
@@ -414,34 +474,26 @@ class Workspace:
     # ------------------------------------------------------------------ candidates
 
     def candidate(self, index: int = 0) -> Path:
-        """Directory matching rootdir inside candidate ``index``'s worktree, clean at head.
+        """Directory matching rootdir inside candidate ``index``'s tree, clean at head.
 
-        The worktree (``<rootdir>/.genopt/worktrees/<run>/c<index>``) is created on first
-        use, checked out detached at head, and reset plus cleaned (``reset --hard``,
-        ``clean -ffdx``) on every call so nothing is left from an earlier candidate.
+        The tree (``<rootdir>/.genopt/worktrees/<run>/c<index>``) has git metadata of its
+        own, not shared with the user's repository (see :mod:`pytest_genopt.trees`). It
+        is made on first use and reset on every call, checked out detached at head, so
+        nothing is left from an earlier candidate; submodules the user has checked out
+        are filled in.
         """
         if index < 0:
             raise WorkspaceError(f"candidate index must be >= 0, not {index}")
+        from pytest_genopt.trees import CandidateTrees
+
         head = self.head
         with self._lock:
-            path = self._worktrees.get(index)
-        if path is not None and not (path / ".git").exists():
-            path = None  # removed behind our back: make it again
-        if path is None:
-            path = self._worktree_dir() / f"c{index}"
-            if path.exists():
-                # Left over from an interrupted run: start from a fresh registration.
-                self._git_ok("worktree", "remove", "--force", str(path))
-                shutil.rmtree(path, ignore_errors=True)
-                self._git("worktree", "prune")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # --no-checkout: the reset below checks out, one code path for both cases,
-            # and the user's checkout hooks do not run in our worktrees.
-            self._git("worktree", "add", "--detach", "--no-checkout", str(path), head)
-            with self._lock:
-                self._worktrees[index] = path
-        self._git("-C", str(path), "reset", "--quiet", "--hard", head)
-        self._git("-C", str(path), "clean", "-ffdxq")
+            if self._trees is None:
+                self._trees = CandidateTrees(self._git, self._worktree_dir(), self.repo_root)
+            trees = self._trees
+        path = trees.prepare(index, head)
+        with self._lock:
+            self._worktrees[index] = path
         target = path / self.prefix if self.prefix else path
         target.mkdir(parents=True, exist_ok=True)
         return target
@@ -558,10 +610,22 @@ class Workspace:
             self.head = new
         return new
 
-    def push(self, remote: str) -> None:
-        """Push the branch to ``remote`` (a remote name or URL) under the same name."""
+    def push(self, remote: str, *, untracked_ok: bool = False) -> None:
+        """Push the branch to ``remote`` (a remote name or URL) under the same name.
+
+        Refuses, unless ``untracked_ok``, when the base holds files that were never
+        committed (:attr:`untracked`): publishing them is the user's explicit choice.
+        """
         if not remote or remote.startswith("-"):
             raise WorkspaceError(f"--genopt-push={remote}: not a remote name or URL")
+        if self.untracked and not untracked_ok:
+            count = len(self.untracked)
+            shown = ", ".join(self.untracked[:3]) + (", ..." if count > 3 else "")
+            raise WorkspaceError(
+                f"not pushing '{self.branch}': its start holds {count} file(s) never"
+                f" committed ({shown}); review with `{self.base_review}` and add"
+                " --genopt-push-untracked to publish them"
+            )
         ref = f"refs/heads/{self.branch}"
         try:
             # No credential prompt: a run at its end must fail rather than hang.
@@ -574,21 +638,21 @@ class Workspace:
     # ------------------------------------------------------------------ closing
 
     def close(self) -> None:
-        """Remove this run's candidate worktrees and their directory; the branch stays.
+        """Remove this run's candidate trees and their directory; the branch stays.
 
-        Idempotent.
+        Idempotent. Never touches the user's worktree registrations (no prune).
         """
+        from pytest_genopt.trees import CandidateTrees
+
         with self._lock:
             self._worktrees.clear()
+            trees = self._trees or CandidateTrees(self._git, self._worktree_dir(), self.repo_root)
+            self._trees = None
         run_dir = self._worktree_dir()
-        if run_dir.is_dir():
-            for path in sorted(run_dir.iterdir()):
-                # Not registered (any more)? Then removing the directory is all it takes.
-                self._git_ok("worktree", "remove", "--force", str(path))
-            shutil.rmtree(run_dir, ignore_errors=True)
-            self._git_ok("worktree", "prune")
-            with contextlib.suppress(OSError):
-                run_dir.parent.rmdir()  # .genopt/worktrees, when no other run uses it
+        with contextlib.suppress(OSError):
+            trees.close()
+        with contextlib.suppress(OSError):
+            run_dir.parent.rmdir()  # .genopt/worktrees, when no other run uses it
         self._repo.close()
 
     def __enter__(self) -> Workspace:
@@ -660,7 +724,7 @@ class Workspace:
 
         exe = str(getattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", None) or "git")
         command = [exe, *args]
-        name = args[0] if args[0] != "-C" else args[2]
+        name = _subcommand(args)
         for attempt in range(_RETRIES + 1):
             try:
                 status, out, err = self._repo.git.execute(

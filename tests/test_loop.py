@@ -311,15 +311,28 @@ def test_push_to_a_bare_remote(pytester: pytest.Pytester, scripted: Path) -> Non
         "def propose(request):\n"
         f"    return {{'edits': [{{'parameter': 'calc.py::add', 'text': {FIX!r}}}]}}\n"
     )
-    result = genopt(
-        pytester,
-        "--genopt-iterations=1",
-        "--genopt-backend=python:optimizer:propose",
-        "--genopt-branch=genopt/pushed",
-        "--genopt-push=origin",
-    )
-    result.stdout.fnmatch_lines(["genopt: pushed genopt/pushed to origin"])
+    (scripted / ".env").write_text("DB_PASSWORD=hunter2\n")
+    outputs = []
+    for branch, extra in (("genopt/refused", ()), ("genopt/pushed", ("--genopt-push-untracked",))):
+        result = genopt(
+            pytester,
+            "--genopt-iterations=1",
+            "--genopt-backend=python:optimizer:propose",
+            f"--genopt-branch={branch}",
+            "--genopt-push=origin",
+            *extra,
+        )
+        outputs.append(result.stdout)
+    # the untracked optimizer.py is in the start: published only when asked
+    outputs[0].fnmatch_lines(
+        ["genopt: push failed: not pushing 'genopt/refused': its start holds 1 file(s) never"
+         " committed (optimizer.py); review with `git diff *^ *` and add --genopt-push-untracked"
+         " to publish them"]
+    )  # fmt: skip
+    outputs[1].fnmatch_lines(["genopt: pushed genopt/pushed to origin"])
+    assert git(remote, "for-each-ref", "--format=%(refname)") == "refs/heads/genopt/pushed\n"
     assert git(remote, "rev-parse", "genopt/pushed") == git(scripted, "rev-parse", "genopt/pushed")
+    assert "hunter2" not in git(remote, "log", "-p", "--all")  # .env was left out
 
 
 def test_sigkill_then_resume_does_not_repeat_accepted_work(

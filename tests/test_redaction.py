@@ -37,7 +37,7 @@ def test_secret_values_match_names_case_insensitively() -> None:
 
 
 def test_secret_values_ignore_short_values_and_duplicates() -> None:
-    environ = {"SHORT_TOKEN": "1234567", "EMPTY_KEY": "", "A_KEY": "12345678", "B_KEY": "12345678"}
+    environ = {"SHORT_AUTH": "1234567", "EMPTY_KEY": "", "A_KEY": "12345678", "B_KEY": "12345678"}
     assert secret_values(environ) == ("12345678",)
 
 

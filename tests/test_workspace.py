@@ -203,10 +203,19 @@ def test_invalid_run_id(repo: Path) -> None:
 # ---------------------------------------------------------------------- candidates
 
 
-def test_candidate_is_a_clean_detached_worktree_at_head(repo: Path, ws: Workspace) -> None:
+def test_candidate_is_a_clean_detached_tree_at_head(repo: Path, ws: Workspace) -> None:
+    git(repo, "tag", "v1.0", "HEAD~1")
+    worktrees = git(repo, "worktree", "list", "--porcelain")
     cand = ws.candidate(0)
     assert cand == repo.resolve() / GENOPT_DIR / "worktrees" / "r1" / "c0"
     assert git(cand, "rev-parse", "HEAD").strip() == ws.head
+    # git metadata of its own: a real folder, no remote, hooks off, the user's tags
+    assert (cand / ".git").is_dir()
+    assert git(cand, "rev-parse", "--git-common-dir").strip() == ".git"
+    assert git(cand, "remote") == ""
+    assert git(cand, "config", "core.hooksPath").strip() == "/dev/null"
+    assert git(cand, "describe", "--tags").strip().startswith("v1.0-1-g")
+    assert git(repo, "worktree", "list", "--porcelain") == worktrees
     assert subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=cand).returncode == 1
     assert (cand / "calc.py").read_text() == FILES["calc.py"]
     assert git(cand, "status", "--porcelain") == ""
@@ -403,11 +412,12 @@ def test_push(repo: Path, ws: Workspace, tmp_path: Path) -> None:
     )
 
 
-def test_close_removes_worktrees_and_keeps_the_branch(repo: Path) -> None:
+def test_close_removes_trees_and_keeps_the_branch(repo: Path) -> None:
     ws = Workspace.create(repo, "r1")
     ws.candidate(0)
     ws.candidate(2)
-    assert len(git(repo, "worktree", "list").splitlines()) == 3
+    assert len(git(repo, "worktree", "list").splitlines()) == 1  # no linked worktrees
+    assert (repo / GENOPT_DIR / "worktrees" / "r1" / "c2" / "calc.py").is_file()
     ws.close()
     assert git(repo, "worktree", "list").split()[0] == str(repo.resolve())
     assert len(git(repo, "worktree", "list").splitlines()) == 1
@@ -521,7 +531,7 @@ def test_users_checkout_is_untouched(repo: Path, tmp_path: Path) -> None:
     ws.candidate(0)
     ws.commit({"extra.py": "E = 2\n"}, "two")
     ws.diff()
-    ws.push(str(bare))
+    ws.push(str(bare), untracked_ok=True)
     ws.close()
 
     assert (repo / ".git" / "index").read_bytes() == index_bytes
@@ -535,3 +545,76 @@ def test_users_checkout_is_untouched(repo: Path, tmp_path: Path) -> None:
     assert after == before
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert sorted(p.name for p in (repo / GENOPT_DIR).iterdir()) == [".gitignore"]
+
+
+# ---------------------------------------------------------------------- secrets at the start
+
+SECRET_FILES = {
+    ".env": "ANTHROPIC_API_KEY=sk-ant-xyz\n",
+    "config/.env.production": "DB_PASSWORD=pw\n",
+    "server.pem": "cert\n",
+    "deploy/id_ed25519": "key\n",
+    "notes/keep.txt": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",
+}
+KEPT_FILES = {".env.example": "ANTHROPIC_API_KEY=\n", "deploy/id_ed25519.pub": "ssh-ed25519 A\n"}
+
+
+def test_snapshot_leaves_out_untracked_secrets(repo: Path, tmp_path: Path) -> None:
+    for name, text in {**SECRET_FILES, **KEPT_FILES, "new.py": "NEW = 1\n"}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    (repo / "tracked.env").write_text("committed by the user\n")  # tracked: theirs to keep
+    git(repo, "add", "tracked.env")
+    git(repo, "commit", "-q", "-m", "tracked env")
+    (repo / "tracked.env").write_text("changed\n")
+    before = tree_state(repo)
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    with Workspace.create(repo, "r1") as ws:
+        names = set(git(repo, "ls-tree", "-r", "--name-only", ws.base).split())
+        assert sorted(ws.left_out) == sorted(SECRET_FILES)
+        assert not names & set(SECRET_FILES)
+        assert {*KEPT_FILES, "new.py", "tracked.env"} <= names
+        assert ws.base_is_dirty
+        assert sorted(ws.untracked) == sorted([*KEPT_FILES, "new.py"])
+        assert ws.base_review == f"git diff {ws.base[:12]}^ {ws.base[:12]}"
+        cand = ws.candidate(0)
+        assert not (cand / ".env").exists()
+        assert (cand / "new.py").exists()
+        # the review command shows what the base holds beyond HEAD
+        review = git(repo, *ws.base_review.split()[1:])
+        assert "+NEW = 1" in review
+        assert "+changed" in review
+        with pytest.raises(WorkspaceError) as info:
+            ws.push(str(bare))
+        assert str(info.value) == (
+            "not pushing 'genopt/r1': its start holds 3 file(s) never committed"
+            " (.env.example, deploy/id_ed25519.pub, new.py); review with"
+            f" `git diff {ws.base[:12]}^ {ws.base[:12]}` and add --genopt-push-untracked"
+            " to publish them"
+        )
+        assert git(bare, "for-each-ref") == ""  # the refusal changed nothing
+        ws.push(str(bare), untracked_ok=True)
+        assert git(bare, "rev-parse", "refs/heads/genopt/r1").strip() == ws.head
+    again = Workspace.reopen(repo, "r1", "genopt/r1", ws.base)
+    try:
+        assert again.base_is_dirty
+        assert again.untracked == ws.untracked
+        assert again.left_out == []  # nothing was snapshotted this time
+    finally:
+        again.close()
+    assert tree_state(repo) == before
+
+
+def test_clean_or_given_start_is_not_dirty(repo: Path, tmp_path: Path) -> None:
+    (repo / ".env").write_text("TOKEN=x\n")  # left out, so the snapshot equals HEAD
+    with Workspace.create(repo, "r1") as ws:
+        assert ws.base == git(repo, "rev-parse", "HEAD").strip()
+        assert ws.left_out == [".env"]
+        assert (ws.base_is_dirty, ws.untracked, ws.base_review) == (False, [], None)
+        bare = tmp_path / "remote.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+        ws.push(str(bare))
+    (repo / "new.py").write_text("NEW = 1\n")
+    with Workspace.create(repo, "r2", start="HEAD~1") as ws:
+        assert (ws.base_is_dirty, ws.untracked, ws.left_out) == (False, [], [])
