@@ -43,7 +43,7 @@ from tests.conftest import git
 from tests.test_loop import genopt
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
 BRANCH = "genopt/attack"
@@ -231,39 +231,48 @@ GRADER_AWARE = (
 )
 
 
+def _user_test_file(project: Path) -> str:
+    # the target is the user's own test file, by its absolute path
+    return attack(ABSOLUTE_WRITE.format(target=str(project / "tests" / "test_calc.py")))
+
+
 def _detected_cases() -> list[Any]:
+    def fixed(text: str) -> Callable[[Path], str]:
+        return lambda _project: text
+
     return [
-        pytest.param("absolute-write", None, id="absolute-path-write-into-checkout"),
+        pytest.param(_user_test_file, None, id="absolute-path-write-into-checkout"),
         pytest.param(
-            attack(REWRITE_TESTS, REGRESSION),
+            fixed(attack(REWRITE_TESTS, REGRESSION)),
             "changed tests/test_calc.py during evaluation",
             id="tests-rewritten-at-import",
         ),
         pytest.param(
-            attack(WRITE_CONFTEST, REGRESSION),
+            fixed(attack(WRITE_CONFTEST, REGRESSION)),
             "conftest.py during evaluation",
             id="conftest-written-at-import",
         ),
         pytest.param(
-            attack(PATCH_PYTEST, WRONG), "the test runner was patched", id="pytest-patched"
+            fixed(attack(PATCH_PYTEST, WRONG)), "the test runner was patched", id="pytest-patched"
         ),
         pytest.param(
-            attack(FORGE_RESULT, WRONG),
+            fixed(attack(FORGE_RESULT, WRONG)),
             "results could not be authenticated",
             id="result-file-forged",
         ),
-        pytest.param(GRADER_AWARE, "results differ on a clean re-run", id="grader-aware"),
+        pytest.param(fixed(GRADER_AWARE), "results differ on a clean re-run", id="grader-aware"),
     ]
 
 
-@pytest.mark.parametrize(("text", "reason"), _detected_cases())
+@pytest.mark.parametrize(("make_text", "reason"), _detected_cases())
 def test_a_detected_attack_is_not_accepted_and_the_checkout_is_untouched(
-    pytester: pytest.Pytester, project: Path, text: str, reason: str | None
+    pytester: pytest.Pytester,
+    project: Path,
+    make_text: Callable[[Path], str],
+    reason: str | None,
 ) -> None:
-    if text == "absolute-write":  # the target is the user's own test file
-        text = attack(ABSOLUTE_WRITE.format(target=str(project / "tests" / "test_calc.py")))
     before = fingerprint(project, run_branch=BRANCH)
-    result, report = run(pytester, project, [answer(text)])
+    result, report = run(pytester, project, [answer(make_text(project))])
     problems = changes(before, fingerprint(project, run_branch=BRANCH))
     problems += not_accepted(report, result, reason)
     assert problems == []
