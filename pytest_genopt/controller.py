@@ -76,13 +76,16 @@ class Controller:
         #: the one line telling how to continue an interrupted run, shown last
         self.resume_hint: str | None = None
 
-    def pytest_report_header(self) -> str:
+    def pytest_report_header(self) -> list[str]:
+        from pytest_genopt.evaluate import isolation_summary
+
         s = self.settings
         resumed = " (resumed)" if self.resume is not None else ""
-        return (
+        return [
             f"genopt: run {s.run_id}{resumed}, backend {s.backend}, horizon {s.horizon_label}, "
-            f"batch size {s.batch_size}, seed {s.seed}"
-        )
+            f"batch size {s.batch_size}, seed {s.seed}",
+            f"genopt: {isolation_summary(s.sandbox, s.memory)}",
+        ]
 
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
         # candidate worktrees live under .genopt/; never collect them as tests
@@ -265,6 +268,9 @@ class Controller:
             horizon=s.horizon,
             trainable_files=trainable_files,
             cancel=self.cancel,
+            sandbox=s.sandbox,
+            memory=s.memory,
+            keep_env=s.candidate_env,
         )
 
     def _progress(self, line: str) -> None:

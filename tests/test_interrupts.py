@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.attack_support import processes_with
+from tests.attack_support import wait_for as wait_for_processes
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -28,16 +31,13 @@ READY_WITHIN = 300.0
 
 SLOW_TEST = """\
 import os
-import time
+import subprocess
 
 
 def test_slow():
     marker = os.environ.get("GENOPT_TEST_MARKER")
     if marker and ".genopt" in __file__:  # a candidate's evaluation, not the session
-        with open(marker + ".tmp", "w") as handle:
-            handle.write(str(os.getpid()))
-        os.replace(marker + ".tmp", marker)
-        time.sleep(600)
+        subprocess.run(["sleep", marker])
     assert False, "fails in the session so that it is in the batch"
 """
 
@@ -120,14 +120,6 @@ def assert_stopped_cleanly(project: Path, status: int, out: str, err: str) -> tu
     return run, last
 
 
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            return "\nState:\tZ" in status.read()  # dead, waiting to be reaped
-    except FileNotFoundError:
-        return True
-
-
 def test_ctrl_c_while_waiting_for_an_exchange_answer(calc_project: Path) -> None:
     exchange = calc_project / "exchange"
     args = ["-p", "no:cacheprovider", "--genopt-iterations=3", "--genopt-backend=exchange:exchange"]
@@ -152,8 +144,10 @@ def test_sigterm_during_a_candidate_evaluation_kills_it(calc_project: Path) -> N
     (calc_project / "optimizer.py").write_text(FIXING_OPTIMIZER)
     git(calc_project, "add", "-A")
     git(calc_project, "commit", "-qm", "a slow test")
-    marker = calc_project.parent / "candidate.pid"
-    env = {**os.environ, "GENOPT_TEST_MARKER": str(marker)}
+    # the candidate's processes live in a pid namespace of their own: find them by
+    # a unique argument, not by a pid they could report
+    marker = f"600.{secrets.randbelow(10**12):012d}"
+    env = {**os.environ, "GENOPT_TEST_MARKER": marker}
     args = [
         "-p",
         "no:cacheprovider",
@@ -164,17 +158,14 @@ def test_sigterm_during_a_candidate_evaluation_kills_it(calc_project: Path) -> N
     status, out, err = interrupt_when(
         [sys.executable, "-m", "pytest", *args],
         calc_project,
-        marker.exists,
+        lambda: bool(processes_with(marker)),
         signal.SIGTERM,
         env=env,
     )
     run, last = assert_stopped_cleanly(calc_project, status, out, err)
     assert last.endswith(shlex.join([*args, f"--genopt-resume={run}"]))
-    candidate = int(marker.read_text())
-    deadline = time.monotonic() + 30
-    while not gone(candidate) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone(candidate), f"candidate test process {candidate} still runs"
+    survivors = wait_for_processes(lambda: processes_with(marker), present=False, timeout=30)
+    assert survivors == [], f"candidate processes {survivors} still run"
 
 
 def test_ctrl_c_during_the_demo_writes_the_report_and_says_how_to_resume(
