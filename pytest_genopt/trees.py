@@ -102,6 +102,10 @@ class CandidateTrees:
         kept_index = keep / "index"
         if kept_index.is_file():
             shutil.copyfile(kept_index, gitdir / "index")
+            # An index older than every file makes git compare contents, not stat data
+            # ("racily clean" entries): a candidate's same-size rewrite within the
+            # second of the last checkout must not pass for the checked-out file.
+            os.utime(gitdir / "index", (1, 1))
         base = ("-C", str(tree), f"--git-dir={gitdir}", f"--work-tree={tree}", *_HARDENED)
         try:
             self._git(*base, "checkout", "--quiet", "--force", "--detach", sha)
