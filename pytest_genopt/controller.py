@@ -132,6 +132,10 @@ class Controller:
                 start=s.start,
                 resume_base=self.resume.base if self.resume is not None else None,
             )
+            if self.resume is not None:
+                # a resume writes nothing new to reopen its branch; reconciling the
+                # branch with the journal now refuses a moved branch before any test runs
+                self.workspace = self._open_workspace()
         except WorkspaceError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -214,7 +218,8 @@ class Controller:
         # an interrupt from here on is seen by the run at its first check of cancel
         self.interrupts.phase = "preparing"
         try:
-            self.workspace = self._open_workspace()
+            if self.workspace is None:
+                self.workspace = self._open_workspace()
         except WorkspaceError as exc:  # the repository changed while the tests ran
             self.summary.append(f"genopt: not started: {exc}")
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
@@ -308,6 +313,16 @@ class Controller:
             )
         else:
             self.summary.append(f"genopt: branch {ws.branch} has no accepted edit (at {base})")
+        if ws.left_out:
+            self.summary.append(
+                "genopt: left out of the start (they look like secrets): " + ", ".join(ws.left_out)
+            )
+        if ws.base_is_dirty:
+            self.summary.append(
+                f"genopt: the start {base} holds changes not committed in HEAD "
+                f"({len(ws.untracked)} never-committed file(s)); review them with: "
+                f"{ws.base_review}"
+            )
         report_md = os.path.relpath(opt.dir / "report.md", self.config.invocation_params.dir)
         self.summary.append(f"genopt: report: {report_md}")
 

@@ -44,7 +44,7 @@ from pytest_genopt.journal import (
     write_text_atomic,
 )
 from pytest_genopt.protocol import Response
-from pytest_genopt.redaction import redact_text
+from pytest_genopt.redaction import redact, redact_text
 from pytest_genopt.report import (
     build_report,
     holdout_objective,
@@ -558,8 +558,12 @@ class Optimization:
             self.progress(f"genopt: the backend could not conclude: {describe(exc)}")
 
     def _write_reports(self, state: RunState) -> dict[str, Any]:
-        report = build_report(state)
-        diffs = {sha: self.workspace.diff(f"{sha}^", sha) for sha in state.accepted_commits}
+        # the state holds what candidates printed: redact before it lands on disk
+        report: dict[str, Any] = redact(build_report(state), self.secrets)
+        diffs = {
+            sha: redact_text(self.workspace.diff(f"{sha}^", sha), self.secrets)
+            for sha in state.accepted_commits
+        }
         write_json_atomic(self.dir / "report.json", report)
         write_text_atomic(self.dir / "report.md", render_markdown(report, diffs))
         if self.settings.report is not None:
