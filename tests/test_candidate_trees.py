@@ -180,4 +180,3 @@ def test_users_linked_worktree_and_shallow_clone_are_sources(repo: Path, tmp_pat
             assert git(cand, "log", "--format=%H").split()[0] == sha
     assert (linked / "calc.py").read_text() == "X = 3\n"
     assert git(repo, "rev-parse", "feature") == git(repo, "rev-parse", "main")
-
