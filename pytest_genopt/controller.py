@@ -98,7 +98,7 @@ class Controller:
         only when the run begins, after the session, so that a refusal found
         then ("nothing to optimize", an early stop) leaves no trace either.
         """
-        from pytest_genopt.preflight import OutputRefused, check_outputs
+        from pytest_genopt.outputs import OutputRefused, check_outputs
         from pytest_genopt.trainables import discover
 
         s = self.settings
