@@ -497,6 +497,9 @@ class Optimization:
             "budget_usd": s.budget_usd,
             "max_tokens": s.max_tokens,
             "allow_regressions": s.allow_regressions,
+            "accept": s.accept.name,
+            "sandbox": s.sandbox,
+            "memory": s.memory,
         }
 
     def report(self) -> dict[str, Any]:

@@ -472,6 +472,7 @@ def test_paired_refuses_noise_and_accepts_a_clear_improvement(
         "--genopt-seed=0",
     )
     report = report_of(project)
+    assert report["settings"]["accept"] == "paired"
     first, second = report["iterations"]
     assert first["decision"] == "rejected", result.stdout.str()
     assert first["reason"] == (
