@@ -34,10 +34,10 @@ from typing import IO, TYPE_CHECKING, Literal
 import pytest_genopt
 from pytest_genopt.evidence import Trial
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec
-from pytest_genopt.worker import BOOTSTRAP, WorkerSpec, verify
+from pytest_genopt.worker import BOOTSTRAP, RESULT_VERSION, WorkerSpec, verify
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     import pytest
 
@@ -61,6 +61,7 @@ EvaluationStatus = Literal[
     "cancelled",
     "memory",
     "unauthenticated",
+    "tampered",
 ]
 SANDBOX_MODES = ("auto", "required", "off")
 
@@ -70,6 +71,8 @@ NO_REPORT = "the test did not report (crashed or deselected)"
 MEMORY_REASON = "exceeded --genopt-memory"
 #: the reason given when the result file fails verification
 FORGED_REASON = "results could not be authenticated"
+#: the reason given when the sentinel tests did not come out as they must
+PATCHED_REASON = "the test runner was patched"
 
 #: characters of the subprocess's combined output kept in :attr:`Evaluation.output`
 OUTPUT_TAIL = 3000
@@ -107,6 +110,8 @@ class Evaluation:
     seconds: float
     #: the last ~3000 characters of the subprocess's combined stdout/stderr
     output: str
+    #: node ids collected from the evaluated files (after the session's deselection)
+    collected: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -116,7 +121,7 @@ class Evaluation:
     @property
     def invalid(self) -> bool:
         """Whether the candidate cheated (its decision is "invalid", not "rejected")."""
-        return self.status == "unauthenticated"
+        return self.status in ("unauthenticated", "tampered")
 
 
 def xdist_available() -> bool:
@@ -202,6 +207,8 @@ def evaluate(
     sandbox: str = "off",
     memory: int | None = None,
     keep_env: Sequence[str] = (),
+    known: Collection[str] | None = None,
+    rerun: bool = False,
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -217,6 +224,13 @@ def evaluate(
     "auto" confines writes with Landlock where the kernel has it, "required"
     fails the evaluation where it does not, "off" does not confine.
     ``memory`` caps each process's data memory in bytes (None: no cap).
+
+    Every evaluation runs two sentinel tests (one must fail, one must pass);
+    a wrong outcome is the status "tampered".  ``known`` are the baseline's
+    node ids: the ids collected from the evaluated files must be exactly
+    those of ``known`` in these files, else "tampered" too.  ``rerun`` takes
+    the outcomes from pytest's own ``--junitxml`` report instead of genopt's
+    result channel (outcome and score only; no sentinels).
 
     Never raises for a broken candidate (the status says what happened);
     raises ValueError for bad arguments.
@@ -236,28 +250,17 @@ def evaluate(
     parallel = workers > 1 and xdist_available() and not _blocks_xdist(args)
     with tempfile.TemporaryDirectory(prefix="genopt-eval-") as tmp_name:
         tmp = Path(tmp_name)
-        private = tmp / "tmp"
-        private.mkdir()
-        key = secrets.token_hex(32)
-        child_env = _child_env(directory, env, keep_env, private)
-        spec = WorkerSpec(
-            key=key,
-            output=str(tmp / "result.json"),
-            select=asked,
-            paths=paths,
-            horizon=horizon,
-            trainables=[p.replace(os.sep, "/") for p in trainable_files],
-            workers=workers if parallel else 1,
-            candidate=str(directory),
-            pythonpath=child_env.pop("PYTHONPATH"),
-            basetemp=str(private / "basetemp"),
-        )
-        child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
-        if not child_env["PYTHONPATH"]:
-            del child_env["PYTHONPATH"]
+        (tmp / "tmp").mkdir()
+        spec, child_env = _worker_spec(
+            directory, tmp, asked, paths, env, keep_env,
+            horizon=horizon, trainable_files=trainable_files,
+            workers=workers if parallel else 1, rerun=rerun,
+        )  # fmt: skip
         pytest_args = [f"--rootdir={directory}", *args, "-o", f"cache_dir={tmp / 'cache'}"]
         if parallel:
             pytest_args += ["-p", "xdist"]
+        if rerun:  # where the report goes is in the spec; this is what a reader sees
+            pytest_args += [f"--junitxml={spec.junitxml}"]
         pytest_args += ["-q", *paths]
         writable = [str(directory), str(tmp)] if confine else None
         log_file = tmp / "output.log"
@@ -268,13 +271,57 @@ def evaluate(
             )
         seconds = time.monotonic() - started
         output = _tail(log_file)
-        result = _read_result(Path(spec.output), key)
+        if rerun:
+            return _rerun_evaluation(Path(spec.junitxml), asked, stopped, returncode, output,
+                                     timeout, seconds)  # fmt: skip
+        result = _read_result(Path(spec.output), spec.key)
     trials: dict[str, Trial] = {}
     if isinstance(result, _Result):
         trials = {t.test: t for t in result.trials}
     evaluation_trials = {n: trials.get(n) or _no_report(n) for n in asked}
     status, reason = _status(result, stopped, returncode, output, timeout)
-    return Evaluation(evaluation_trials, status, reason, seconds, output)
+    collected = tuple(result.collected) if isinstance(result, _Result) else ()
+    if status == "ok" and isinstance(result, _Result):
+        violation = _integrity(result, paths, known)
+        if violation:
+            status, reason = "tampered", violation
+    return Evaluation(evaluation_trials, status, reason, seconds, output, collected)
+
+
+def _worker_spec(
+    directory: Path,
+    tmp: Path,
+    asked: list[str],
+    paths: list[str],
+    env: Mapping[str, str] | None,
+    keep_env: Sequence[str],
+    *,
+    horizon: int | None,
+    trainable_files: Sequence[str],
+    workers: int,
+    rerun: bool,
+) -> tuple[WorkerSpec, dict[str, str]]:
+    """The worker's spec and the child's environment for one evaluation in ``tmp``."""
+    private = tmp / "tmp"
+    child_env = _child_env(directory, env, keep_env, private)
+    spec = WorkerSpec(
+        key="" if rerun else secrets.token_hex(32),
+        output="" if rerun else str(tmp / "result.json"),
+        select=asked,
+        paths=paths,
+        horizon=horizon,
+        trainables=[p.replace(os.sep, "/") for p in trainable_files],
+        workers=workers,
+        candidate=str(directory),
+        pythonpath=child_env.pop("PYTHONPATH"),
+        basetemp=str(private / "basetemp"),
+        sentinel="" if rerun else secrets.token_hex(4),
+        junitxml=str(tmp / "junit.xml") if rerun else "",
+    )
+    child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
+    if not child_env["PYTHONPATH"]:
+        del child_env["PYTHONPATH"]
+    return spec, child_env
 
 
 def _check_arguments(
@@ -468,6 +515,9 @@ class _Result:
     shadowed: list[str]
     memory_errors: int
     exitstatus: int
+    collected: list[str]
+    #: "fail"/"pass" -> the sentinel test's outcome (None: it did not report)
+    sentinels: dict[str, str | None]
 
 
 #: a result file that is there but fails verification
@@ -481,15 +531,18 @@ def _read_result(path: Path, key: str) -> _Result | Literal["forged"] | None:
     except (OSError, ValueError):
         return None
     data = verify(key, text)
-    if data is None or data.get("worker") != 2:
+    if data is None or data.get("worker") != RESULT_VERSION:
         return _FORGED
     try:
+        sentinels = data.get("sentinels", {})
         return _Result(
             trials=[Trial.from_json(t) for t in data.get("trials", [])],
             collect_errors=[str(e) for e in data.get("collect_errors", [])],
             shadowed=[str(s) for s in data.get("shadowed", []) if str(s).strip()],
             memory_errors=int(data.get("memory_errors", 0)),
             exitstatus=int(data.get("exitstatus", 0)),
+            collected=[str(n) for n in data.get("collected", [])],
+            sentinels={str(k): None if v is None else str(v) for k, v in sentinels.items()},
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         return _FORGED
@@ -521,6 +574,54 @@ def _status(
         reason = f"the test process exited with status {result.exitstatus}"
         return "crashed", f"{reason}: {line}" if line else reason
     return "ok", ""
+
+
+def _integrity(result: _Result, paths: Sequence[str], known: Collection[str] | None) -> str:
+    """Why an evaluation's results cannot be the candidate's honest ones, or ""."""
+    sentinels = result.sentinels
+    if sentinels.get("fail") != "failed" or sentinels.get("pass") != "passed":
+        shown = ", ".join(f"must {k}: {v or 'did not run'}" for k, v in sorted(sentinels.items()))
+        return f"{PATCHED_REASON} (genopt's sentinel tests: {shown or 'none reported'})"
+    if known is None:
+        return ""
+    files = {p[2:] if p.startswith("./") else p for p in paths}
+    expected = {n for n in known if n.split("::", 1)[0] in files}
+    collected = set(result.collected)
+    extra, missing = sorted(collected - expected), sorted(expected - collected)
+    if extra:
+        return f"collected tests the start does not have: {_some(extra)}"
+    if missing:
+        return f"no longer collects tests the start has: {_some(missing)}"
+    return ""
+
+
+def _some(nodeids: Sequence[str], shown: int = 3) -> str:
+    more = f" (and {len(nodeids) - shown} more)" if len(nodeids) > shown else ""
+    return ", ".join(nodeids[:shown]) + more
+
+
+def _rerun_evaluation(
+    report: Path,
+    asked: list[str],
+    stopped: Literal["timeout", "cancelled"] | None,
+    returncode: int,
+    output: str,
+    timeout: float,
+    seconds: float,
+) -> Evaluation:
+    """A re-run's Evaluation: its outcomes come from pytest's own junit report."""
+    from pytest_genopt.junit import JunitError, read_junit
+
+    status, reason = _status(None, stopped, returncode, output, timeout)
+    trials: dict[str, Trial] = {}
+    if stopped is None:
+        try:
+            trials = read_junit(report, asked)
+            status, reason = "ok", ""
+        except JunitError as exc:
+            reason = f"the re-run gave no readable junit report ({exc}); {reason}"
+    found = {n: trials.get(n) or _no_report(n) for n in asked}
+    return Evaluation(found, status, reason, seconds, output)
 
 
 def _no_result_status(returncode: int, output: str) -> tuple[EvaluationStatus, str]:

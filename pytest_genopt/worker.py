@@ -16,9 +16,20 @@ The result file (its path is no secret: a forged one fails verification)::
 
     {"payload": "<json text>", "hmac": "<hex>"}
 
-    payload: {"worker": 2, "trials": [Trial.to_json(), ...],
+    payload: {"worker": 3, "trials": [Trial.to_json(), ...],
               "collect_errors": [str], "shadowed": [str], "memory_errors": int,
-              "exitstatus": int}
+              "exitstatus": int, "collected": [node id],
+              "sentinels": {"fail": outcome | null, "pass": outcome | null}}
+
+``collected`` are the node ids collected from the evaluated files (after the
+session's own deselection, before the worker's); ``sentinels`` are the
+outcomes of two tests the worker adds to every evaluation, one that must fail
+and one that must pass: a test runner patched to pass everything (or to fail
+everything) gives itself away there.
+
+In a *re-run* (``WorkerSpec.junitxml`` set) the worker writes no result and
+adds no sentinels: pytest's own ``--junitxml`` reporter is the result, with
+each test's genopt score as the ``genopt_score`` property.
 
 The worker switches the session's own options off by name, the way
 pytest-xdist does in its workers: every ``--genopt-*`` option (so the child
@@ -50,7 +61,7 @@ if TYPE_CHECKING:
     from pytest_genopt.collector import PathNames, TrialCollector
 
 #: the ``worker`` field of the result payload; bumped when its shape changes
-RESULT_VERSION = 2
+RESULT_VERSION = 3
 SPEC_VERSION = 1
 
 _PLUGIN_NAME = "genopt-worker"
@@ -127,6 +138,10 @@ class WorkerSpec:
     pythonpath: str
     basetemp: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: names the two sentinel tests (random per evaluation); "" adds none
+    sentinel: str = ""
+    #: a re-run: where pytest's --junitxml report goes ("" for an evaluation)
+    junitxml: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self.__dict__}
@@ -192,6 +207,9 @@ def neutralize(config: pytest.Config, spec: WorkerSpec) -> None:
         if hasattr(option, name):
             setattr(option, name, value)
     option.basetemp = spec.basetemp
+    if spec.junitxml:
+        option.xmlpath = spec.junitxml
+        option.junitprefix = None
     parallel = spec.workers > 1
     option.numprocesses = spec.workers if parallel else None
     option.dist = "load" if parallel else "no"
@@ -215,7 +233,7 @@ def pytest_configure(config: pytest.Config) -> None:
             TrialRecorder(config.rootpath, spec.horizon), "genopt-recorder"
         )
     collector = None
-    if workerinput is None:
+    if workerinput is None and not spec.junitxml:
         collector = TrialCollector(config.rootpath)
         config.pluginmanager.register(collector, "genopt-worker-collector")
     worker = Worker(rootdir=config.rootpath, spec=spec, collector=collector)
@@ -238,6 +256,8 @@ class Worker:
         self.collect_errors: list[str] = []
         self.shadowed: list[str] = []
         self.memory_errors = 0
+        self.collected: list[str] = []
+        self.sentinels = Sentinels(spec.sentinel) if spec.sentinel and not spec.junitxml else None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -250,16 +270,44 @@ class Worker:
         found = getattr(node, "workeroutput", {}).get(_WORKEROUTPUT) or {}
         self._add_shadowed([str(line) for line in found.get("shadowed", [])])
         self.memory_errors += int(found.get("memory_errors", 0))
+        known = set(self.collected)
+        self.collected += [str(n) for n in found.get("collected", []) if str(n) not in known]
 
+    # trylast: after the session's own deselection (-k, -m, conftest hooks)
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
-        self, config: pytest.Config, items: list[pytest.Item]
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        self.collected = [item.nodeid for item in items]
         keep = [item for item in items if item.nodeid in self.select]
-        if len(keep) == len(items):
-            return
-        chosen = {id(item) for item in keep}
-        config.hook.pytest_deselected(items=[i for i in items if id(i) not in chosen])
-        items[:] = keep
+        if len(keep) != len(items):
+            chosen = {id(item) for item in keep}
+            config.hook.pytest_deselected(items=[i for i in items if id(i) not in chosen])
+            items[:] = keep
+        if self.sentinels is not None:
+            items += self.sentinels.items(session)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.sentinels is not None:
+            self.sentinels.record(report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if self.spec.junitxml and call.when == "teardown":
+            # a re-run reports each test's score through junit, as a property
+            from pytest_genopt import tracing
+            from pytest_genopt.junit import SCORE_PROPERTY
+
+            record = tracing.current()
+            if record is not None and record.score is not None:
+                report.user_properties = [
+                    *report.user_properties,
+                    (SCORE_PROPERTY, repr(float(record.score))),
+                ]
+        return report
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -294,20 +342,25 @@ class Worker:
         # a trainable module imported lazily, inside a test, is checked here
         self._check_shadowing()
         workeroutput = getattr(session.config, "workeroutput", None)
-        if self.collector is None:  # an xdist worker: its controller writes the result
+        if self.collector is None:  # an xdist worker or a re-run: no result file
             if workeroutput is not None:
                 workeroutput[_WORKEROUTPUT] = {
                     "shadowed": self.shadowed,
                     "memory_errors": self.memory_errors,
+                    "collected": self.collected,
                 }
             return
+        sentinels = self.sentinels
+        trials = self.collector.trials.values()
         result: dict[str, Any] = {
             "worker": RESULT_VERSION,
-            "trials": [trial.to_json() for trial in self.collector.trials.values()],
+            "trials": [t.to_json() for t in trials if sentinels is None or t.test not in sentinels],
             "collect_errors": self.collect_errors,
             "shadowed": self.shadowed,
             "memory_errors": self.memory_errors,
             "exitstatus": int(session.exitstatus),
+            "collected": self.collected,
+            "sentinels": sentinels.outcomes() if sentinels is not None else {},
         }
         payload = json.dumps(result, ensure_ascii=False)
         envelope = {"payload": payload, "hmac": sign(self.spec.key, payload)}
@@ -318,6 +371,53 @@ class Worker:
 
     def _add_shadowed(self, lines: Iterable[str]) -> None:
         self.shadowed.extend(line for line in lines if line not in self.shadowed)
+
+
+class Sentinels:
+    """Two tests added to every evaluation: one must fail, one must pass.
+
+    They are real ``pytest.Function`` items run by the session's own runner, so
+    a candidate that patches how tests run or report (``Function.runtest``,
+    ``pytest_pyfunc_call``, ``pytest_runtest_makereport``, ``TestReport``) shows
+    it here.  Their names carry a random token of the evaluation.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.names = {"fail": f"genopt_sentinel_{token}_must_fail",
+                      "pass": f"genopt_sentinel_{token}_must_pass"}  # fmt: skip
+        self._outcomes: dict[str, str] = {}
+
+    def items(self, session: pytest.Session) -> list[pytest.Item]:
+        made: list[pytest.Item] = []
+        for role, function in (("fail", _must_fail), ("pass", _must_pass)):
+            made.append(
+                pytest.Function.from_parent(session, name=self.names[role], callobj=function)
+            )
+        return made
+
+    def __contains__(self, nodeid: object) -> bool:
+        return isinstance(nodeid, str) and nodeid.rpartition("::")[2] in self.names.values()
+
+    def record(self, report: pytest.TestReport) -> None:
+        name = report.nodeid.rpartition("::")[2]
+        role = next((r for r, n in self.names.items() if n == name), None)
+        if role is None:
+            return
+        if report.failed:
+            self._outcomes[role] = "failed"
+        elif report.when == "call":
+            self._outcomes.setdefault(role, report.outcome)
+
+    def outcomes(self) -> dict[str, str | None]:
+        return {role: self._outcomes.get(role) for role in self.names}
+
+
+def _must_fail() -> None:
+    pytest.fail("genopt sentinel: this test must fail", pytrace=False)
+
+
+def _must_pass() -> None:
+    return None
 
 
 def _short_reason(report: pytest.CollectReport, names: PathNames) -> str:
