@@ -27,13 +27,14 @@ import os
 import shutil
 import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["CandidateTrees", "GitRunner"]
+__all__ = ["CONSEQUENTIAL", "CandidateTrees", "Change", "GitRunner"]
 
 _GITLINK = "160000"
 # Hooks off for every command we run in a tree, whatever its config says.
@@ -83,6 +84,48 @@ class CandidateTrees:
     def close(self) -> None:
         """Remove every tree and the run's directory."""
         _wipe(self.run_dir)
+
+    def changes(self, index: int) -> list[Change]:
+        """What differs in tree ``c<index>`` from its last :meth:`prepare`, files only.
+
+        Tracked files whose bytes or mode changed, or that are gone; new files
+        git does not ignore; and new files pytest or Python act on
+        (:data:`CONSEQUENTIAL`) even where ignored.  Paths are relative to the
+        tree's top.  Caches (``__pycache__/``, ``.pytest_cache/``) are left out.
+        The check uses the run's own template and the index kept outside the
+        tree: nothing the candidate left in the tree's ``.git`` takes part.
+        """
+        tree = self.run_dir / f"c{index}"
+        try:
+            return self._changes(self.source, tree, self._state / f"c{index}", "")
+        except OSError as exc:
+            raise self._error(f"cannot check {tree}: {exc.strerror or exc}") from None
+
+    def _changes(self, source: Path, tree: Path, keep: Path, prefix: str) -> list[Change]:
+        gitdir = self._template(source) / ".git"
+        index = keep / "check-index"
+        shutil.copyfile(keep / "index", index)
+        os.utime(index, (1, 1))  # compare contents, not stat data (see _reset)
+        base = (f"--git-dir={gitdir}", f"--work-tree={tree}", "-C", str(tree), *_HARDENED,
+                "-c", "core.untrackedCache=false")  # fmt: skip
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        self._git(*base, "update-index", "-q", "--refresh", "--ignore-submodules", env=env)
+        found = [Change(prefix + path, kind) for kind, path in _diff_files(
+            self._git(*base, "diff-files", "-z", "--name-status", "--ignore-submodules=all",
+                      env=env))]  # fmt: skip
+        new = self._git(*base, "ls-files", "-z", "--others", "--exclude-standard", env=env)
+        ignored = self._git(*base, "ls-files", "-z", "--others", "--ignored",
+                            "--exclude-standard", "--", *CONSEQUENTIAL, env=env)  # fmt: skip
+        for path in dict.fromkeys([*new.split("\0"), *ignored.split("\0")]):
+            if path and not _cache(path):
+                found.append(Change(prefix + path, "created"))
+        staged = self._git(*base, "ls-files", "-s", "-z", env=env).split("\0")
+        links = [e.partition("\t")[2] for e in staged if e.startswith(_GITLINK + " ")]
+        for path in links:
+            sub_keep = keep / "modules" / _slug(path)
+            if (sub_keep / "index").is_file():
+                found += self._changes(source / path, tree / path, sub_keep, f"{prefix}{path}/")
+        return found
 
     # ------------------------------------------------------------------ internals
 
@@ -178,6 +221,42 @@ class CandidateTrees:
         from pytest_genopt.workspace import WorkspaceError
 
         return WorkspaceError(message)
+
+
+#: new files that change what pytest or Python does, reported even where git ignores them
+CONSEQUENTIAL = (
+    ":(glob)**/conftest.py",
+    ":(glob)**/pytest.ini",
+    ":(glob)**/.pytest.ini",
+    ":(glob)**/pyproject.toml",
+    ":(glob)**/tox.ini",
+    ":(glob)**/setup.cfg",
+    ":(glob)**/*.pth",
+    ":(glob)**/sitecustomize.py",
+    ":(glob)**/usercustomize.py",
+)
+_CACHES = ("__pycache__", ".pytest_cache")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file of a candidate tree that is not as its last reset left it."""
+
+    path: str
+    #: "changed", "deleted" or "created"
+    kind: str
+
+
+def _diff_files(out: str) -> list[tuple[str, str]]:
+    """(kind, path) pairs of ``git diff-files -z --name-status`` output."""
+    fields = out.split("\0")
+    kinds = {"D": "deleted"}
+    return [(kinds.get(status[:1], "changed"), path)
+            for status, path in zip(fields[::2], fields[1::2], strict=False) if path]  # fmt: skip
+
+
+def _cache(path: str) -> bool:
+    return any(part in _CACHES for part in path.split("/")[:-1])
 
 
 class _Retry(Exception):

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from git import Repo
 
-    from pytest_genopt.trees import CandidateTrees
+    from pytest_genopt.trees import CandidateTrees, Change
 
 __all__ = ["GENOPT_DIR", "MissingFileError", "Workspace", "WorkspaceError"]
 
@@ -525,6 +525,24 @@ class Workspace:
                 raise WorkspaceError(
                     f"cannot write {name} in candidate {index}: {exc.strerror or exc}"
                 ) from None
+
+    def changes(self, index: int) -> list[Change]:
+        """Files of candidate ``index``'s tree that differ from its last reset.
+
+        See :meth:`pytest_genopt.trees.CandidateTrees.changes`; paths are
+        rootdir-relative (``:/path`` for a path of the repository outside it).
+        """
+        from pytest_genopt.trees import Change
+
+        with self._lock:
+            trees = self._trees
+        if trees is None or index not in self._worktrees:
+            raise WorkspaceError(f"candidate {index} is not prepared: call candidate({index})")
+        lead = f"{self.prefix}/" if self.prefix else ""
+        return [
+            Change(c.path[len(lead) :] if c.path.startswith(lead) else f":/{c.path}", c.kind)
+            for c in trees.changes(index)
+        ]
 
     # ------------------------------------------------------------------ committing
 

@@ -180,3 +180,45 @@ def test_users_linked_worktree_and_shallow_clone_are_sources(repo: Path, tmp_pat
             assert git(cand, "log", "--format=%H").split()[0] == sha
     assert (linked / "calc.py").read_text() == "X = 3\n"
     assert git(repo, "rev-parse", "feature") == git(repo, "rev-parse", "main")
+
+
+def test_changes_name_every_file_that_differs_from_the_reset(tmp_path: Path) -> None:
+    """The tamper check's view of a tree: contents, not stat data; ignored caches left out."""
+    lib = init_repo(tmp_path / "lib", {"lib.py": "L = 1\n"})
+    repo = init_repo(
+        tmp_path / "repo",
+        {
+            "calc.py": "X = 1\n",
+            "tests/test_x.py": "T = 1\n",
+            "data.txt": "d\n",
+            ".gitignore": "build/\n__pycache__/\n",
+        },
+    )
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "commit", "-q", "-m", "submodule")
+    with Workspace.create(repo, "r1") as ws:
+        cand = ws.candidate(0)
+        assert ws.changes(0) == []
+        # same size, same second: only a comparison of contents sees it
+        (cand / "tests" / "test_x.py").write_text("T = 2\n")
+        (cand / "data.txt").unlink()
+        (cand / "conftest.py").write_text("X = 1\n")
+        (cand / "build").mkdir()
+        (cand / "build" / "conftest.py").write_text("ignored but consequential\n")
+        (cand / "build" / "out.bin").write_text("ignored, harmless\n")
+        (cand / "tests" / "__pycache__").mkdir()
+        (cand / "tests" / "__pycache__" / "x.pyc").write_text("cache\n")
+        (cand / "vendor" / "lib" / "lib.py").write_text("L = 2\n")
+        found = {(c.path, c.kind) for c in ws.changes(0)}
+        assert found == {
+            ("tests/test_x.py", "changed"),
+            ("data.txt", "deleted"),
+            ("conftest.py", "created"),
+            ("build/conftest.py", "created"),
+            ("vendor/lib/lib.py", "changed"),
+        }
+        # what the candidate does to its own .git takes no part in the check
+        in_tree(cand, "git add -A && git commit -q -m hide")
+        assert {(c.path, c.kind) for c in ws.changes(0)} >= {("tests/test_x.py", "changed")}
+        ws.candidate(0)
+        assert ws.changes(0) == []
