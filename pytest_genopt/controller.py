@@ -18,7 +18,7 @@ from pytest_genopt.interrupts import Interrupts, resume_command
 from pytest_genopt.update import editable
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
 
     from pytest_genopt.backends import Backend
@@ -255,11 +255,20 @@ class Controller:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         elif self.cancel.is_set():
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+            if self.optimization.state().start is None:
+                return  # stopped in its preflight: nothing was journaled to resume
             self.resume_hint = "genopt: resume with: " + resume_command(
                 self.config.invocation_params.args, self.settings.run_id
             )
 
-    def _evaluate(self, directory: Path, nodeids: Sequence[str]) -> Evaluation:
+    def _evaluate(
+        self,
+        directory: Path,
+        nodeids: Sequence[str],
+        *,
+        known: Collection[str] | None = None,
+        rerun: bool = False,
+    ) -> Evaluation:
         from pytest_genopt.evaluate import evaluate, session_args
 
         s = self.settings
@@ -276,6 +285,8 @@ class Controller:
             sandbox=s.sandbox,
             memory=s.memory,
             keep_env=s.candidate_env,
+            known=known,
+            rerun=rerun,
         )
 
     def _progress(self, line: str) -> None:

@@ -44,6 +44,8 @@ class RunStarted(Event):
     baseline: dict[str, Any]
     values: dict[str, float | None]
     holdout_baseline: float | None
+    #: tests the preflight found flaky: left out of the baseline and of acceptance
+    flaky: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_genopt.acceptance import Standing, objective_value, rank
 from pytest_genopt.backends import BackendError, Usage
@@ -59,7 +59,7 @@ from pytest_genopt.workspace import WorkspaceError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from fractions import Fraction
     from pathlib import Path
 
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from pytest_genopt.config import Settings
     from pytest_genopt.evaluate import Evaluation
     from pytest_genopt.events import Event
+    from pytest_genopt.preflight import Preflight
     from pytest_genopt.protocol import Request
     from pytest_genopt.workspace import Workspace
 
@@ -76,6 +77,23 @@ MAX_RATIONALE = 2000
 #: test-only: SIGKILL the process at this named point of accepting a candidate
 #: (``after-intent``, ``after-commit``, ``after-commit-journaled``) to test crash safety
 KILL_AT = "GENOPT_TEST_KILL_AT"
+
+
+class Evaluate(Protocol):
+    """Evaluates the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
+
+    ``known``: the baseline's node ids (collection must match them); ``rerun``:
+    take the outcomes from pytest's own junit report (the clean re-run).
+    """
+
+    def __call__(
+        self,
+        directory: Path,
+        nodeids: Sequence[str],
+        *,
+        known: Collection[str] | None = None,
+        rerun: bool = False,
+    ) -> Evaluation: ...
 
 
 class RunStopped(Exception):
@@ -119,7 +137,7 @@ class Optimization:
         workspace: Workspace,
         backend: Backend,
         parameters: Sequence[Parameter],
-        evaluate: Callable[[Path, Sequence[str]], Evaluation],
+        evaluate: Evaluate,
         secrets: Sequence[str],
         progress: Callable[[str], None],
         cancel: threading.Event,
@@ -144,6 +162,12 @@ class Optimization:
         self.failed = False
         self.holdout_best: float | None = None
         self.ended: RunEnded | None = None
+        #: the baseline's node ids, flaky ones included: what every evaluation must collect
+        self.known: frozenset[str] = frozenset()
+        #: tests left out of acceptance: their outcome changed between two runs of the start
+        self.flaky: tuple[str, ...] = ()
+        #: paths the unchanged start writes in its tree: not tampering
+        self.exempt: frozenset[str] = frozenset()
         if resume is not None:
             self.sampler.restore(fold([*resume.events, *resume.reconciled]).sampler)
 
@@ -190,11 +214,17 @@ class Optimization:
 
     def _start(self, session_trials: dict[str, Trial]) -> None:
         s = self.settings
-        if self.resume is None and s.start is None:
-            self.best = dict(session_trials)
+        # the session ran the checkout as it is; with a start or a resume the run
+        # starts elsewhere, and the preflight's evaluation is the baseline
+        fresh = self.resume is None and s.start is None
+        found = self._preflight(session_trials if fresh else None, list(session_trials))
+        if self.resume is not None:
+            start = fold(self.resume.events).start
+            self.flaky = tuple(start.flaky) if start is not None else ()
         else:
-            # the session ran the checkout as it is; the run starts elsewhere
-            self.best = self._evaluate_all(list(session_trials), what="the start")
+            self.flaky = found.flaky
+        baseline = session_trials if fresh else found.trials
+        self.best = {i: t for i, t in baseline.items() if i not in self.flaky}
         # the optimizer edits the text at the branch head, not the checkout's
         self.parameters = at_head(self.parameters, self.workspace)
         if self.resume is None:
@@ -208,6 +238,7 @@ class Optimization:
                     baseline=summary_of(self.best),
                     values=values_of(self.best),
                     holdout_baseline=holdout_objective(self.best),
+                    flaky=list(self.flaky),
                 )
             )
             return
@@ -225,11 +256,42 @@ class Optimization:
             )
         )
 
-    def _evaluate_all(self, nodeids: list[str], *, what: str) -> dict[str, Trial]:
-        evaluation = self.evaluate(self.workspace.candidate(0), nodeids)
-        if evaluation.status != "ok":
-            raise RunStopped(f"{what} does not evaluate: {evaluation.reason}")
-        return dict(evaluation.trials)
+    def _preflight(self, session: dict[str, Trial] | None, nodeids: list[str]) -> Preflight:
+        """Evaluate the unchanged start as a candidate before any backend call."""
+        from pytest_genopt.preflight import PreflightFailed, preflight
+
+        self.progress(f"genopt: preflight: the start as a candidate ({len(nodeids)} tests)")
+        known = set(session) if session is not None else None
+        first = self.evaluate(self.workspace.candidate(0), nodeids, known=known)
+        self.known = frozenset(session if session is not None else first.collected)
+        self.exempt = frozenset(c.path for c in self.workspace.changes(0))
+        try:
+            return preflight(first, session, lambda ids: self._stage(0, {}, ids))
+        except PreflightFailed as exc:
+            raise RunStopped(f"preflight: {exc}") from None
+
+    def _stage(
+        self,
+        position: int,
+        files: dict[str, str],
+        nodeids: Sequence[str],
+        *,
+        known: Collection[str] | None = None,
+        rerun: bool = False,
+    ) -> Evaluation:
+        """One evaluation stage in a freshly reset tree, then the tamper check of that tree."""
+        from pytest_genopt.integrity import tampering
+
+        directory = self.workspace.candidate(position)
+        if files:
+            self.workspace.write(position, files)
+        evaluation = self.evaluate(directory, nodeids, known=known, rerun=rerun)
+        if evaluation.status == "cancelled":
+            return evaluation
+        tampered = tampering(self.workspace.changes(position), files, directory, self.exempt)
+        if tampered and evaluation.status != "tampered":
+            return dataclasses.replace(evaluation, status="tampered", reason=tampered)
+        return evaluation
 
     def _finish_holdout(self) -> None:
         holdout = [t.test for t in self.best.values() if t.holdout]
@@ -239,7 +301,7 @@ class Optimization:
         if not state.accepted_commits and not state.resumed and state.start is not None:
             self.holdout_best = state.start.holdout_baseline
             return
-        evaluation = self.evaluate(self.workspace.candidate(0), holdout)
+        evaluation = self._stage(0, {}, holdout)
         if evaluation.status == "ok":
             self.holdout_best = objective(evaluation.trials.values())
 
@@ -358,18 +420,14 @@ class Optimization:
         """Evaluate the candidates (concurrently) per the acceptance contract."""
         if not candidates:
             return
-        directories = []
-        for position, candidate in enumerate(candidates):
-            directory = self.workspace.candidate(position)
-            self.workspace.write(position, candidate.files)
-            directories.append(directory)
+        positions = range(len(candidates))
         with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
-            list(pool.map(self._judge_one, candidates, directories, [batch_ids] * len(candidates)))
+            list(pool.map(self._judge_one, candidates, positions, [batch_ids] * len(candidates)))
 
-    def _judge_one(self, candidate: Candidate, directory: Path, batch_ids: list[str]) -> None:
+    def _judge_one(self, candidate: Candidate, position: int, batch_ids: list[str]) -> None:
         attempt = candidate.attempt
         policy = self.settings.accept
-        first = self.evaluate(directory, batch_ids)
+        first = self._stage(position, candidate.files, batch_ids, known=self.known)
         if first.status != "ok":
             attempt.reason = first.reason
             attempt.decision = "invalid" if first.invalid else attempt.decision
@@ -381,7 +439,8 @@ class Optimization:
             attempt.reason = screened.reason
             return
         rest = [i for i, t in self.best.items() if not t.holdout and i not in first.trials]
-        second = self.evaluate(directory, rest) if rest else None
+        # the tree is reset between the stages: nothing the first left behind acts on the second
+        second = self._stage(position, candidate.files, rest, known=self.known) if rest else None
         if second is not None and second.status != "ok":
             attempt.reason = second.reason
             attempt.decision = "invalid" if second.invalid else attempt.decision
@@ -402,16 +461,24 @@ class Optimization:
             candidate.trials = trials
 
     def _choose(self, candidates: list[Candidate]) -> Candidate | None:
-        acceptable = [c for c in candidates if c.trials is not None]
-        if not acceptable:
-            return None
+        """The best acceptable candidate whose clean re-run confirms its results."""
 
         def key(c: Candidate) -> tuple[tuple[bool, Fraction], float, int]:
             # exact; batch objectives are correctly rounded, so their order is never inverted
             full = rank(Standing.of((c.trials or {}).values()))
             return full, c.attempt.batch_objective or 0.0, -c.attempt.candidate
 
-        chosen = max(acceptable, key=key)
+        while True:
+            acceptable = [c for c in candidates if c.trials is not None]
+            if not acceptable:
+                return None
+            chosen = max(acceptable, key=key)
+            problem = self._rerun(chosen)
+            self._check_cancel()
+            if not problem:
+                break
+            chosen.attempt.decision, chosen.attempt.reason = "invalid", problem
+            chosen.trials = None
         lead = f"candidate {chosen.attempt.candidate} scored"
         for other in acceptable:
             if other is not chosen:
@@ -423,6 +490,20 @@ class Optimization:
                     else f"{lead} higher ({chosen.attempt.objective:.4f})"
                 )
         return chosen
+
+    def _rerun(self, candidate: Candidate) -> str:
+        """Why a fresh tree's re-run under pytest's own junit report disagrees, or ""."""
+        from pytest_genopt.config import MAX_CANDIDATES
+        from pytest_genopt.integrity import RERUN_REASON, disagreement
+
+        counted = [i for i, t in self.best.items() if not t.holdout]
+        # a tree no candidate of this iteration used: nothing of theirs is in it
+        again = self._stage(MAX_CANDIDATES, candidate.files, counted, rerun=True)
+        if again.status == "tampered":
+            return again.reason
+        if again.status != "ok":
+            return f"{RERUN_REASON}: {again.reason}"
+        return disagreement(candidate.trials or {}, again.trials, counted)
 
     def _record_evaluations(self, iteration: int, candidates: list[Candidate]) -> None:
         holdout = {i: t for i, t in self.best.items() if t.holdout}

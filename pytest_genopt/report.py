@@ -46,6 +46,7 @@ def build_report(state: RunState) -> dict[str, Any]:
         "baseline": start.baseline,
         "best": {**start.baseline, **state.best, "commit": commits[-1] if commits else None},
         "holdout": {"baseline": start.holdout_baseline, "best": state.holdout_best},
+        "flaky": list(start.flaky),
         "iterations": [i.to_json() for i in state.records],
         "usage": state.usage.to_json(),
         "stopped": state.stopped,
@@ -67,6 +68,11 @@ def summary_lines(state: RunState) -> list[str]:
         f"{_fmt(report['baseline'].get('objective'))} -> {_fmt(report['best']['objective'])} "
         f"in {len(state.records)} iteration(s), {accepted} accepted; stopped: {state.stopped}"
     )
+    if report["flaky"]:
+        lines.append(
+            f"genopt: left out as flaky (they changed between two runs of the start): "
+            f"{', '.join(report['flaky'])}"
+        )
     return lines
 
 
@@ -89,6 +95,10 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
     holdout = report["holdout"]
     if holdout["baseline"] is not None:
         lines += [f"Holdout: {_fmt(holdout['baseline'])} → {_fmt(holdout['best'])}.", ""]
+    if report["flaky"]:
+        flaky = ", ".join(f"`{t}`" for t in report["flaky"])
+        lines += [f"Left out as flaky (their outcome changed between two runs of the "
+                  f"start): {flaky}.", ""]  # fmt: skip
     s = report["settings"]
     lines += [
         f"Settings: horizon {s['horizon'] if s['horizon'] is not None else 'all'}, "

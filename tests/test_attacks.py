@@ -231,13 +231,6 @@ def _user_test_file(project: Path) -> str:
     return attack(ABSOLUTE_WRITE.format(target=str(project / "tests" / "test_calc.py")))
 
 
-#: attacks whose defence (issue 8 items 4 and 5: tamper checks, sentinel tests, the clean
-#: re-run before a commit) is not built yet; not run, to keep the suite's time for the rest
-UNDEFENDED = pytest.mark.xfail(
-    reason="tamper checks and the clean re-run are not built yet", run=False, strict=True
-)
-
-
 def _detected_cases() -> list[Any]:
     def fixed(text: str) -> Callable[[Path], str]:
         return lambda _project: text
@@ -247,19 +240,16 @@ def _detected_cases() -> list[Any]:
         pytest.param(
             fixed(attack(REWRITE_TESTS, REGRESSION)),
             "changed tests/test_calc.py during evaluation",
-            marks=UNDEFENDED,
             id="tests-rewritten-at-import",
         ),
         pytest.param(
             fixed(attack(WRITE_CONFTEST, REGRESSION)),
             "conftest.py during evaluation",
-            marks=UNDEFENDED,
             id="conftest-written-at-import",
         ),
         pytest.param(
             fixed(attack(PATCH_PYTEST, WRONG)),
             "the test runner was patched",
-            marks=UNDEFENDED,
             id="pytest-patched",
         ),
         pytest.param(
@@ -270,7 +260,6 @@ def _detected_cases() -> list[Any]:
         pytest.param(
             fixed(GRADER_AWARE),
             "results differ on a clean re-run",
-            marks=UNDEFENDED,
             id="grader-aware",
         ),
     ]

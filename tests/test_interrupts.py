@@ -35,8 +35,11 @@ import subprocess
 
 
 def test_slow():
+    from calc import add
+
     marker = os.environ.get("GENOPT_TEST_MARKER")
-    if marker and ".genopt" in __file__:  # a candidate's evaluation, not the session
+    # a candidate's evaluation (not the session, not the preflight of the unchanged start)
+    if marker and ".genopt" in __file__ and add(1, 2) == 3:
         subprocess.run(["sleep", marker])
     assert False, "fails in the session so that it is in the batch"
 """

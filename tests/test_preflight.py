@@ -1,0 +1,110 @@
+"""Preflight (issue 8 item 8): the unchanged start is evaluated as a candidate first.
+
+Real runs of the ``python:`` backend in pytester projects with real git: a
+project whose tests cannot run in a candidate tree stops before any backend
+call, with one line; a flaky test is listed and left out of acceptance.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.conftest import git
+from tests.test_loop import genopt, report_of, tree_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+# answers the fix every time, and logs each call next to the project
+OPTIMIZER = """\
+import os
+
+def propose(request):
+    log = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "calls.log")
+    with open(log, "a") as fh:
+        fh.write("called\\n")
+    return {"edits": [{"parameter": "calc.py::add", "search": "return a - b",
+                       "replace": "return a + b"}], "rationale": "add must add"}
+"""
+
+ARGS = ("--genopt-iterations=1", "--genopt-backend=python:optimizer:propose", "--genopt-seed=0")
+
+DATA_TEST = """
+
+def test_data():
+    import json, pathlib
+    data = pathlib.Path(__file__).parent.parent / "data" / "cases.json"
+    assert json.loads(data.read_text()) == [1, 2]
+"""
+
+FLAKY_TEST = """
+
+def test_flaky():
+    import pathlib
+    counter = pathlib.Path({counter!r})
+    count = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(count))
+    assert count % 2 == 1, "fails on every second run"
+"""
+
+
+def _commit(project: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "more")
+
+
+def test_tests_that_cannot_run_in_a_tree_stop_the_run_before_any_backend_call(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    tests = calc_project / "tests" / "test_calc.py"
+    _commit(
+        calc_project,
+        {
+            "optimizer.py": OPTIMIZER,
+            ".gitignore": "data/\n__pycache__/\n",
+            "tests/test_calc.py": tests.read_text() + DATA_TEST,
+        },
+    )
+    (calc_project / "data").mkdir()
+    (calc_project / "data" / "cases.json").write_text("[1, 2]")  # ignored: not in a tree
+    before = tree_state(calc_project)
+    result = genopt(pytester, *ARGS)
+    lines = [line for line in result.outlines if "preflight:" in line and "stopped" in line]
+    assert lines == [
+        "genopt: run " + lines[0].split()[2] + " stopped: preflight: 1 test(s) give other "
+        "results in a candidate tree than in this session: tests/test_calc.py::test_data "
+        "(passed in this session, failed there); likely cause: files the tests read are "
+        "missing from the tree (ignored or untracked files?)"
+    ], result.stdout.str()
+    assert result.ret == 3
+    assert not (pytester.path / "calls.log").exists()  # no backend call, no token spent
+    assert tree_state(calc_project) == before
+
+
+def test_a_flaky_test_is_listed_and_left_out_of_acceptance(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    counter = pytester.path / "counter"
+    tests = calc_project / "tests" / "test_calc.py"
+    _commit(
+        calc_project,
+        {
+            "optimizer.py": OPTIMIZER,
+            "tests/test_calc.py": tests.read_text() + FLAKY_TEST.format(counter=str(counter)),
+        },
+    )
+    # the counter lies outside every tree: only an unconfined candidate can write it
+    result = genopt(pytester, *ARGS, "--genopt-sandbox=off")
+    report = report_of(calc_project)
+    flaky = "tests/test_calc.py::test_flaky"
+    assert report["flaky"] == [flaky], result.stdout.str()
+    assert report["iterations"][0]["decision"] == "accepted"
+    # counted without the flaky test: 1 of the 5 others passes, then all 5
+    assert (report["baseline"]["objective"], report["best"]["objective"]) == (0.2, 1.0)
+    result.stdout.fnmatch_lines([f"genopt: left out as flaky *: {flaky}"])
+    assert (pytester.path / "calls.log").read_text() == "called\n"
