@@ -429,3 +429,22 @@ def test_the_worker_plugin_is_inert_without_its_environment(
     )
     result = pytester.runpytest_inprocess("-p", "pytest_genopt.worker")
     result.assert_outcomes(passed=1)
+
+
+def test_collection_must_match_the_baselines_node_ids(tmp_path: Path) -> None:
+    """A candidate that makes tests appear or vanish is tampering, whatever they give."""
+    root = tmp_path / "p"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_k.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('x', [1, 2])\ndef test_k(x):\n    pass\n"
+    )
+    ids = ["tests/test_k.py::test_k[1]", "tests/test_k.py::test_k[2]"]
+    assert evaluate(root, ids, known=ids).status == "ok"
+    fewer = evaluate(root, ids[:1], known=ids[:1])
+    assert (fewer.status, fewer.reason) == (
+        "tampered",
+        "collected tests the start does not have: tests/test_k.py::test_k[2]",
+    )
+    more = evaluate(root, ids, known=[*ids, "tests/test_k.py::test_k[3]"])
+    assert more.invalid
+    assert more.reason == "no longer collects tests the start has: tests/test_k.py::test_k[3]"
