@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 import pytest_genopt
 from pytest_genopt.evidence import Trial
+from pytest_genopt.imports import map_existing
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec
 from pytest_genopt.worker import BOOTSTRAP, WorkerSpec, verify
 
@@ -202,6 +203,7 @@ def evaluate(
     sandbox: str = "off",
     memory: int | None = None,
     keep_env: Sequence[str] = (),
+    checkout: tuple[Path, Path] | None = None,
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -217,6 +219,8 @@ def evaluate(
     "auto" confines writes with Landlock where the kernel has it, "required"
     fails the evaluation where it does not, "off" does not confine.
     ``memory`` caps each process's data memory in bytes (None: no cap).
+    ``checkout`` is (the user's repository top level, the candidate tree's):
+    imports from the first are served from the second (:mod:`pytest_genopt.imports`).
 
     Never raises for a broken candidate (the status says what happened);
     raises ValueError for bad arguments.
@@ -239,7 +243,7 @@ def evaluate(
         private = tmp / "tmp"
         private.mkdir()
         key = secrets.token_hex(32)
-        child_env = _child_env(directory, env, keep_env, private)
+        child_env = _child_env(directory, env, keep_env, private, checkout)
         spec = WorkerSpec(
             key=key,
             output=str(tmp / "result.json"),
@@ -251,6 +255,8 @@ def evaluate(
             candidate=str(directory),
             pythonpath=child_env.pop("PYTHONPATH"),
             basetemp=str(private / "basetemp"),
+            source=str(checkout[0]) if checkout else "",
+            tree=str(checkout[1]) if checkout else "",
         )
         child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
         if not child_env["PYTHONPATH"]:
@@ -325,7 +331,11 @@ def _without(pythonpath: str, entry: str) -> str:
 
 
 def _child_env(
-    directory: Path, env: Mapping[str, str] | None, keep: Sequence[str], private: Path
+    directory: Path,
+    env: Mapping[str, str] | None,
+    keep: Sequence[str],
+    private: Path,
+    checkout: tuple[Path, Path] | None,
 ) -> dict[str, str]:
     child = candidate_environment(os.environ, keep)
     if env:
@@ -333,6 +343,8 @@ def _child_env(
     for key in _PYTEST_VARIABLES:
         child.pop(key, None)
     rest = _without(child.get("PYTHONPATH", ""), str(directory))
+    if checkout is not None:
+        rest = _tree_pythonpath(rest, *checkout)
     child["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), rest) if p)
     # a candidate file rewritten within the same second with the same size would
     # otherwise be run from a stale .pyc
@@ -340,6 +352,19 @@ def _child_env(
     for name in ("TMPDIR", "TMP", "TEMP"):
         child[name] = str(private)
     return child
+
+
+def _tree_pythonpath(pythonpath: str, source: Path, tree: Path) -> str:
+    """``pythonpath`` with each absolute entry into ``source`` preceded by its twin in ``tree``.
+
+    A relative entry (``src``) already resolves against the candidate's working
+    folder; the checkout's entry stays as a fallback for files the tree lacks.
+    """
+    entries: list[str] = []
+    for entry in pythonpath.split(os.pathsep):
+        twin = map_existing(entry, str(source), str(tree)) if os.path.isabs(entry) else None
+        entries += [twin, entry] if twin else [entry]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))
 
 
 def _launch(

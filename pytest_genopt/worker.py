@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_genopt import imports
+
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
     from types import ModuleType
@@ -127,6 +129,10 @@ class WorkerSpec:
     pythonpath: str
     basetemp: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the user's repository top level and the candidate tree's: imports from the
+    #: first are served from the second (:mod:`pytest_genopt.imports`); "" for none
+    source: str = ""
+    tree: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self.__dict__}
@@ -151,6 +157,8 @@ def receive(fd: int) -> None:
     # bootstrap), before the rest
     sys.path.insert(0, spec.candidate)
     os.environ["PYTHONPATH"] = spec.pythonpath
+    if spec.source:
+        imports.install(spec.source, spec.tree)
 
 
 def sign(key: str, payload: str) -> str:
