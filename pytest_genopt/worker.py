@@ -213,6 +213,8 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = _spec
     if workerinput is not None and _WORKERINPUT in workerinput:
         spec = WorkerSpec.from_json(workerinput[_WORKERINPUT])
+        if spec.source:  # xdist hands its workers our sys.path, not our meta-path finder
+            imports.install(spec.source, spec.tree)
     if spec is None:
         return
     from pytest_genopt.collector import TrialCollector, TrialRecorder

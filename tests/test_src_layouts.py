@@ -22,20 +22,12 @@ from typing import Any
 import editables  # type: ignore[import-untyped]
 import pytest
 
-from tests.conftest import BUGGY_CALC, CALC_TESTS, init_repo
+from tests.conftest import BUGGY_CALC, CALC_TESTS, GIT_IDENTITY, init_repo
 from tests.test_loop import report_of
 
-# Fixes every trainable that subtracts, and logs what it was shown.
+# Fixes every trainable that subtracts.
 OPTIMIZER = """\
-import json
-import os
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
 def propose(request):
-    with open(os.path.join(os.path.dirname(HERE), "requests.jsonl"), "a") as log:
-        log.write(json.dumps(request) + "\\n")
     edits = [
         {"parameter": p["id"], "search": "return a - b", "replace": "return a + b"}
         for p in request["parameters"]
@@ -63,40 +55,52 @@ def hatchling_pyproject(name: str, extra: str = "") -> str:
     )
 
 
+@pytest.fixture(autouse=True)
+def _named_plugins_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs load the plugins they name (genopt, xdist), no others: evaluations start faster."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
 def src_project(
-    pytester: pytest.Pytester, packages: dict[str, str], files: dict[str, str] | None = None
+    where: Path, packages: dict[str, str], files: dict[str, str], root: str = ""
 ) -> Path:
     """A git repository with ``FOLDER/NAME/calc.py`` (a buggy ``@trainable add``) per package.
 
     ``packages`` maps each package NAME to its FOLDER (``src``); ``tests/test_NAME.py``
-    tests each.
+    tests each.  Everything but ``.gitignore`` lies in the folder ``root`` (the
+    rootdir) of the repository; ``files`` are rootdir-relative.
     """
-    project = pytester.path / "project"
+    project = where / "project"
     project.mkdir()
-    os.chdir(project)  # pytester restores the working folder
-    base = {"optimizer.py": OPTIMIZER, ".gitignore": IGNORES}
+    base = {"optimizer.py": OPTIMIZER, **files}
     for name, folder in packages.items():
         base[f"{folder}/{name}/__init__.py"] = ""
         base[f"{folder}/{name}/calc.py"] = BUGGY_CALC
         base[f"tests/test_{name}.py"] = CALC_TESTS.replace(
             "from calc import", f"from {name}.calc import"
         )
-    return init_repo(project, {**base, **(files or {})})
+    prefix = f"{root}/" if root else ""
+    init_repo(project, {".gitignore": IGNORES, **{prefix + k: v for k, v in base.items()}})
+    return project / root if root else project
 
 
-def genopt_run(pytester: pytest.Pytester, python: str = sys.executable) -> pytest.RunResult:
+def genopt_run(
+    pytester: pytest.Pytester, python: str = sys.executable, *args: str
+) -> pytest.RunResult:
     return pytester.run(
         python,
         "-m",
         "pytest",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "pytest_genopt.plugin",
         "--genopt-iterations=1",
         "--genopt-backend=python:optimizer:propose",
         "--genopt-seed=0",
-        "--genopt-branch=genopt/src",
         "--genopt-timeout=120",
         "--genopt-batch-size=8",
+        *args,
         timeout=300,
     )
 
@@ -114,26 +118,6 @@ def accepted(project: Path, result: pytest.RunResult) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- editable installs
-
-
-@pytest.fixture(scope="module")
-def venv_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtual environment that sees this one's packages (pytest, pytest_genopt, backends)."""
-    where = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(where)
-    python = str(where / "bin" / "python")
-    # An editable install's .pth imports its finder (editables) as the venv's
-    # site-packages are processed, before the system's are on sys.path: put them there
-    # first, as if the finder were installed in the venv as it would be without --no-deps.
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    system = os.path.dirname(os.path.dirname(editables.__file__))
-    (Path(site) / "00-system-site-packages.pth").write_text(system + "\n")
-    return python
 
 
 def pip_install_editable(python: str, project: Path, *settings: str) -> None:
@@ -167,34 +151,67 @@ EDITABLE = {
 }
 
 
-def test_editable_installs_of_src_layouts_accept_the_correct_fix(
-    pytester: pytest.Pytester, venv_python: str
-) -> None:
-    """One repository of four sub-projects, each installed editable its own way.
+def make_venv(where: Path) -> str:
+    """A virtual environment that sees this one's packages (pytest, pytest_genopt, backends)."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(where)
+    python = str(where / "bin" / "python")
+    # An editable install's .pth imports its finder (editables) as the venv's
+    # site-packages are processed, before the system's are on sys.path: put them there
+    # first, as if the finder were installed in the venv as it would be without --no-deps.
+    site = next(where.glob("lib/python*/site-packages"))
+    system = os.path.dirname(os.path.dirname(editables.__file__))
+    (site / "00-system-site-packages.pth").write_text(system + "\n")
+    return python
 
-    One run fixes all four; a package still imported from the checkout would
-    make the candidate "shadowed", naming its file (so its kind of install).
+
+@pytest.fixture(scope="module")
+def editable(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """(a venv's python, a repository of four sub-projects installed editable there).
+
+    One kind of editable install per sub-project (:data:`EDITABLE`); the runs
+    leave the checkout as it was, so the module's tests share it.
     """
+    python = make_venv(tmp_path_factory.mktemp("venv"))
     packages = {f"calc_{kind}": f"{kind}/src" for kind in EDITABLE}
     files = {f"{kind}/pyproject.toml": text for kind, (text, _) in EDITABLE.items()}
-    project = src_project(pytester, packages, {**files, "pytest.ini": "[pytest]\n"})
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in GIT_IDENTITY.items():
+            mp.setenv(key, value)
+        where = tmp_path_factory.mktemp("editable")
+        project = src_project(where, packages, {**files, "pytest.ini": "[pytest]\n"})
     for kind, (_, settings) in EDITABLE.items():
-        pip_install_editable(venv_python, project / kind, *settings)
+        pip_install_editable(python, project / kind, *settings)
     # each kind is what it says (a newer setuptools may choose otherwise)
-    site = next(Path(venv_python).parent.parent.glob("lib/python*/site-packages"))
+    site = next(Path(python).parent.parent.glob("lib/python*/site-packages"))
     assert list((project / "strict" / "build").glob("__editable__.calc_strict-*/calc_strict"))
     assert list(site.glob("__editable___calc_mapped_*_finder.py"))
     assert "RedirectingFinder" in (site / "_editable_impl_calc_exact.py").read_text()
     # the session itself imports the checkout's packages, through the installs
     modules = [f"calc_{kind}.calc" for kind in EDITABLE]
     code = f"import importlib\nfor n in {modules!r}: print(importlib.import_module(n).__file__)"
-    where = subprocess.run(
-        [venv_python, "-c", code], capture_output=True, text=True, cwd=pytester.path
-    )
-    assert [str(Path(line).resolve()) for line in where.stdout.split()] == [
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=where)
+    assert [str(Path(line).resolve()) for line in found.stdout.split()] == [
         str(project / kind / "src" / f"calc_{kind}" / "calc.py") for kind in EDITABLE
-    ], where.stderr
-    first = accepted(project, genopt_run(pytester, venv_python))
+    ], found.stderr
+    return python, project
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_editable_installs_of_src_layouts_accept_the_correct_fix(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    editable: tuple[str, Path],
+    workers: int,
+) -> None:
+    """One run fixes the four sub-projects' trainables at once; a package still
+    imported from the checkout would make the candidate "shadowed", naming its
+    file (so its kind of install).  With 2 workers, pytest-xdist's workers get
+    the evaluation's sys.path but must install the finder themselves."""
+    python, project = editable
+    monkeypatch.chdir(project)
+    branch = f"--genopt-branch=genopt/workers-{workers}"
+    result = genopt_run(pytester, python, f"--genopt-workers={workers}", branch)
+    first = accepted(project, result)
     assert len(first["attempts"][0]["edits"]) == len(EDITABLE)
 
 
@@ -205,11 +222,15 @@ def test_pythonpath_and_ini_pythonpath_accept_the_correct_fix(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three packages, each found its own way: ``PYTHONPATH=src`` (relative),
-    ``PYTHONPATH=/abs/checkout/lib``, ini ``pythonpath = ini``; one fix for all three."""
+    ``PYTHONPATH=/abs/checkout/app/lib``, ini ``pythonpath = ini``; one fix for all
+    three.  The rootdir ``app/`` lies below the repository's top level."""
     packages = {"calc_relative": "src", "calc_absolute": "lib", "calc_ini": "ini"}
-    project = src_project(pytester, packages, {"pytest.ini": "[pytest]\npythonpath = ini\n"})
-    entries = ["src", str(project / "lib"), os.environ.get("PYTHONPATH", "")]
+    ini = {"pytest.ini": "[pytest]\npythonpath = ini\n"}
+    rootdir = src_project(pytester.path, packages, ini, root="app")
+    monkeypatch.chdir(rootdir)
+    entries = ["src", str(rootdir / "lib"), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(entries))
-    first = accepted(project, genopt_run(pytester))
+    result = genopt_run(pytester, sys.executable, "--genopt-branch=genopt/src")
+    first = accepted(rootdir, result)
     edited = sorted(e["parameter"] for e in first["attempts"][0]["edits"])
     assert edited == sorted(f"{folder}/{name}/calc.py::add" for name, folder in packages.items())
