@@ -287,7 +287,16 @@ class Controller:
             keep_env=s.candidate_env,
             known=known,
             rerun=rerun,
+            checkout=self._checkout(directory),
         )
+
+    def _checkout(self, directory: Path) -> tuple[Path, Path] | None:
+        """(the user's repository top level, the top level of the tree holding ``directory``)."""
+        if self.workspace is None:
+            return None
+        prefix = self.workspace.prefix  # rootdir relative to the top level, "/"-separated
+        depth = len(prefix.split("/")) if prefix else 0
+        return self.workspace.repo_root, directory.parents[depth - 1] if depth else directory
 
     def _progress(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

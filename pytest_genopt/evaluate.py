@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 import pytest_genopt
 from pytest_genopt.evidence import Trial
+from pytest_genopt.imports import map_existing
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec
 from pytest_genopt.worker import BOOTSTRAP, RESULT_VERSION, WorkerSpec, verify
 
@@ -209,6 +210,7 @@ def evaluate(
     keep_env: Sequence[str] = (),
     known: Collection[str] | None = None,
     rerun: bool = False,
+    checkout: tuple[Path, Path] | None = None,
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -224,6 +226,8 @@ def evaluate(
     "auto" confines writes with Landlock where the kernel has it, "required"
     fails the evaluation where it does not, "off" does not confine.
     ``memory`` caps each process's data memory in bytes (None: no cap).
+    ``checkout`` is (the user's repository top level, the candidate tree's):
+    imports from the first are served from the second (:mod:`pytest_genopt.imports`).
 
     Every evaluation runs two sentinel tests (one must fail, one must pass);
     a wrong outcome is the status "tampered".  ``known`` are the baseline's
@@ -252,7 +256,7 @@ def evaluate(
         tmp = Path(tmp_name)
         (tmp / "tmp").mkdir()
         spec, child_env = _worker_spec(
-            directory, tmp, asked, paths, env, keep_env,
+            directory, tmp, asked, paths, env, keep_env, checkout,
             horizon=horizon, trainable_files=trainable_files,
             workers=workers if parallel else 1, rerun=rerun,
         )  # fmt: skip
@@ -295,6 +299,7 @@ def _worker_spec(
     paths: list[str],
     env: Mapping[str, str] | None,
     keep_env: Sequence[str],
+    checkout: tuple[Path, Path] | None,
     *,
     horizon: int | None,
     trainable_files: Sequence[str],
@@ -303,7 +308,7 @@ def _worker_spec(
 ) -> tuple[WorkerSpec, dict[str, str]]:
     """The worker's spec and the child's environment for one evaluation in ``tmp``."""
     private = tmp / "tmp"
-    child_env = _child_env(directory, env, keep_env, private)
+    child_env = _child_env(directory, env, keep_env, private, checkout)
     spec = WorkerSpec(
         key="" if rerun else secrets.token_hex(32),
         output="" if rerun else str(tmp / "result.json"),
@@ -317,6 +322,8 @@ def _worker_spec(
         basetemp=str(private / "basetemp"),
         sentinel="" if rerun else secrets.token_hex(4),
         junitxml=str(tmp / "junit.xml") if rerun else "",
+        source=str(checkout[0]) if checkout else "",
+        tree=str(checkout[1]) if checkout else "",
     )
     child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
     if not child_env["PYTHONPATH"]:
@@ -372,7 +379,11 @@ def _without(pythonpath: str, entry: str) -> str:
 
 
 def _child_env(
-    directory: Path, env: Mapping[str, str] | None, keep: Sequence[str], private: Path
+    directory: Path,
+    env: Mapping[str, str] | None,
+    keep: Sequence[str],
+    private: Path,
+    checkout: tuple[Path, Path] | None,
 ) -> dict[str, str]:
     child = candidate_environment(os.environ, keep)
     if env:
@@ -380,6 +391,8 @@ def _child_env(
     for key in _PYTEST_VARIABLES:
         child.pop(key, None)
     rest = _without(child.get("PYTHONPATH", ""), str(directory))
+    if checkout is not None:
+        rest = _tree_pythonpath(rest, *checkout)
     child["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), rest) if p)
     # a candidate file rewritten within the same second with the same size would
     # otherwise be run from a stale .pyc
@@ -387,6 +400,19 @@ def _child_env(
     for name in ("TMPDIR", "TMP", "TEMP"):
         child[name] = str(private)
     return child
+
+
+def _tree_pythonpath(pythonpath: str, source: Path, tree: Path) -> str:
+    """``pythonpath`` with each absolute entry into ``source`` preceded by its twin in ``tree``.
+
+    A relative entry (``src``) already resolves against the candidate's working
+    folder; the checkout's entry stays as a fallback for files the tree lacks.
+    """
+    entries: list[str] = []
+    for entry in pythonpath.split(os.pathsep):
+        twin = map_existing(entry, str(source), str(tree)) if os.path.isabs(entry) else None
+        entries += [twin, entry] if twin else [entry]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))
 
 
 def _launch(

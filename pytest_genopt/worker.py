@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_genopt import imports
+
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
     from types import ModuleType
@@ -142,6 +144,10 @@ class WorkerSpec:
     sentinel: str = ""
     #: a re-run: where pytest's --junitxml report goes ("" for an evaluation)
     junitxml: str = ""
+    #: the user's repository top level and the candidate tree's: imports from the
+    #: first are served from the second (:mod:`pytest_genopt.imports`); "" for none
+    source: str = ""
+    tree: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self.__dict__}
@@ -166,6 +172,8 @@ def receive(fd: int) -> None:
     # bootstrap), before the rest
     sys.path.insert(0, spec.candidate)
     os.environ["PYTHONPATH"] = spec.pythonpath
+    if spec.source:
+        imports.install(spec.source, spec.tree)
 
 
 def sign(key: str, payload: str) -> str:
@@ -223,6 +231,8 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = _spec
     if workerinput is not None and _WORKERINPUT in workerinput:
         spec = WorkerSpec.from_json(workerinput[_WORKERINPUT])
+        if spec.source:  # xdist hands its workers our sys.path, not our meta-path finder
+            imports.install(spec.source, spec.tree)
     if spec is None:
         return
     from pytest_genopt.collector import TrialCollector, TrialRecorder
