@@ -64,9 +64,10 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("GENOPT_MODEL", raising=False)
     # Every pytest these tests start (pytester sessions, candidate evaluations) would
-    # otherwise import the hypothesis plugin (and pytest-benchmark where installed), which
-    # none of their projects uses: about half of each evaluation's start-up time.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark")
+    # otherwise import the hypothesis and anyio plugins (and pytest-benchmark where
+    # installed), which none of their projects uses: anyio's alone imports trio where it
+    # is installed, more than half of each evaluation's start-up time.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark -p no:anyio")
 
 
 def git(path: Path, *args: str, input_text: str | None = None) -> str:

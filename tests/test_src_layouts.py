@@ -234,3 +234,28 @@ def test_pythonpath_and_ini_pythonpath_accept_the_correct_fix(
     first = accepted(rootdir, result)
     edited = sorted(e["parameter"] for e in first["attempts"][0]["edits"])
     assert edited == sorted(f"{folder}/{name}/calc.py::add" for name, folder in packages.items())
+
+
+# ---------------------------------------------------------------- submodules
+
+
+def test_a_project_with_a_submodule_accepts_the_correct_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests import code from a git submodule: candidate trees hold its contents."""
+    mathlib = init_repo(
+        pytester.path / "mathlib", {"mathlib.py": "def plus(a, b):\n    return a + b\n"}
+    )
+    ini = {
+        "pytest.ini": "[pytest]\npythonpath = src vendor/mathlib\n",
+        "tests/test_vendor.py": "from mathlib import plus\n\n\ndef test_plus():\n"
+        "    assert plus(2, 2) == 4\n",
+    }
+    project = src_project(pytester.path, {"calc_sub": "src"}, ini)
+    git = ["git", "-C", str(project), "-c", "protocol.file.allow=always"]
+    subprocess.run([*git, "submodule", "add", "-q", str(mathlib), "vendor/mathlib"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "vendor mathlib"], check=True)
+    monkeypatch.chdir(project)
+    result = genopt_run(pytester, sys.executable, "--genopt-branch=genopt/sub")
+    accepted(project, result)
+    assert (project / "vendor" / "mathlib" / "mathlib.py").is_file()
