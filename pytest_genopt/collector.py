@@ -12,6 +12,7 @@ Two halves, because under pytest-xdist they run in different processes:
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,7 @@ class TrialRecorder:
     def __init__(self, rootdir: Path, horizon: int | None) -> None:
         self.names = PathNames(rootdir)
         self.horizon = horizon
+        self._statements = Statements()
         self._markers: dict[str, dict[str, Any]] = {}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -121,18 +123,70 @@ class TrialRecorder:
     def _frames(self, excinfo: ExceptionInfo[BaseException]) -> list[str]:
         entries = [
             e for e in excinfo.traceback if not e.ishidden(excinfo) and not _hidden_path(e)
-        ] or list(excinfo.traceback)
+        ] or list(excinfo.traceback)[-1:]  # all in pytest's own code: where it raised
         return [self._frame(e) for e in entries[-_MAX_FRAMES:]]
 
     def _frame(self, entry: TracebackEntry) -> str:
         try:
-            line = str(entry.statement).strip()
+            line = self._statements(entry).strip()
         except Exception:  # source can vanish (generated code, deleted files)
             line = ""
         head = f"{self.names(entry.path)}:{entry.lineno + 1} in {entry.name}"
         if not line:
             return head
         return f"{head}\n    " + "\n    ".join(line.splitlines()[:6])
+
+
+class Statements:
+    """The source of the statement around a frame's line, each file parsed once.
+
+    pytest's ``TracebackEntry.statement`` parses the whole file again for
+    every frame; with a few dozen failures that was most of an evaluation.
+    """
+
+    def __init__(self) -> None:
+        self._spans: dict[str, list[tuple[int, int]]] = {}
+
+    def __call__(self, entry: TracebackEntry) -> str:
+        source = entry.frame.code.fullsource
+        if source is None:
+            return ""
+        lines, lineno = source.lines, entry.lineno
+        key = os.fspath(entry.path)
+        spans = self._spans.get(key)
+        if spans is None:
+            spans = self._spans[key] = statement_spans("\n".join(lines))
+        start, end = innermost(spans, lineno)
+        while end > start and lines[end].strip().startswith("#"):
+            end -= 1  # comments between a header and its body
+        return "\n".join(lines[start : end + 1])
+
+
+def statement_spans(text: str) -> list[tuple[int, int]]:
+    """(first, last) 0-based lines of every statement in ``text``; a compound
+    statement spans its header only.  [] when ``text`` does not parse."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.stmt, ast.excepthandler)):
+            continue
+        start, end = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            end = max(start, body[0].lineno - 2)
+        spans.append((start, end))
+    return spans
+
+
+def innermost(spans: list[tuple[int, int]], lineno: int) -> tuple[int, int]:
+    """The narrowest span holding ``lineno``; the line alone when none does."""
+    holding = [s for s in spans if s[0] <= lineno <= s[1]]
+    if not holding:
+        return lineno, lineno
+    return min(holding, key=lambda s: (s[1] - s[0], -s[0]))
 
 
 def _hidden_path(entry: TracebackEntry) -> bool:
