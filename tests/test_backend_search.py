@@ -373,7 +373,7 @@ def test_search_improves_a_mistuned_constant(
     result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
-        "--genopt-iterations=8",
+        "--genopt-iterations=3",
         "--genopt-backend=search",
         "--genopt-seed=0",
         "--genopt-batch-size=3",

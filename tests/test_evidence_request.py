@@ -126,13 +126,13 @@ def test_batch_size_and_seed_choose_the_trials(
     assert len({e["test"] for e in many["evidence"]}) == 4
     again = evidence_run(pytester, "--genopt-batch-size=1", "--genopt-seed=4", name="c.json")
     assert again["evidence"] == one["evidence"]
-    picks = {
-        evidence_run(pytester, "--genopt-batch-size=1", f"--genopt-seed={s}", name=f"s{s}.json")[
-            "evidence"
-        ][0]["test"]
-        for s in range(6)
-    }
-    assert len(picks) > 1
+    # another seed picks another test (the sampler's own tests cover how often)
+    for seed in range(6):
+        other = evidence_run(pytester, "--genopt-batch-size=1", f"--genopt-seed={seed}")
+        if other["evidence"][0]["test"] != one["evidence"][0]["test"]:
+            break
+    else:
+        pytest.fail("seeds 0 to 5 all picked the same test as seed 4")
 
 
 def test_holdout_passing_and_skipped_tests_give_no_evidence(

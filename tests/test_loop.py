@@ -223,7 +223,7 @@ def test_regressions_crashes_and_hangs_are_rejected(
         pytester,
         "--genopt-iterations=3",
         "--genopt-backend=python:optimizer:propose",
-        "--genopt-timeout=10",
+        "--genopt-timeout=5",
         "--genopt-seed=1",
     )
     report = report_of(calc_project)
@@ -232,7 +232,7 @@ def test_regressions_crashes_and_hangs_are_rejected(
     reasons = [i["reason"] for i in report["iterations"]]
     assert reasons[0] == "breaks 1 passing test(s): tests/test_calc.py::test_zero"
     assert "exited with status 3" in reasons[1]
-    assert "--genopt-timeout=10" in reasons[2]
+    assert "--genopt-timeout=5" in reasons[2]
     assert report["best"]["commit"] is None
 
 
