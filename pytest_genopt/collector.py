@@ -23,7 +23,7 @@ from pytest_genopt import tracing
 from pytest_genopt.evidence import Trial, clip_head, clip_tail
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Sequence
 
     from _pytest._code.code import ExceptionInfo, TracebackEntry
 
@@ -156,9 +156,7 @@ class Statements:
         spans = self._spans.get(key)
         if spans is None:
             spans = self._spans[key] = statement_spans("\n".join(lines))
-        start, end = innermost(spans, lineno)
-        while end > start and lines[end].strip().startswith("#"):
-            end -= 1  # comments between a header and its body
+        start, end = statement_at(spans, lines, lineno)
         return "\n".join(lines[start : end + 1])
 
 
@@ -181,12 +179,18 @@ def statement_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def innermost(spans: list[tuple[int, int]], lineno: int) -> tuple[int, int]:
-    """The narrowest span holding ``lineno``; the line alone when none does."""
+def statement_at(
+    spans: list[tuple[int, int]], lines: Sequence[str], lineno: int
+) -> tuple[int, int]:
+    """The lines of the narrowest span holding ``lineno`` without the comments that end
+    it (those between a header and its body); the line alone when no span holds it."""
     holding = [s for s in spans if s[0] <= lineno <= s[1]]
     if not holding:
         return lineno, lineno
-    return min(holding, key=lambda s: (s[1] - s[0], -s[0]))
+    start, end = min(holding, key=lambda s: (s[1] - s[0], -s[0]))
+    while end > start and lines[end].strip().startswith("#"):
+        end -= 1
+    return start, end
 
 
 def _hidden_path(entry: TracebackEntry) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import textwrap
 
-from pytest_genopt.collector import innermost, statement_spans
+from pytest_genopt.collector import statement_at, statement_spans
 
 SOURCE = textwrap.dedent(
     """\
@@ -20,8 +20,9 @@ SOURCE = textwrap.dedent(
 
 
 def lines_of(source: str, lineno: int) -> list[str]:
-    start, end = innermost(statement_spans(source), lineno)
-    return source.splitlines()[start : end + 1]
+    lines = source.splitlines()
+    start, end = statement_at(statement_spans(source), lines, lineno)
+    return lines[start : end + 1]
 
 
 def test_a_multi_line_statement_is_shown_whole_from_any_of_its_lines() -> None:
@@ -34,8 +35,8 @@ def test_a_multi_line_statement_is_shown_whole_from_any_of_its_lines() -> None:
 def test_a_compound_statement_is_its_header_only() -> None:
     source = SOURCE.replace("broken = (\n", "")
     assert lines_of(source, 0) == ["def f(a,", "      b):"]
-    # the comment before the body belongs to the header's span; callers trim it
-    assert lines_of(source, 2) == ["    if a:", "        # a comment"]
+    # the comment between the header and its body is left out
+    assert lines_of(source, 2) == ["    if a:"]
     assert lines_of(source, 4) == ["        return b"]
 
 
