@@ -251,7 +251,7 @@ def evaluate(
         reason = f"--genopt-sandbox=required: {unavailable}"
         return Evaluation({n: _no_report(n) for n in asked}, "crashed", reason, 0.0, "")
     confine = sandbox == "auto" and not _sandbox_unavailable(sandbox)
-    parallel = workers > 1 and xdist_available() and not _blocks_xdist(args)
+    parallel = workers > 1 and xdist_available() and not _disables(args, "xdist")
     with tempfile.TemporaryDirectory(prefix="genopt-eval-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "tmp").mkdir()
@@ -260,7 +260,9 @@ def evaluate(
             horizon=horizon, trainable_files=trainable_files,
             workers=workers if parallel else 1, rerun=rerun,
         )  # fmt: skip
-        pytest_args = [f"--rootdir={directory}", *args, "-o", f"cache_dir={tmp / 'cache'}"]
+        pytest_args = [f"--rootdir={directory}", *args]
+        if not _disables(args, "cacheprovider"):  # else cache_dir is an unknown ini key
+            pytest_args += ["-o", f"cache_dir={tmp / 'cache'}"]
         if parallel:
             pytest_args += ["-p", "xdist"]
         if rerun:  # where the report goes is in the spec; this is what a reader sees
@@ -353,11 +355,12 @@ def _check_arguments(
         raise ValueError(f"evaluate: sandbox must be one of {SANDBOX_MODES}, not {sandbox!r}")
 
 
-def _blocks_xdist(args: Sequence[str]) -> bool:
-    """Whether ``args`` disable pytest-xdist (``-p no:xdist``): then the run is serial."""
+def _disables(args: Sequence[str], plugin: str) -> bool:
+    """Whether ``args`` disable ``plugin`` (``-p no:xdist`` and its spellings)."""
     pairs = zip(["", *args], args, strict=False)
+    off = f"no:{plugin}"
     return any(
-        arg in ("-pno:xdist", "--plugin=no:xdist") or (prev == "-p" and arg == "no:xdist")
+        arg in (f"-p{off}", f"--plugin={off}") or (prev in ("-p", "--plugin") and arg == off)
         for prev, arg in pairs
     )
 

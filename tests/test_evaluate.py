@@ -448,3 +448,16 @@ def test_collection_must_match_the_baselines_node_ids(tmp_path: Path) -> None:
     more = evaluate(root, ids, known=[*ids, "tests/test_k.py::test_k[3]"])
     assert more.invalid
     assert more.reason == "no longer collects tests the start has: tests/test_k.py::test_k[3]"
+
+
+@pytest.mark.parametrize("spelling", [["-p", "no:cacheprovider"], ["-pno:cacheprovider"]])
+def test_a_session_without_the_cache_plugin_evaluates(tmp_path: Path, spelling: list[str]) -> None:
+    """The worker's own cache_dir must not become an unknown ini key under warnings-as-errors."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    (tmp_path / "calc.py").write_text(CALC)
+    test = "from calc import add\n\n\ndef test_one():\n    assert add(1, 1) == 2\n"
+    (tmp_path / "test_calc.py").write_text(test)
+    evaluation = evaluate(tmp_path, ["test_calc.py::test_one"], args=spelling)
+    assert evaluation.status == "ok", evaluation.reason
+    assert evaluation.trials["test_calc.py::test_one"].outcome == "passed"
+    assert not (tmp_path / ".pytest_cache").exists()
