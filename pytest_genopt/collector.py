@@ -12,7 +12,7 @@ Two halves, because under pytest-xdist they run in different processes:
 
 from __future__ import annotations
 
-import ast
+import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,20 +21,14 @@ import pytest
 
 from pytest_genopt import tracing
 from pytest_genopt.evidence import Trial, clip_head, clip_tail
+from pytest_genopt.frames import STDLIB_DIRS, Frames
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import Generator
 
-    from _pytest._code.code import ExceptionInfo, TracebackEntry
+    from _pytest._code.code import ExceptionInfo
 
 REPORT_ATTRIBUTE = "genopt"
-_MAX_FRAMES = 100
-
-_HIDDEN_DIRS = tuple(
-    str(Path(module.__file__).resolve().parent) + os.sep
-    for module in (pytest, __import__("_pytest"), __import__("pluggy"), __import__("pytest_genopt"))
-    if module.__file__
-)
 
 
 class PathNames:
@@ -57,6 +51,9 @@ class PathNames:
             return path.resolve().relative_to(self.rootdir).as_posix()
         except (ValueError, OSError):
             pass
+        for directory in STDLIB_DIRS:
+            if filename.startswith(directory):
+                return filename[len(directory) :].replace(os.sep, "/")
         parts = path.parts
         if "site-packages" in parts:
             return "<site-packages>/" + "/".join(parts[parts.index("site-packages") + 1 :])
@@ -77,7 +74,7 @@ class TrialRecorder:
     def __init__(self, rootdir: Path, horizon: int | None) -> None:
         self.names = PathNames(rootdir)
         self.horizon = horizon
-        self._statements = Statements()
+        self.frames = Frames(self.names)
         self._markers: dict[str, dict[str, Any]] = {}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -102,8 +99,7 @@ class TrialRecorder:
         report = yield
         data: dict[str, Any] = {}
         if report.failed and call.excinfo is not None:
-            data["message"] = clip_head(self.names.scrub(call.excinfo.exconly()))
-            data["traceback"] = self._frames(call.excinfo)
+            data.update(self._failure(item, call.excinfo))
         if call.when == "teardown":
             data.update(self._record(item))
         if data:
@@ -120,82 +116,26 @@ class TrialRecorder:
             data["called"] = sorted({self.names.trainable_id(c[1]) for c in record.calls})
         return data
 
-    def _frames(self, excinfo: ExceptionInfo[BaseException]) -> list[str]:
-        entries = [
-            e for e in excinfo.traceback if not e.ishidden(excinfo) and not _hidden_path(e)
-        ] or list(excinfo.traceback)[-1:]  # all in pytest's own code: where it raised
-        return [self._frame(e) for e in entries[-_MAX_FRAMES:]]
-
-    def _frame(self, entry: TracebackEntry) -> str:
-        try:
-            line = self._statements(entry).strip()
-        except Exception:  # source can vanish (generated code, deleted files)
-            line = ""
-        head = f"{self.names(entry.path)}:{entry.lineno + 1} in {entry.name}"
-        if not line:
-            return head
-        return f"{head}\n    " + "\n    ".join(line.splitlines()[:6])
+    def _failure(self, item: pytest.Item, excinfo: ExceptionInfo[BaseException]) -> dict[str, Any]:
+        test = test_location(item)
+        data: dict[str, Any] = {
+            "message": clip_head(self.names.scrub(excinfo.exconly())),
+            "traceback": self.frames.render(excinfo, test),
+        }
+        if test is not None:
+            data["test_source"] = self.frames.test_source(test, excinfo)
+        return data
 
 
-class Statements:
-    """The source of the statement around a frame's line, each file parsed once.
-
-    pytest's ``TracebackEntry.statement`` parses the whole file again for
-    every frame; with a few dozen failures that was most of an evaluation.
-    """
-
-    def __init__(self) -> None:
-        self._spans: dict[str, list[tuple[int, int]]] = {}
-
-    def __call__(self, entry: TracebackEntry) -> str:
-        source = entry.frame.code.fullsource
-        if source is None:
-            return ""
-        lines, lineno = source.lines, entry.lineno
-        key = os.fspath(entry.path)
-        spans = self._spans.get(key)
-        if spans is None:
-            spans = self._spans[key] = statement_spans("\n".join(lines))
-        start, end = statement_at(spans, lines, lineno)
-        return "\n".join(lines[start : end + 1])
-
-
-def statement_spans(text: str) -> list[tuple[int, int]]:
-    """(first, last) 0-based lines of every statement in ``text``; a compound
-    statement spans its header only.  [] when ``text`` does not parse."""
+def test_location(item: pytest.Item) -> tuple[str, int] | None:
+    """(file, 0-based first line) of the code of ``item``'s test function, if it has one."""
+    function = getattr(item, "obj", None)
+    function = getattr(function, "__func__", function)  # unittest: a bound method
     try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return []
-    spans = []
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.stmt, ast.excepthandler)):
-            continue
-        start, end = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-            end = max(start, body[0].lineno - 2)
-        spans.append((start, end))
-    return spans
-
-
-def statement_at(
-    spans: list[tuple[int, int]], lines: Sequence[str], lineno: int
-) -> tuple[int, int]:
-    """The lines of the narrowest span holding ``lineno`` without the comments that end
-    it (those between a header and its body); the line alone when no span holds it."""
-    holding = [s for s in spans if s[0] <= lineno <= s[1]]
-    if not holding:
-        return lineno, lineno
-    start, end = min(holding, key=lambda s: (s[1] - s[0], -s[0]))
-    while end > start and lines[end].strip().startswith("#"):
-        end -= 1
-    return start, end
-
-
-def _hidden_path(entry: TracebackEntry) -> bool:
-    path = os.fspath(entry.path)
-    return path.startswith(_HIDDEN_DIRS) or ("<" in path and ">" in path)
+        code = inspect.unwrap(function).__code__  # type: ignore[arg-type]
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return code.co_filename, code.co_firstlineno - 1
 
 
 def _marker_fields(nodeid: str, marker: pytest.Mark) -> dict[str, Any]:
@@ -223,6 +163,9 @@ def _marker_fields(nodeid: str, marker: pytest.Mark) -> dict[str, Any]:
     return fields
 
 
+_FAILURE_KEYS = ("message", "traceback", "test_source")
+
+
 class TrialCollector:
     """Folds the setup/call/teardown reports of each test into one Trial."""
 
@@ -239,16 +182,17 @@ class TrialCollector:
 
     def _trial(self, reports: list[pytest.TestReport]) -> Trial:
         outcome: str = "passed"
-        message = ""
+        message = test_source = ""
         frames: list[str] = []
         data: dict[str, Any] = {}
         for report in reports:
             extra = getattr(report, REPORT_ATTRIBUTE, None) or {}
-            data.update({k: v for k, v in extra.items() if k not in ("message", "traceback")})
+            data.update({k: v for k, v in extra.items() if k not in _FAILURE_KEYS})
             if report.failed and outcome in ("passed", "skipped"):
                 outcome = "failed" if report.when == "call" else "error"
                 message = extra.get("message") or clip_head(report.longreprtext)
                 frames = list(extra.get("traceback", ()))
+                test_source = str(extra.get("test_source", ""))
             elif report.skipped and outcome == "passed":
                 outcome = "skipped"
         last = reports[-1]
@@ -259,6 +203,7 @@ class TrialCollector:
             score=data.get("score"),
             message=message,
             traceback=tuple(frames),
+            test_source=test_source,
             trace=tuple(data.get("trace", ())),
             stdout=clip_tail(self.names.scrub(output)),
             feedback=tuple(data.get("feedback", ())),

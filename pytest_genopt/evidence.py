@@ -17,6 +17,8 @@ TrialOutcome = Literal["passed", "failed", "error", "skipped"]
 OUTPUT_LIMIT = 2000
 #: assertion messages kept per trial
 MESSAGE_LIMIT = 2000
+#: how a folded run of library frames starts (the credit horizon does not count these)
+FOLD_MARK = "… "
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Trial:
     score: float | None = None
     message: str = ""
     traceback: tuple[str, ...] = ()
+    #: the failing test function's numbered source, its failing line marked
+    test_source: str = ""
     trace: tuple[Any, ...] = ()
     stdout: str = ""
     feedback: tuple[str, ...] = ()
@@ -63,6 +67,7 @@ class Trial:
             "score": self.score,
             "message": self.message,
             "traceback": list(self.traceback),
+            "test_source": self.test_source,
             "trace": list(self.trace),
             "stdout": self.stdout,
             "feedback": list(self.feedback),
@@ -82,6 +87,7 @@ class Trial:
             score=None if score is None else float(score),
             message=str(data.get("message", "")),
             traceback=tuple(data.get("traceback", ())),
+            test_source=str(data.get("test_source", "")),
             trace=tuple(data.get("trace", ())),
             stdout=str(data.get("stdout", "")),
             feedback=tuple(data.get("feedback", ())),
@@ -101,7 +107,8 @@ class Trial:
             outcome=self.outcome,
             value=self.value,
             message=self.message,
-            traceback=truncate(self.traceback, horizon),
+            traceback=truncate_frames(self.traceback, horizon),
+            test_source=self.test_source,
             # steps and calls were each bounded by the horizon while recording
             trace=self.trace,
             stdout=self.stdout,
@@ -116,6 +123,25 @@ def truncate(items: Sequence[Any], horizon: int | None) -> tuple[Any, ...]:
     if horizon == 0:
         return ()
     return tuple(items[-horizon:])
+
+
+def truncate_frames(frames: Sequence[str], horizon: int | None) -> tuple[str, ...]:
+    """The last ``horizon`` frames of project code, with the folded library runs
+    (:data:`FOLD_MARK` lines) between and after them."""
+    if horizon is None:
+        return tuple(frames)
+    kept: list[str] = []
+    counted = 0
+    for frame in reversed(frames):
+        folded = frame.startswith(FOLD_MARK)
+        if not folded and counted == horizon:
+            break
+        kept.append(frame)
+        counted += not folded
+    kept.reverse()
+    while counted and kept[0].startswith(FOLD_MARK):  # a caller's run, outside the horizon
+        kept.pop(0)
+    return tuple(kept) if horizon else ()
 
 
 def clip_tail(text: str, limit: int = OUTPUT_LIMIT) -> str:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pytest_genopt.evidence import FOLD_MARK
+
 if TYPE_CHECKING:
     from pytest_genopt.protocol import EvidenceItem, HistoryEntry, ParameterView, Request
 
@@ -118,8 +120,14 @@ def _evidence(number: int, item: EvidenceItem) -> str:
     if item.message:
         lines.append("message:")
         lines.append(_fence(item.message))
+    if item.test_source:
+        lines.append("test source (> marks the failing line):")
+        lines.append(_fence(item.test_source, "python"))
     if item.traceback:
-        lines.append(f"traceback (last {len(item.traceback)} frame(s), innermost last):")
+        own = sum(not frame.startswith(FOLD_MARK) for frame in item.traceback)
+        lines.append(
+            f"traceback ({own} frame(s) of project code, innermost last; library frames folded):"
+        )
         lines.append(_fence("\n".join(item.traceback)))
     if item.trace:
         lines.append(f"trace ({len(item.trace)} event(s), oldest first):")

@@ -295,6 +295,7 @@ class EvidenceItem:
     trace: tuple[JSON, ...] = ()
     stdout: str = ""
     feedback: tuple[str, ...] = ()
+    test_source: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -302,6 +303,7 @@ class EvidenceItem:
             "outcome": self.outcome,
             "value": self.value,
             "message": self.message,
+            "test_source": self.test_source,
             "traceback": list(self.traceback),
             "trace": list(self.trace),
             "stdout": self.stdout,
@@ -319,6 +321,7 @@ class EvidenceItem:
             trace=tuple(data.get("trace", ())),
             stdout=data.get("stdout", ""),
             feedback=tuple(data.get("feedback", ())),
+            test_source=data.get("test_source", ""),
         )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import textwrap
 
-from pytest_genopt.collector import statement_at, statement_spans
+from pytest_genopt.frames import statement_at, statement_spans
 
 SOURCE = textwrap.dedent(
     """\
