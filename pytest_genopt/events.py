@@ -98,6 +98,9 @@ class CandidateEvaluated(Event):
     objective: float | None = None
     values: dict[str, float | None] = field(default_factory=dict)
     summary: dict[str, Any] | None = None  # objective / passed / failed when fully evaluated
+    diff: str = ""  # the edits as a unified diff of the files they changed
+    notes: list[str] = field(default_factory=list)  # edits left out, tests not shown
+    moved: list[dict[str, Any]] = field(default_factory=list)  # see history.moved
 
 
 @dataclass(frozen=True)

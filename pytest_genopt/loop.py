@@ -34,6 +34,7 @@ from pytest_genopt.events import (
     RunStarted,
 )
 from pytest_genopt.evidence import MinibatchSampler, Trial, improvable, objective
+from pytest_genopt.history import edit_diff, moved
 from pytest_genopt.journal import (
     Journal,
     describe,
@@ -112,6 +113,7 @@ class Candidate:
     response: Response
     files: dict[str, str]
     trials: dict[str, Trial] | None = None  # the full set, once judged acceptable
+    tried: dict[str, Trial] = field(default_factory=dict)  # whatever was evaluated
 
 
 @dataclass
@@ -409,11 +411,12 @@ class Optimization:
         )
         by_id = {p.id: p for p in editable(self.parameters, self.settings.only)}
         try:
-            files = apply_edits(self.workspace.read, by_id, response.edits)
+            files = apply_edits(self.workspace.read, by_id, response.edits, attempt.notes)
         except EditRefused as exc:
             self._record(CandidateEvaluated(iteration, index, "edit", "invalid", str(exc)))
             return None
         attempt.decision, attempt.reason = "rejected", "not evaluated"
+        attempt.diff = edit_diff(self.workspace.read, files)
         return Candidate(attempt, response, files)
 
     def _judge(self, batch_ids: list[str], candidates: list[Candidate]) -> None:
@@ -432,6 +435,7 @@ class Optimization:
             attempt.reason = first.reason
             attempt.decision = "invalid" if first.invalid else attempt.decision
             return
+        candidate.tried = dict(first.trials)
         tried = Standing.of(first.trials[i] for i in batch_ids)
         attempt.batch_objective = objective_value(tried)
         screened = policy.screen(Standing.of(self.best[i] for i in batch_ids), tried, batch_ids)
@@ -446,6 +450,7 @@ class Optimization:
             attempt.decision = "invalid" if second.invalid else attempt.decision
             return
         trials = {**first.trials, **(second.trials if second else {})}
+        candidate.tried = trials
         counted = [i for i, t in self.best.items() if not t.holdout]
         full = Standing.of(trials[i] for i in counted)
         attempt.objective = objective_value(full)
@@ -510,6 +515,8 @@ class Optimization:
         for candidate in candidates:
             a = candidate.attempt
             trials = candidate.trials
+            changes, count = moved(self.best, candidate.tried)
+            notes = [*a.notes, f"{count} tests moved; the first {len(changes)} are shown"]
             self._record(
                 CandidateEvaluated(
                     iteration,
@@ -521,6 +528,9 @@ class Optimization:
                     objective=a.objective,
                     values=values_of(trials) if trials else {},
                     summary=summary_of({**holdout, **trials}) if trials else None,
+                    diff=a.diff,
+                    notes=notes if count > len(changes) else a.notes,
+                    moved=changes,
                 )
             )
 

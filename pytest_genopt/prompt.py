@@ -15,32 +15,44 @@ from typing import TYPE_CHECKING
 from pytest_genopt.evidence import FOLD_MARK
 
 if TYPE_CHECKING:
-    from pytest_genopt.protocol import EvidenceItem, HistoryEntry, ParameterView, Request
+    from collections.abc import Iterable
+
+    from pytest_genopt.protocol import JSON, EvidenceItem, HistoryEntry, ParameterView, Request
 
 _HISTORY_TEXT_LIMIT = 1500
+_RATIONALE_LIMIT = 2000
 
-INSTRUCTIONS = """\
+_INTRODUCTION = """\
 You are the optimizer in an iterative generative-optimization loop. A project's \
 tests measure how well some of its code and text performs; the parts you may \
 change are listed below as parameters. Each iteration you get evidence from a \
-minibatch of test trials (outcomes, assertion messages, the last frames of \
-tracebacks, recorded calls and trace steps up to the credit horizon, output \
-and feedback) and the history of earlier attempts. Propose edits that raise \
+minibatch of test trials (outcomes, assertion messages, the failing test's \
+source, the project's traceback frames with their line numbers, recorded calls \
+and trace steps up to the credit horizon, output and feedback) and the history \
+of earlier attempts, with the tests each one moved. Propose edits that raise \
 the objective. A proposal is kept only if it scores strictly higher on the \
-minibatch and no lower on all tests, without breaking a test that passed.
+minibatch and no lower on all tests, without breaking a test that passed."""
 
-Rules:
+_RULES = {
+    "any": """\
 - Edit only the parameters listed, by their id. Everything else is read-only; \
-tests cannot be changed.
+tests cannot be changed.""",
+    "function": """\
 - A function parameter is the whole function, from `def` to its last line, \
 without decorators (they are kept for you). Keep its name and signature \
-compatible with its callers. You may add imports inside the function.
-- A block parameter is the lines between its markers; a file parameter is the \
-whole file. Never write `genopt: begin` or `genopt: end` markers.
+compatible with its callers. You may add imports inside the function.""",
+    "block": """\
+- A block parameter is the lines between its `genopt: begin` and `genopt: end` \
+markers; never write those markers.""",
+    "file": """\
+- A file parameter is the whole file.""",
+    "closing": """\
 - Prefer small, general fixes grounded in the evidence over special cases for \
 the tests shown; other tests will judge the edit too.
-- Learn from the history: do not repeat an attempt that was rejected or invalid.
+- Learn from the history: do not repeat an attempt that was rejected or invalid.""",
+}
 
+_ANSWER = """\
 Answer with the tool `propose_edits` (or, answering in text, exactly one JSON \
 object and nothing else) of this form:
 {"rationale": "<what the evidence shows and why the edits help>",
@@ -48,6 +60,15 @@ object and nothing else) of this form:
            {"parameter": "<id>", "search": "<text occurring exactly once in the \
 parameter>", "replace": "<its replacement>"}]}
 Use `text` to rewrite a parameter, `search`/`replace` for a small local change."""
+
+
+def instructions(kinds: Iterable[str]) -> str:
+    """The fixed part of a prompt: its rules name only the parameter ``kinds`` present."""
+    present = set(kinds)
+    rules = [_RULES["any"]]
+    rules += [_RULES[k] for k in ("function", "block", "file") if k in present]
+    rules.append(_RULES["closing"])
+    return f"{_INTRODUCTION}\n\nRules:\n" + "\n".join(rules) + f"\n\n{_ANSWER}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +87,7 @@ class Prompt:
 def render(request: Request) -> Prompt:
     """The prompt for ``request``; ``render(r).text`` is what goes in ``r.prompt``."""
     return Prompt(
-        instructions=INSTRUCTIONS,
+        instructions=instructions(p.kind for p in request.parameters),
         parameters=_parameters(request.parameters),
         task=_task(request),
     )
@@ -145,7 +166,21 @@ def _evidence(number: int, item: EvidenceItem) -> str:
 def _history(entry: HistoryEntry) -> str:
     lines = [f"- iteration {entry.iteration}: {entry.decision}: {entry.reason}"]
     if entry.rationale:
-        lines.append(f"  rationale: {_clip(entry.rationale, 500)}")
+        lines.append(f"  rationale: {_clip(entry.rationale, _RATIONALE_LIMIT)}")
+    lines.extend(f"  note: {note}" for note in entry.notes)
+    if entry.diff:
+        lines.append("  its edits, as a diff of the files they changed:")
+        lines.append(_indent(_fence(entry.diff, "diff")))
+    else:
+        lines.extend(_edits(entry))
+    if entry.moved:
+        lines.append("  tests it moved (value with the kept artifact -> with this attempt):")
+        lines.extend(f"  - {_movement(m)}" for m in entry.moved)
+    return "\n".join(lines)
+
+
+def _edits(entry: HistoryEntry) -> list[str]:
+    lines = []
     for edit in entry.edits:
         if edit.text is not None:
             lines.append(f"  edit {edit.parameter} (whole text):")
@@ -155,7 +190,16 @@ def _history(entry: HistoryEntry) -> str:
             lines.append(_indent(_fence(_clip(edit.search or "", _HISTORY_TEXT_LIMIT))))
             lines.append("  ->")
             lines.append(_indent(_fence(_clip(edit.replace or "", _HISTORY_TEXT_LIMIT))))
-    return "\n".join(lines)
+    return lines
+
+
+def _movement(entry: JSON) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    text = f"{entry.get('test')}: {entry.get('best', 0):g} -> {entry.get('value', 0):g}"
+    if entry.get("outcome") != "passed":
+        text += f" ({entry.get('outcome')}: {entry.get('message', '')})"
+    return text
 
 
 def _clip(text: str, limit: int) -> str:

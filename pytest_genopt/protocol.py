@@ -334,6 +334,11 @@ class HistoryEntry:
     edits: tuple[Edit, ...]
     decision: Decision
     reason: str
+    #: the edits as a unified diff of what they changed ("" when they were refused)
+    diff: str = ""
+    notes: tuple[str, ...] = ()
+    #: tests the attempt's evaluation moved: test, best, value, outcome, message
+    moved: tuple[JSON, ...] = ()
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -342,6 +347,9 @@ class HistoryEntry:
             "edits": [e.to_json() for e in self.edits],
             "decision": self.decision,
             "reason": self.reason,
+            "diff": self.diff,
+            "notes": list(self.notes),
+            "moved": list(self.moved),
         }
 
     @classmethod
@@ -358,6 +366,9 @@ class HistoryEntry:
             edits=tuple(edits),
             decision=data["decision"],
             reason=data.get("reason", ""),
+            diff=data.get("diff", ""),
+            notes=tuple(data.get("notes", ())),
+            moved=tuple(data.get("moved", ())),
         )
 
 

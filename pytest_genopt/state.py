@@ -42,6 +42,9 @@ class Attempt:
     batch_objective: float | None = None
     objective: float | None = None
     commit: str | None = None
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -175,6 +178,8 @@ def attempt_of(proposal: ProposalReceived, evaluation: CandidateEvaluated | None
         attempt.reason = evaluation.reason
         attempt.batch_objective = evaluation.batch_objective
         attempt.objective = evaluation.objective
+        attempt.diff, attempt.notes = evaluation.diff, list(evaluation.notes)
+        attempt.moved = list(evaluation.moved)
     return attempt
 
 
@@ -218,6 +223,9 @@ def history_entries(iteration: int, attempts: Sequence[Attempt]) -> list[History
             tuple(Edit.from_json(e) for e in attempt.edits),
             attempt.decision,
             attempt.reason,
+            diff=attempt.diff,
+            notes=tuple(attempt.notes),
+            moved=tuple(attempt.moved),
         )
         for attempt in attempts
         if attempt.decision != "error"

@@ -130,6 +130,10 @@ class EditRefused(Exception):
     """An edit that cannot be applied; ``str(exc)`` is a one-line reason for the optimizer."""
 
 
+class NoChange(EditRefused):
+    """An edit whose result is the text it applied to."""
+
+
 # --------------------------------------------------------------------------- discovery
 
 
@@ -475,7 +479,7 @@ def _apply_function(file_text: str, parameter: Parameter, edit: Edit) -> str:
     current = _function_region_text(lines, node, _string_continuation_rows(file_text))
     new = _checked_function_text(_new_text(current, edit), name, node)
     if new == current:
-        raise EditRefused("the edit changes nothing")
+        raise NoChange("the edit changes nothing")
     replacement = _reindent(new, _indent_of(lines[start]))
     if not lines[end - 1].endswith(("\n", "\r")):
         replacement = replacement.removesuffix("\n")  # the file had no final newline
@@ -586,7 +590,7 @@ def _apply_block(file_text: str, parameter: Parameter, edit: Edit) -> str:
             )
     new = _with_final_newline(new) if new else new
     if new == current:
-        raise EditRefused("the edit changes nothing")
+        raise NoChange("the edit changes nothing")
     return "".join(lines[:start]) + _to_style(new, file_text) + "".join(lines[end:])
 
 
@@ -614,7 +618,7 @@ def apply_edit(file_text: str, parameter: Parameter, edit: Edit) -> str:
     else:
         new_text = _to_style(_new_text(_lf(file_text), edit), file_text)
     if new_text == file_text:
-        raise EditRefused("the edit changes nothing")
+        raise NoChange("the edit changes nothing")
     if parameter.language == "python":
         try:
             _compile(new_text, parameter.path)
@@ -626,18 +630,23 @@ def apply_edit(file_text: str, parameter: Parameter, edit: Edit) -> str:
 
 
 def apply_edits(
-    read: Callable[[str], str], parameters: Mapping[str, Parameter], edits: Sequence[Edit]
+    read: Callable[[str], str],
+    parameters: Mapping[str, Parameter],
+    edits: Sequence[Edit],
+    dropped: list[str] | None = None,
 ) -> dict[str, str]:
     """Apply ``edits`` in order; ``{path: new text}`` for every file that changed.
 
     ``read(path)`` gives a file's current text.  Raises :class:`EditRefused`
     (reason prefixed with the parameter id) on the first edit that cannot be
     applied, or when an edit names an unknown parameter; nothing is returned
-    then.
+    then.  Given a ``dropped`` list, an edit that changes nothing is left out
+    with a note appended there instead, unless every edit is such an edit.
     """
     originals: dict[str, str] = {}
     texts: dict[str, str] = {}
-    for edit in edits:
+    notes: list[str] = []
+    for number, edit in enumerate(edits, 1):
         parameter = parameters.get(edit.parameter)
         if parameter is None:
             known = sorted(parameters)
@@ -647,8 +656,14 @@ def apply_edits(
             texts[parameter.path] = originals[parameter.path] = read(parameter.path)
         try:
             texts[parameter.path] = apply_edit(texts[parameter.path], parameter, edit)
+        except NoChange as exc:
+            if dropped is None or len(notes) == len(edits) - 1:
+                raise EditRefused(f"{parameter.id}: {exc}") from None
+            notes.append(f"edit {number} ({parameter.id}) changes nothing; it was left out")
         except EditRefused as exc:
             raise EditRefused(f"{parameter.id}: {exc}") from None
+    if dropped is not None:
+        dropped.extend(notes)
     return {path: text for path, text in texts.items() if text != originals[path]}
 
 

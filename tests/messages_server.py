@@ -82,6 +82,47 @@ def usage(
     }
 
 
+class PromptCache:
+    """Prompt caching as the API does it, in characters: a request's prefix up to its
+    last ``cache_control`` breakpoint is read from the cache when an earlier request
+    had that exact prefix, and written to it otherwise.
+
+    ``reply(answer)`` is a responder for the server's queue that answers with a
+    ``propose_edits`` tool call and reports usage in these character counts.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.read = self.written = self.uncached = 0
+        self.hits: list[bool] = []  # per request: was its prefix read from the cache
+
+    def reply(self, answer: Any) -> Responder:
+        def respond(request: ReceivedRequest) -> Reply:
+            blocks = [*request.body.get("system", [])]
+            for message in request.body.get("messages", []):
+                blocks.extend(message["content"])
+            marks = [i for i, b in enumerate(blocks) if b.get("cache_control")]
+            cut = marks[-1] + 1 if marks else 0
+            prefix = json.dumps(blocks[:cut])
+            rest = sum(len(b.get("text", "")) for b in blocks[cut:])
+            cached = sum(len(b.get("text", "")) for b in blocks[:cut])
+            read, written = (cached, 0) if prefix in self.seen else (0, cached)
+            self.hits.append(prefix in self.seen)
+            self.seen.add(prefix)
+            self.read += read
+            self.written += written
+            self.uncached += rest
+            return MessagesServer.tool_reply(answer, usage(rest, 10, read, written))
+
+        return respond
+
+    @property
+    def share(self) -> float:
+        """The share of all prompt characters that were read from the cache."""
+        total = self.read + self.written + self.uncached
+        return self.read / total if total else 0.0
+
+
 class MessagesServer:
     """A threaded HTTP server answering the Messages API from a queue; a context manager."""
 

@@ -209,12 +209,17 @@ def test_regressions_crashes_and_hangs_are_rejected(
 ) -> None:
     (calc_project / "optimizer.py").write_text(
         textwrap.dedent("""
+        import json
+
         REGRESS = "def add(a, b):\\n    return a + b if (a, b) != (0, 0) else 1\\n"
         CRASH = "def add(a, b):\\n    import os\\n    os._exit(3)\\n"
         HANG = "def add(a, b):\\n    import time\\n    time.sleep(120)\\n"
         ANSWERS = {1: REGRESS, 2: CRASH, 3: HANG}
 
         def propose(request):
+            if request["iteration"] == 2:
+                with open("history.json", "w") as out:
+                    json.dump(request["history"], out)
             text = ANSWERS[request["iteration"]]
             return {"edits": [{"parameter": "calc.py::add", "text": text}], "rationale": "try"}
     """)
@@ -223,7 +228,7 @@ def test_regressions_crashes_and_hangs_are_rejected(
         pytester,
         "--genopt-iterations=3",
         "--genopt-backend=python:optimizer:propose",
-        "--genopt-timeout=5",
+        "--genopt-timeout=10",  # the preflight must fit in it on a busy machine
         "--genopt-seed=1",
     )
     report = report_of(calc_project)
@@ -231,8 +236,19 @@ def test_regressions_crashes_and_hangs_are_rejected(
     assert decisions == ["rejected", "rejected", "rejected"], result.stdout.str()
     reasons = [i["reason"] for i in report["iterations"]]
     assert reasons[0] == "breaks 1 passing test(s): tests/test_calc.py::test_zero"
+    # the next request says which test broke and how, and what the edit was
+    (regression,) = read_json(calc_project / "history.json")
+    assert regression["moved"][0] == {
+        "test": "tests/test_calc.py::test_zero",
+        "best": 1.0,
+        "value": 0.0,
+        "outcome": "failed",
+        "message": "AssertionError: assert 1 == 0",
+    }
+    assert "+    return a + b if (a, b) != (0, 0) else 1\n" in regression["diff"]
+    assert "-    return a - b\n" in regression["diff"]
     assert "exited with status 3" in reasons[1]
-    assert "--genopt-timeout=5" in reasons[2]
+    assert "--genopt-timeout=10" in reasons[2]
     assert report["best"]["commit"] is None
 
 
@@ -273,6 +289,12 @@ def test_exchange_answered_by_an_outside_process(
     report = report_of(calc_project)
     assert report["iterations"][0]["decision"] == "accepted", result.stdout.str()
     assert report["backend"] == f"exchange:{exchange}"
+    result.stdout.fnmatch_lines(
+        [
+            f"genopt: waiting up to 3600 s for an answer in {exchange}/1-0.response.json "
+            f"(prompt: {exchange}/1-0.prompt.md)"
+        ]
+    )
 
 
 def test_outside_git_it_refuses_before_running(pytester: pytest.Pytester) -> None:

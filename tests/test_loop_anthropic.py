@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.messages_server import MessagesServer, usage
+from tests.messages_server import MessagesServer, PromptCache, usage
 from tests.test_loop import FIX, genopt, report_of
 
 if TYPE_CHECKING:
@@ -84,6 +84,24 @@ def test_anthropic_run_survives_bad_replies_and_accepts_the_fix(
     written = all_files(calc_project / ".genopt") + (calc_project / "cassette.json").read_bytes()
     assert API_KEY.encode() not in written
     assert TEST_SECRET.encode() not in written
+
+
+def test_the_stable_prefix_is_read_from_the_cache_until_an_edit_is_kept(
+    pytester: pytest.Pytester, calc_project: Path, api: MessagesServer
+) -> None:
+    cache = PromptCache()
+    worse = {"edits": [{"parameter": "calc.py::add", "search": "a - b", "replace": "a * b"}],
+             "rationale": "multiply"}  # fmt: skip
+    partial = {"edits": [{"parameter": "calc.py::add", "search": "a - b",
+                          "replace": "a + b if a < 50 else 0"}], "rationale": "add"}  # fmt: skip
+    api.add(cache.reply(worse), cache.reply(worse), cache.reply(partial), cache.reply(worse))
+    genopt(pytester, "--genopt-iterations=4", "--genopt-backend=anthropic", "--genopt-seed=0")
+    report = report_of(calc_project)
+    decisions = [i["decision"] for i in report["iterations"]]
+    assert decisions == ["rejected", "rejected", "accepted", "invalid"]  # "a - b" is gone
+    # the instructions and parameters come first and change only with a kept edit
+    assert cache.hits == [False, True, True, False]
+    assert report["usage"]["cache_read_input_tokens"] == cache.read > 0
 
 
 def test_budget_stops_before_a_call_it_cannot_afford(

@@ -165,3 +165,42 @@ def test_fences_outgrow_backticks_in_the_text() -> None:
     view = ParameterView("doc.md", "file", "doc.md", "markdown", "```python\nx\n```\n")
     text = prompt.render(Request(**{**make_request().__dict__, "parameters": (view,)})).parameters
     assert "````markdown\n```python\nx\n```\n````" in text
+
+
+def test_history_shows_a_diff_the_notes_and_the_tests_an_attempt_moved() -> None:
+    entry = HistoryEntry(
+        1,
+        "why " * 300,
+        (Edit("calc.py::add", search="return a - b", replace="return a + b if a else 1"),),
+        "rejected",
+        "breaks 1 passing test(s): t.py::test_zero",
+        diff="--- a/calc.py\n+++ b/calc.py\n@@ -5 +5 @@\n-    return a - b\n+    return a + b\n",
+        notes=("edit 2 (calc.py::add) changes nothing; it was left out",),
+        moved=(
+            {"test": "t.py::test_zero", "best": 1.0, "value": 0.0, "outcome": "failed",
+             "message": "AssertionError: assert 1 == 0"},
+            {"test": "t.py::test_add", "best": 0.0, "value": 1.0, "outcome": "passed"},
+        ),
+    )  # fmt: skip
+    request = Request(**{**make_request().__dict__, "history": (entry,)})
+    assert Request.from_json(json.loads(request.dumps())) == request
+    task = prompt.render(request).task
+    assert "  rationale: " + ("why " * 300).strip() in task  # 1,200 characters: not clipped
+    assert "  note: edit 2 (calc.py::add) changes nothing; it was left out" in task
+    assert "    ```diff\n    --- a/calc.py\n" in task
+    assert "search/replace" not in task  # the diff says it once
+    assert "  - t.py::test_zero: 1 -> 0 (failed: AssertionError: assert 1 == 0)" in task
+    assert "  - t.py::test_add: 0 -> 1\n" in task
+
+
+def test_rules_name_only_the_parameter_kinds_present() -> None:
+    function_only = prompt.render(make_request()).instructions
+    assert "A function parameter is the whole function" in function_only
+    assert "genopt: begin" not in function_only
+    assert "A file parameter" not in function_only
+    view = ParameterView("calc.py::knobs", "block", "calc.py", "python", "RATE = 1\n")
+    both = Request(**{**make_request().__dict__, "parameters": (*make_request().parameters, view)})
+    rules = prompt.render(both).instructions
+    assert "A function parameter" in rules
+    assert "never write those markers" in rules
+    assert "A file parameter" not in rules

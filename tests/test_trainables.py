@@ -779,3 +779,18 @@ def test_apply_edits_that_cancel_out_change_no_file(tmp_path: Path) -> None:
     params = by_id(tmp_path, files=["p.md"])
     edits = [Edit("p.md", text="b\n"), Edit("p.md", text="a\n")]
     assert apply_edits(read(tmp_path), params, edits) == {}
+
+
+def test_an_edit_that_changes_nothing_is_left_out_with_a_note(tmp_path: Path) -> None:
+    write(tmp_path, {"calc.py": CALC})
+    params = by_id(tmp_path)
+    same = Edit("calc.py::Agent.act", search="return 0", replace="return 0")
+    fix = Edit("calc.py::add", search="return a - b", replace="return a + b")
+    notes: list[str] = []
+    changed = apply_edits(read(tmp_path), params, [same, fix], notes)
+    assert "return a + b" in changed["calc.py"]
+    assert notes == ["edit 1 (calc.py::Agent.act) changes nothing; it was left out"]
+    with pytest.raises(EditRefused, match=r"^calc.py::Agent.act: the edit changes nothing$"):
+        apply_edits(read(tmp_path), params, [same, same], [])  # nothing left to try
+    with pytest.raises(EditRefused, match=r"^calc.py::Agent.act: the edit changes nothing$"):
+        apply_edits(read(tmp_path), params, [same, fix])  # strict without a notes list

@@ -34,7 +34,8 @@ File protocol (one exchange per proposal, named by iteration ``I`` and candidate
 - Files are never deleted: ``DIR`` is the transcript of the run.  Every text
   written goes through :func:`pytest_genopt.redaction.redact` first.
 
-The backend prints nothing; whoever watches ``DIR`` decides how to notify.
+The backend prints one line per exchange through ``notify`` (the terminal, in a
+pytest run): which answer file it waits for, where its prompt is, and how long.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from pytest_genopt.protocol import (
 from pytest_genopt.redaction import redact
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from pytest_genopt.protocol import Request
 
@@ -84,7 +85,8 @@ class ExchangeBackend:
     ``timeout`` is how long one proposal may take (seconds); ``poll`` the time
     between looks at the answer file; ``name`` replaces the default
     ``exchange:<directory>`` (e.g. to show the spec as the user wrote it);
-    ``secrets`` are redacted from every file written.  Construction writes nothing.
+    ``secrets`` are redacted from every file written; ``notify`` gets one line when
+    a wait begins.  Construction writes nothing.
     """
 
     name: str
@@ -97,6 +99,7 @@ class ExchangeBackend:
         poll: float = 0.2,
         name: str | None = None,
         secrets: Sequence[str] = (),
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         if not timeout > 0 or not poll > 0:
             raise ValueError(f"timeout and poll must be positive, got {timeout} and {poll}")
@@ -108,6 +111,7 @@ class ExchangeBackend:
         self._candidates: dict[int, int] = {}  # iteration -> its next candidate number
         self._lock = threading.Lock()
         self._status = ExchangeStatus(self.directory, self.secrets)
+        self._notify = notify
 
     def propose(self, request: Request) -> Proposal:
         """Write the request for the next candidate of its iteration, wait for the answer.
@@ -133,7 +137,13 @@ class ExchangeBackend:
             raise BackendFatal(
                 f"exchange: cannot write the request into {self.directory}: {exc.strerror or exc}"
             ) from None
-        return self._await(self.directory / f"{stem}.response.json")
+        answer = self.directory.absolute() / f"{stem}.response.json"
+        if self._notify is not None:
+            self._notify(
+                f"genopt: waiting up to {self.timeout:g} s for an answer in {answer} "
+                f"(prompt: {answer.with_name(stem + '.prompt.md')})"
+            )
+        return self._await(answer)
 
     def worst_case(self, request: Request) -> Usage:
         """Zero: the outside optimizer's spending is not ours to count."""

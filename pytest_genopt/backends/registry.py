@@ -13,6 +13,8 @@ from pytest_genopt.backends import Backend, BackendFatal
 from pytest_genopt.plugin import plugin_backend_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pytest
 
     from pytest_genopt.backends.prices import Price
@@ -56,6 +58,7 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
             timeout=timeout,
             name=str(spec),  # the spec as written: stable across machines in trailers
             secrets=secrets,
+            notify=_terminal_line(config),
         )
     elif spec.scheme == "replay":
         from pytest_genopt.backends.cassette import ReplayBackend
@@ -122,3 +125,15 @@ def _exchange_timeout(config: pytest.Config) -> float:
             "expected a number of seconds > 0"
         )
     return seconds
+
+
+def _terminal_line(config: pytest.Config) -> Callable[[str], None]:
+    """Write a line on the session's terminal (when it has one) at once."""
+
+    def write(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+            reporter.flush()  # someone is waiting to read it
+
+    return write
