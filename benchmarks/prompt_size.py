@@ -49,7 +49,9 @@ def tests(count: int) -> str:
     lines = ["import pytest", "import mod", ""]
     lines.append(f"@pytest.mark.parametrize('i', range({count}))")
     lines.append("def test_f(i):")
-    lines.append("    assert getattr(mod, f'f{i}')(2) == 2 * i + i")
+    lines.append("    total = 2 * i")
+    lines.append("    expected = (total - i if total > 1000 + i else total) + i")
+    lines.append("    assert getattr(mod, f'f{i}')(2) == expected")
     return "\n".join(lines) + "\n"
 
 

@@ -22,9 +22,10 @@ import pytest
 from pytest_genopt import tracing
 from pytest_genopt.evidence import Trial, clip_head, clip_tail
 from pytest_genopt.frames import STDLIB_DIRS, Frames
+from pytest_genopt.reach import Reach
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Sequence
 
     from _pytest._code.code import ExceptionInfo
 
@@ -71,11 +72,17 @@ class PathNames:
 class TrialRecorder:
     """Records each test and attaches JSON evidence to its reports."""
 
-    def __init__(self, rootdir: Path, horizon: int | None) -> None:
+    def __init__(self, rootdir: Path, horizon: int | None, regions: Sequence[str] = ()) -> None:
         self.names = PathNames(rootdir)
         self.horizon = horizon
         self.frames = Frames(self.names)
         self._markers: dict[str, dict[str, Any]] = {}
+        self.reach = Reach([])
+        self.watch(rootdir, regions)
+
+    def watch(self, rootdir: Path, regions: Sequence[str]) -> None:
+        """Record which functions of ``regions`` (rootdir-relative files) each test runs."""
+        self.reach = Reach([str(rootdir / path) for path in regions])
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # validate markers up front: a typo stops the run before any test runs
@@ -87,9 +94,11 @@ class TrialRecorder:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
         tracing.begin_test(self.horizon)
+        self.reach.start()
         try:
             return (yield)
         finally:
+            self.reach.stop()
             tracing.end_test()
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -108,6 +117,9 @@ class TrialRecorder:
 
     def _record(self, item: pytest.Item) -> dict[str, Any]:
         data: dict[str, Any] = dict(self._markers.get(item.nodeid, {}))
+        reached = [f"{self.names(path)}:{line}" for path, line in self.reach.lines()]
+        if reached:
+            data["reached"] = reached
         record = tracing.current()
         if record is not None:
             data["score"] = record.score
@@ -211,5 +223,6 @@ class TrialCollector:
             linked=tuple(data.get("linked", ())),
             called=tuple(data.get("called", ())),
             files=tuple(data.get("files", ())),
+            reached=tuple(data.get("reached", ())),
             duration=sum(r.duration for r in reports),
         )

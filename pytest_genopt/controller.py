@@ -106,6 +106,9 @@ class Controller:
             self.parameters = discover(self.rootdir, file_globs=s.trainable_files)
         except ValueError as exc:
             raise pytest.UsageError(f"genopt: {exc}") from None
+        recorder = self.config.pluginmanager.get_plugin("genopt-recorder")
+        if recorder is not None:  # the session's own tests: which regions each one runs
+            recorder.watch(self.rootdir, region_files(self.parameters))
         if s.only and not editable(self.parameters, s.only):
             known = ", ".join(p.id for p in self.parameters[:10]) or "none"
             raise pytest.UsageError(
@@ -288,6 +291,7 @@ class Controller:
             known=known,
             rerun=rerun,
             checkout=self._checkout(directory),
+            regions=region_files(self.parameters),
         )
 
     def _checkout(self, directory: Path) -> tuple[Path, Path] | None:
@@ -394,3 +398,10 @@ class Controller:
             f"parameter(s), {len(request.evidence)} trial(s) (horizon {s.horizon_label}, "
             f"batch size {s.batch_size}){note}; no backend was called"
         )
+
+
+def region_files(parameters: Sequence[Parameter]) -> list[str]:
+    """The large file parameters, shown by region: each test records what it ran there."""
+    from pytest_genopt.outline import is_large
+
+    return sorted({p.path for p in parameters if is_large(p.kind, p.language, p.text)})

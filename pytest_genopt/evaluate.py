@@ -211,6 +211,7 @@ def evaluate(
     known: Collection[str] | None = None,
     rerun: bool = False,
     checkout: tuple[Path, Path] | None = None,
+    regions: Sequence[str] = (),
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -228,6 +229,8 @@ def evaluate(
     ``memory`` caps each process's data memory in bytes (None: no cap).
     ``checkout`` is (the user's repository top level, the candidate tree's):
     imports from the first are served from the second (:mod:`pytest_genopt.imports`).
+    ``regions`` are rootdir-relative files whose functions each test runs are
+    recorded in its trial (``Trial.reached``).
 
     Every evaluation runs two sentinel tests (one must fail, one must pass);
     a wrong outcome is the status "tampered".  ``known`` are the baseline's
@@ -258,7 +261,7 @@ def evaluate(
         spec, child_env = _worker_spec(
             directory, tmp, asked, paths, env, keep_env, checkout,
             horizon=horizon, trainable_files=trainable_files,
-            workers=workers if parallel else 1, rerun=rerun,
+            workers=workers if parallel else 1, rerun=rerun, regions=regions,
         )  # fmt: skip
         pytest_args = [f"--rootdir={directory}", *args]
         if not _disables(args, "cacheprovider"):  # else cache_dir is an unknown ini key
@@ -307,6 +310,7 @@ def _worker_spec(
     trainable_files: Sequence[str],
     workers: int,
     rerun: bool,
+    regions: Sequence[str],
 ) -> tuple[WorkerSpec, dict[str, str]]:
     """The worker's spec and the child's environment for one evaluation in ``tmp``."""
     private = tmp / "tmp"
@@ -326,6 +330,7 @@ def _worker_spec(
         junitxml=str(tmp / "junit.xml") if rerun else "",
         source=str(checkout[0]) if checkout else "",
         tree=str(checkout[1]) if checkout else "",
+        regions=[p.replace(os.sep, "/") for p in regions],
     )
     child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
     if not child_env["PYTHONPATH"]:

@@ -46,6 +46,8 @@ class Trial:
     called: tuple[str, ...] = ()
     #: whole files the test's marker makes trainable
     files: tuple[str, ...] = ()
+    #: ``path:line`` of the functions of large file parameters the test ran
+    reached: tuple[str, ...] = ()
     duration: float = 0.0
 
     @property
@@ -75,6 +77,7 @@ class Trial:
             "linked": list(self.linked),
             "called": list(self.called),
             "files": list(self.files),
+            "reached": list(self.reached),
             "duration": self.duration,
         }
 
@@ -95,6 +98,7 @@ class Trial:
             linked=tuple(data.get("linked", ())),
             called=tuple(data.get("called", ())),
             files=tuple(data.get("files", ())),
+            reached=tuple(data.get("reached", ())),
             duration=float(data.get("duration", 0.0)),
         )
 

@@ -1,4 +1,4 @@
-"""Render a protocol-v1 Request as the prompt an LLM reads.
+"""Render a protocol Request as the prompt an LLM reads.
 
 The prompt has three parts, most stable first, so that a backend can cache
 the prefix: the instructions (fixed for a run), the parameters (fixed until
@@ -108,7 +108,10 @@ def _parameters(parameters: tuple[ParameterView, ...]) -> str:
         lines.append(f"kind: {p.kind}; file: {p.path}; language: {p.language}")
         if p.description:
             lines.append(f"description: {p.description}")
-        lines.append(_fence(p.text, p.language if p.language != "text" else ""))
+        if p.view:
+            lines.append(p.view)
+        else:
+            lines.append(_fence(p.text, p.language if p.language != "text" else ""))
     return "\n".join(lines)
 
 

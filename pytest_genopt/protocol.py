@@ -1,4 +1,4 @@
-"""Protocol v1: the Request an optimizer receives and the Response it returns.
+"""Protocol v2: the Request an optimizer receives and the Response it returns.
 
 Both are plain JSON objects (see ``docs/protocol.md``).  The types here are the
 one place where they are built, serialized and validated; a malformed Response
@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+#: request versions this package reads (v1 requests lack the v2 fields)
+READABLE_VERSIONS = (1, 2)
 
 Outcome = Literal["passed", "failed", "error"]
 Decision = Literal["accepted", "rejected", "invalid", "error"]
@@ -31,15 +33,16 @@ class Edit:
     text: str | None = None
     search: str | None = None
     replace: str | None = None
+    #: protocol v2: a function or method (qualified name) inside a Python file parameter
+    region: str | None = None
 
     def to_json(self) -> dict[str, str]:
+        where = {"parameter": self.parameter}
+        if self.region is not None:
+            where["region"] = self.region
         if self.text is not None:
-            return {"parameter": self.parameter, "text": self.text}
-        return {
-            "parameter": self.parameter,
-            "search": self.search or "",
-            "replace": self.replace or "",
-        }
+            return {**where, "text": self.text}
+        return {**where, "search": self.search or "", "replace": self.replace or ""}
 
     @classmethod
     def from_json(cls, data: object) -> Edit:
@@ -49,22 +52,26 @@ class Edit:
         keys = set(data)
         if "parameter" not in keys or not isinstance(data["parameter"], str):
             raise InvalidProposal("an edit needs a string 'parameter'")
-        extra = keys - {"parameter", "text", "search", "replace"}
+        extra = keys - {"parameter", "region", "text", "search", "replace"}
         if extra:
             raise InvalidProposal(f"unknown edit field(s): {', '.join(sorted(extra))}")
+        region = data.get("region")
+        if region is not None and (not isinstance(region, str) or not region.strip()):
+            raise InvalidProposal("'region' must be a non-empty string (a function's name)")
+        parameter = data["parameter"]
         if "text" in keys:
             if keys & {"search", "replace"}:
                 raise InvalidProposal("an edit has either 'text' or 'search'/'replace', not both")
             if not isinstance(data["text"], str):
                 raise InvalidProposal("'text' must be a string")
-            return cls(parameter=data["parameter"], text=data["text"])
+            return cls(parameter, text=data["text"], region=region)
         if {"search", "replace"} <= keys:
             search, replace = data["search"], data["replace"]
             if not isinstance(search, str) or not isinstance(replace, str):
                 raise InvalidProposal("'search' and 'replace' must be strings")
             if not search:
                 raise InvalidProposal("'search' must not be empty")
-            return cls(parameter=data["parameter"], search=search, replace=replace)
+            return cls(parameter, search=search, replace=replace, region=region)
         raise InvalidProposal("an edit needs 'text', or both 'search' and 'replace'")
 
 
@@ -260,6 +267,9 @@ class ParameterView:
     language: str
     text: str
     description: str = ""
+    #: protocol v2: what the prompt shows of a large parameter instead of its text
+    #: (an outline and the regions the evidence reached); "" shows the text
+    view: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -269,6 +279,7 @@ class ParameterView:
             "language": self.language,
             "text": self.text,
             "description": self.description,
+            "view": self.view,
         }
 
     @classmethod
@@ -280,6 +291,7 @@ class ParameterView:
             language=data["language"],
             text=data["text"],
             description=data.get("description", ""),
+            view=data.get("view", ""),
         )
 
 
@@ -384,7 +396,7 @@ class RequestSettings:
 
 @dataclass(frozen=True)
 class Request:
-    """Everything one update tells the optimizer (protocol v1)."""
+    """Everything one update tells the optimizer (protocol v2)."""
 
     run: str
     iteration: int
@@ -411,7 +423,7 @@ class Request:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Request:
-        if data.get("protocol") != PROTOCOL_VERSION:
+        if data.get("protocol") not in READABLE_VERSIONS:
             raise ValueError(
                 f"unsupported protocol version {data.get('protocol')!r}; "
                 f"this is protocol {PROTOCOL_VERSION}"
@@ -451,6 +463,11 @@ def response_schema() -> dict[str, JSON]:
                     "type": "object",
                     "properties": {
                         "parameter": {"type": "string", "description": "a parameter id"},
+                        "region": {
+                            "type": "string",
+                            "description": "in a Python file parameter: the function or "
+                            "method (e.g. 'Class.method') the edit applies to",
+                        },
                         "text": {
                             "type": "string",
                             "description": "the parameter's complete new text",

@@ -209,7 +209,7 @@ def record_of(pending: Unfinished, seconds: float) -> IterationRecord:
 
 
 def history_entries(iteration: int, attempts: Sequence[Attempt]) -> list[HistoryEntry]:
-    """An iteration's attempts as protocol-v1 history.
+    """An iteration's attempts as protocol history.
 
     Backend errors are left out: they proposed nothing, and the protocol's
     history decisions are accepted, rejected or invalid.

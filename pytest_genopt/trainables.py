@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import io
 import itertools
 import os
@@ -115,7 +116,7 @@ class Parameter:
     description: str = ""
 
     def view(self) -> ParameterView:
-        """The parameter as the optimizer sees it (protocol v1)."""
+        """The parameter as the optimizer sees it (protocol v2)."""
         return ParameterView(
             id=self.id,
             kind=self.kind,
@@ -396,8 +397,12 @@ def _description(node: _FunctionNode) -> str:
     return ""
 
 
-def _find_function(tree: ast.Module, qualname: str) -> list[_FunctionNode]:
-    return [n for q, n in _defs(tree.body, "") if q == qualname and _is_trainable(n)]
+def _find_function(
+    tree: ast.Module, qualname: str, *, trainable: bool = True
+) -> list[_FunctionNode]:
+    return [
+        n for q, n in _defs(tree.body, "") if q == qualname and (_is_trainable(n) or not trainable)
+    ]
 
 
 def function_text(source: str, qualname: str) -> str:
@@ -459,7 +464,9 @@ def _string_continuation_rows(source: str) -> set[int]:
     return rows
 
 
-def _apply_function(file_text: str, parameter: Parameter, edit: Edit) -> str:
+def _apply_function(
+    file_text: str, parameter: Parameter, edit: Edit, *, trainable: bool = True
+) -> str:
     qualname = parameter.id.partition("::")[2]
     name = qualname.rpartition(".")[2]
     try:
@@ -469,10 +476,11 @@ def _apply_function(file_text: str, parameter: Parameter, edit: Edit) -> str:
             f"function '{qualname}' can no longer be found: {parameter.path} does not parse "
             f"({_syntax_error(exc)})"
         ) from None
-    matches = _find_function(tree, qualname)
+    matches = _find_function(tree, qualname, trainable=trainable)
     if len(matches) != 1:
         where = "can no longer be found" if not matches else f"is defined {len(matches)} times"
-        raise EditRefused(f"trainable function '{qualname}' {where} in {parameter.path}")
+        what = "trainable function" if trainable else "region (function)"
+        raise EditRefused(f"{what} '{qualname}' {where} in {parameter.path}")
     node = matches[0]
     lines = _split_lines(file_text)
     start, end = _region(node)
@@ -484,6 +492,19 @@ def _apply_function(file_text: str, parameter: Parameter, edit: Edit) -> str:
     if not lines[end - 1].endswith(("\n", "\r")):
         replacement = replacement.removesuffix("\n")  # the file had no final newline
     return "".join(lines[:start]) + _to_style(replacement, file_text) + "".join(lines[end:])
+
+
+def _apply_region(file_text: str, parameter: Parameter, edit: Edit) -> str:
+    """An edit of one function or method (``edit.region``, its qualified name) inside a
+    Python file parameter: like a function parameter's edit, its search unique there."""
+    if parameter.kind != "file" or parameter.language != "python":
+        raise EditRefused(
+            f"'region' applies to Python file parameters; this is a {parameter.language} "
+            f"{parameter.kind} parameter"
+        )
+    region = dataclasses.replace(parameter, id=f"{parameter.path}::{edit.region}", kind="function")
+    inner = dataclasses.replace(edit, parameter=region.id, region=None)
+    return _apply_function(file_text, region, inner, trainable=False)
 
 
 def _checked_function_text(text: str, name: str, original: _FunctionNode) -> str:
@@ -611,7 +632,9 @@ def apply_edit(file_text: str, parameter: Parameter, edit: Edit) -> str:
     """
     if edit.parameter != parameter.id:
         raise EditRefused(f"the edit is for '{edit.parameter}', not '{parameter.id}'")
-    if parameter.kind == "function":
+    if edit.region is not None:
+        new_text = _apply_region(file_text, parameter, edit)
+    elif parameter.kind == "function":
         new_text = _apply_function(file_text, parameter, edit)
     elif parameter.kind == "block":
         new_text = _apply_block(file_text, parameter, edit)

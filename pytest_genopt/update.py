@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from pytest_genopt.config import Settings
     from pytest_genopt.evidence import MinibatchSampler, Trial
+    from pytest_genopt.protocol import ParameterView
     from pytest_genopt.trainables import Parameter
 
 #: attempts shown in a request's history (the most recent ones)
@@ -79,16 +80,34 @@ def build_request(
     for trial in batch:
         linked_ids.update(p.id for p in linked_parameters(trial, parameters))
     shown = [p for p in parameters if p.id in linked_ids] or list(parameters)
+    views = tuple(_view(p, batch) for p in shown)
     request = Request(
         run=run,
         iteration=iteration,
         objective=describe_objective(trials),
         settings=RequestSettings(horizon=horizon, batch_size=batch_size, seed=seed),
-        parameters=tuple(p.view() for p in shown),
+        parameters=views,
         evidence=tuple(t.evidence(horizon) for t in batch),
         history=tuple(history[-HISTORY_LENGTH:]),
     )
     return _with_prompt(request)
+
+
+def _view(parameter: Parameter, batch: Sequence[Trial]) -> ParameterView:
+    """The parameter as the request shows it: a large Python file as an outline and
+    the regions the batch's frames, calls and executed lines reached."""
+    from dataclasses import replace
+
+    from pytest_genopt import outline
+
+    view = parameter.view()
+    if not outline.is_large(parameter.kind, parameter.language, parameter.text):
+        return view
+    frames = [frame for trial in batch for frame in trial.traceback]
+    calls = [call for trial in batch for call in trial.called]
+    ran = [where for trial in batch for where in trial.reached]
+    names, lines = outline.reached(parameter.path, frames, calls, ran)
+    return replace(view, view=outline.view(parameter.path, parameter.text, names, lines))
 
 
 def _with_prompt(request: Request) -> Request:

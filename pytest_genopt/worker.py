@@ -148,6 +148,8 @@ class WorkerSpec:
     #: first are served from the second (:mod:`pytest_genopt.imports`); "" for none
     source: str = ""
     tree: str = ""
+    #: files whose functions each test runs are recorded (large file parameters)
+    regions: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self.__dict__}
@@ -240,7 +242,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # the main plugin registers its own recorder when a run is active in this process
     if config.pluginmanager.get_plugin("genopt-recorder") is None:
         config.pluginmanager.register(
-            TrialRecorder(config.rootpath, spec.horizon), "genopt-recorder"
+            TrialRecorder(config.rootpath, spec.horizon, spec.regions), "genopt-recorder"
         )
     collector = None
     if workerinput is None and not spec.junitxml:

@@ -268,7 +268,7 @@ def test_exchange_answered_by_an_outside_process(
         while not (d / "1-0.request.json").exists() and time.time() < deadline:
             time.sleep(0.05)
         request = json.loads((d / "1-0.request.json").read_text())
-        assert request["protocol"] == 1
+        assert request["protocol"] == 2
         assert (d / "1-0.prompt.md").read_text().startswith("You are the optimizer")
         tmp = d / "answer.tmp"
         tmp.write_text(json.dumps({answer!r}))

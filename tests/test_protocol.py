@@ -65,7 +65,7 @@ def make_request() -> Request:
 def test_request_round_trips_through_json() -> None:
     request = make_request()
     data = json.loads(request.dumps())
-    assert data["protocol"] == 1
+    assert data["protocol"] == 2
     assert set(data) == {
         "protocol",
         "run",
@@ -80,10 +80,14 @@ def test_request_round_trips_through_json() -> None:
     assert Request.from_json(data) == request
 
 
-def test_request_refuses_another_protocol_version() -> None:
+def test_request_reads_v1_and_refuses_another_protocol_version() -> None:
     data = make_request().to_json()
-    data["protocol"] = 2
-    with pytest.raises(ValueError, match="unsupported protocol version 2"):
+    data["protocol"] = 1
+    v1 = {k: v for k, v in data.items()}
+    v1["parameters"] = [{k: v for k, v in p.items() if k != "view"} for p in data["parameters"]]
+    assert Request.from_json(v1).parameters == make_request().parameters
+    data["protocol"] = 3
+    with pytest.raises(ValueError, match="unsupported protocol version 3"):
         Request.from_json(data)
 
 
@@ -138,7 +142,7 @@ def test_valid_response_parses() -> None:
 def test_schema_describes_both_edit_forms() -> None:
     schema = response_schema()
     item = schema["properties"]["edits"]["items"]
-    assert set(item["properties"]) == {"parameter", "text", "search", "replace"}
+    assert set(item["properties"]) == {"parameter", "region", "text", "search", "replace"}
     assert schema["required"] == ["edits", "rationale"]
 
 

@@ -1,6 +1,6 @@
 """Backends: who proposes edits.
 
-A backend turns a protocol-v1 :class:`~pytest_genopt.protocol.Request` into a
+A backend turns a protocol :class:`~pytest_genopt.protocol.Request` into a
 :class:`Proposal`.  Built-in backends live in this package, one module each;
 other plugins supply more through ``pytest_genopt_make_backend``.
 """

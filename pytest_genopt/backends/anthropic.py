@@ -1,7 +1,7 @@
 """The ``anthropic`` backend: the Anthropic Messages API through the official SDK.
 
 One Messages API call per proposal.  The model must call one tool,
-``propose_edits``, whose input schema is a protocol-v1 Response; the prompt's
+``propose_edits``, whose input schema is a protocol Response; the prompt's
 stable prefix (instructions, then parameters) is marked for prompt caching.
 Token usage and its cost in dollars are attached to every Proposal.
 

@@ -5,8 +5,8 @@ File protocol (one exchange per proposal, named by iteration ``I`` and candidate
 
     DIR/I-C.prompt.md       written by pytest-genopt: the prompt an LLM would read,
                             ending with where and how to answer
-    DIR/I-C.request.json    written by pytest-genopt: the protocol-v1 Request
-    DIR/I-C.response.json   written by the optimizer: a protocol-v1 Response
+    DIR/I-C.request.json    written by pytest-genopt: the protocol Request
+    DIR/I-C.response.json   written by the optimizer: a protocol Response
     DIR/status.json         written by pytest-genopt: what the run waits for, and
     DIR/status.md           once it ended, how it ended and the decision on each answer
 

@@ -1,6 +1,6 @@
 """The ``python:MODULE:FUNCTION`` backend: a Python function is the optimizer.
 
-``FUNCTION(request: dict) -> dict`` gets the protocol-v1 Request as a fresh
+``FUNCTION(request: dict) -> dict`` gets the protocol Request as a fresh
 JSON-like dict on every call and returns a Response dict.  The module is
 imported at the first proposal, with the project's rootdir first on
 ``sys.path``, so a module next to the tests works without installing it.

@@ -1,7 +1,7 @@
 """The ``search`` backend: seeded local search over numeric literals, no LLM.
 
 The honest baseline an LLM optimizer must beat, and the offline default of
-``genopt demo``.  It answers protocol-v1 requests like any backend, so the loop
+``genopt demo``.  It answers protocol requests like any backend, so the loop
 runs unchanged; it costs nothing (usage is always zero).
 
 **Literals.**  In a ``python`` parameter the candidates are the ``NUMBER``
