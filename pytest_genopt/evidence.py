@@ -289,6 +289,7 @@ def _diverse(
     rng.shuffle(order)
     for key in sorted(groups):
         rng.shuffle(groups[key])
+        groups[key].reverse()  # popped from the end: the shuffled order's first comes first
     rank = {key: i for i, key in enumerate(order)}
     in_batch = Counter(signatures[t] for t in chosen)
     in_epoch = Counter(signatures[t] for t in seen if t in signatures)
