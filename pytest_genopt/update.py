@@ -121,7 +121,8 @@ def _ids(ids: list[str]) -> str:
     kept: list[str] = []
     for number, one in enumerate(ordered):
         if len(", ".join([*kept, one])) > IDS_CHARACTERS:
-            return f"[{', '.join(kept)}, … {len(ordered) - number} more]"
+            rest = f"… {len(ordered) - number} more" if kept else f"{len(ordered)} long id(s)"
+            return f"[{', '.join([*kept, rest])}]"
         kept.append(one)
     return f"[{', '.join(kept)}]"
 
