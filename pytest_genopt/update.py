@@ -128,8 +128,9 @@ def _ids(ids: list[str]) -> str:
 
 
 def _natural(text: str) -> list[tuple[int, int, str]]:
-    # test[2] before test[10]
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
+    # test[2] before test[10]; ASCII digits only: int() refuses some of what isdigit() accepts
+    parts = re.split(r"([0-9]+)", text)
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in parts]
 
 
 def build_request(

@@ -206,9 +206,13 @@ def test_objective_groups_by_test_function_and_marks_the_batch() -> None:
         "- t.py::test_c: error, value 0",
     ]
     assert describe_objective(trials).count("in this batch") == 0
+    rest = [trial("t.py::test_l[0]"), trial("t.py::test_l[ok]", outcome="passed")]
+    # ids in natural order, digits that int() refuses included
+    odd = [trial(f"t.py::test_o[{i}]") for i in ("x10", "x9", "²", "٣")]
+    odd.append(trial("t.py::test_o[ok]", outcome="passed"))
+    assert "; ids [x9, x10, ², ٣]:" in objective_lines(odd, [])[2]
     # ids too long to list are counted
     long = [trial(f"t.py::test_l[{c * 70}]") for c in "xy"]
-    rest = [trial("t.py::test_l[0]"), trial("t.py::test_l[ok]", outcome="passed")]
     assert objective_lines([*long, *rest], long[:1])[2] == (
         "- t.py::test_l[…] ×3 of 4; ids [0, … 2 more]: 3 failed, value 0 "
         "(1 in this batch: [1 long id(s)])"
