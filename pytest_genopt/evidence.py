@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pytest_genopt.protocol import EvidenceItem
 
@@ -182,13 +184,92 @@ def improvable(trials: Iterable[Trial]) -> list[Trial]:
     return [t for t in counted if t.outcome != "passed" or t.value < best]
 
 
+class Signature(NamedTuple):
+    """What a failure says, whichever parametrization says it.
+
+    Two trials with one signature are expected to teach the optimizer the same
+    thing, so a minibatch shows distinct signatures before repeating one.
+    """
+
+    #: the node id without its ``[...]`` parameter part
+    function: str
+    #: the exception type leading the message (``AssertionError``), else ""
+    exception: str
+    #: the message's first line with numbers, quoted strings and addresses normalised
+    shape: str
+
+
+#: characters of a message's first line kept in its shape
+SHAPE_LIMIT = 200
+_EXCEPTION = re.compile(r"([A-Za-z_][\w.]*)\s*(?::|$)")
+# one pass, so that digits inside an address or a quoted string are not numbers too
+_VARIABLE = re.compile(
+    r"(?P<address>0x[0-9a-fA-F]+)"
+    r"|(?P<quoted>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"|(?<![\w.])[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+)
+
+
+def _normalised(match: re.Match[str]) -> str:
+    if match.group("address"):
+        return "0x…"
+    return "'…'" if match.group("quoted") else "#"
+
+
+def function_id(test: str) -> str:
+    """``tests/t.py::test_a[1-x]`` -> ``tests/t.py::test_a`` (ids without parameters unchanged)."""
+    path, sep, rest = test.partition("::")
+    # parameter ids may hold "::" and "[": the first "[" after the path starts them
+    name, bracket, _ = rest.partition("[")
+    if not bracket or not test.endswith("]"):
+        return test
+    return path + sep + name
+
+
+def parameter_id(test: str) -> str:
+    """The ``[...]`` parameter part of a node id without its brackets ("" when none)."""
+    function = function_id(test)
+    return test[len(function) + 1 : -1] if function != test else ""
+
+
+def signature(trial: Trial) -> Signature:
+    """The trial's failure signature: test function, exception type, message shape."""
+    # bounded before the regexes: a hostile message's first line may be very long
+    first = trial.message.strip().partition("\n")[0][: 4 * SHAPE_LIMIT]
+    found = _EXCEPTION.match(first)
+    exception = ""
+    if found and found.group(1).rpartition(".")[2][:1].isupper():
+        exception = found.group(1)
+    shape = _VARIABLE.sub(_normalised, first)
+    return Signature(function_id(trial.test), exception, shape[:SHAPE_LIMIT])
+
+
 @dataclass
 class MinibatchSampler:
-    """Seeded, epoch-shuffled sampling of trials into minibatches.
+    """Seeded, epoch-complete sampling of trials into diverse minibatches.
 
-    Within an epoch every candidate test is drawn once before any is drawn
-    again; the pool may change between draws (tests get fixed or break) and
-    the sampler follows it.  Its state is plain data so a run can be resumed.
+    **Epoch-complete**: within an epoch every pool test is drawn once before
+    any is drawn again; with a fixed pool no test is drawn an (m+1)-th time
+    while another has been drawn fewer than m times.  A batch that ends an
+    epoch takes the epoch's last tests and fills up with tests of the next
+    one (never repeating a test within the batch); only those belong to the
+    new epoch.  The pool may change between draws (tests get fixed or break)
+    and the sampler follows it.
+
+    **Diverse**: among the tests a draw may take, those of failure signatures
+    (:func:`signature`) not yet in this batch come first; a signature repeats
+    within the batch only when every available signature is in it once (then
+    twice, and so on).  Epoch-completeness wins over diversity, so a draw
+    takes, in this order: unseen tests of signatures not yet in the batch,
+    unseen tests of repeated signatures, then the next epoch's tests in the
+    same order.  Between equally repeated signatures, the one with fewer tests
+    drawn in this epoch comes first, so signatures are used up evenly and
+    the epoch's last batches stay mixed; remaining ties follow a seeded
+    shuffle.
+
+    **Seeded and resumable**: every draw is a function of (seed, number of
+    draws, tests seen in this epoch, pool), and :meth:`state` is that plain
+    data; older states (``{"seen": [...], "draws": n}``) restore unchanged.
     """
 
     batch_size: int
@@ -197,21 +278,21 @@ class MinibatchSampler:
     draws: int = 0
 
     def sample(self, pool: Sequence[Trial]) -> list[Trial]:
-        """Draw up to ``batch_size`` trials from ``pool`` (order by test id is irrelevant)."""
+        """Draw up to ``batch_size`` distinct trials from ``pool`` (its order is irrelevant)."""
         by_test = {t.test: t for t in pool}
+        signatures = {test: signature(t) for test, t in by_test.items()}
         # one generator per draw keeps every draw reproducible from (seed, draws, seen)
         rng = random.Random(f"{self.seed}:{self.draws}")
         self.draws += 1
-        fresh = sorted(set(by_test) - self.seen)
-        rng.shuffle(fresh)
-        chosen = fresh[: self.batch_size]
-        if len(chosen) < self.batch_size:
-            # epoch over: start the next one, without repeating a test in this batch
-            self.seen = set()
-            rest = sorted(set(by_test) - set(chosen))
-            rng.shuffle(rest)
-            chosen += rest[: self.batch_size - len(chosen)]
+        fresh = set(by_test) - self.seen
+        chosen = _diverse(fresh, signatures, self.seen, [], self.batch_size, rng)
         self.seen.update(chosen)
+        if len(chosen) < self.batch_size:
+            # epoch over: the rest of the batch is the start of the next one
+            rest = set(by_test) - set(chosen)
+            more = _diverse(rest, signatures, set(), chosen, self.batch_size - len(chosen), rng)
+            self.seen = set(more)
+            chosen += more
         return [by_test[test] for test in chosen]
 
     def state(self) -> dict[str, Any]:
@@ -220,3 +301,33 @@ class MinibatchSampler:
     def restore(self, state: Mapping[str, Any]) -> None:
         self.seen = set(state.get("seen", ()))
         self.draws = int(state.get("draws", 0))
+
+
+def _diverse(
+    candidates: set[str],
+    signatures: Mapping[str, Signature],
+    seen: set[str],
+    chosen: Sequence[str],
+    count: int,
+    rng: random.Random,
+) -> list[str]:
+    """Up to ``count`` candidates, signatures least in ``chosen``, then in ``seen``, first."""
+    groups: dict[Signature, list[str]] = {}
+    for test in sorted(candidates):
+        groups.setdefault(signatures[test], []).append(test)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for key in sorted(groups):
+        rng.shuffle(groups[key])
+        groups[key].reverse()  # popped from the end: the shuffled order's first comes first
+    rank = {key: i for i, key in enumerate(order)}
+    in_batch = Counter(signatures[t] for t in chosen)
+    in_epoch = Counter(signatures[t] for t in seen if t in signatures)
+    picked: list[str] = []
+    while len(picked) < count and groups:
+        key = min(groups, key=lambda k: (in_batch[k], in_epoch[k], rank[k]))
+        picked.append(groups[key].pop())
+        in_batch[key] += 1
+        if not groups[key]:
+            del groups[key]
+    return picked

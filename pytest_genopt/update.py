@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from pytest_genopt import prompt
-from pytest_genopt.evidence import objective
+from pytest_genopt.evidence import function_id, improvable, objective, parameter_id
 from pytest_genopt.protocol import HistoryEntry, Request, RequestSettings
 
 if TYPE_CHECKING:
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
 
 #: attempts shown in a request's history (the most recent ones)
 HISTORY_LENGTH = 8
+#: lines of the objective section: its heading and one line per group of tests
+OBJECTIVE_LINES = 40
+#: characters of parameter ids listed per group of tests
+IDS_CHARACTERS = 60
 
 
 def matches(parameter_id: str, patterns: Iterable[str]) -> bool:
@@ -46,17 +52,86 @@ def linked_parameters(trial: Trial, parameters: Sequence[Parameter]) -> list[Par
     return chosen
 
 
-def describe_objective(trials: Sequence[Trial]) -> str:
-    """The objective in words, with its current value on the non-holdout trials."""
+def describe_objective(trials: Sequence[Trial], batch: Sequence[Trial] = ()) -> str:
+    """The objective in words with its current value, then what is left to improve.
+
+    A heading line (the objective and its value on the non-holdout trials),
+    then every failing or below-best test grouped by test function, one line
+    per group with its outcomes and values, the tests of ``batch`` marked.
+    At most :data:`OBJECTIVE_LINES` lines: the groups left out are counted.
+    """
     counted = [t for t in trials if t.counted and not t.holdout]
     value = objective(counted)
     passed = sum(t.outcome == "passed" for t in counted)
     current = "n/a" if value is None else f"{value:.4f}"
-    return (
+    heading = (
         f"maximize the mean value of {len(counted)} tests, where a test's value is the "
         "score it reports through genopt.score() or else 1 if it passes and 0 if it "
         f"fails; current value {current} ({passed} of {len(counted)} tests pass)"
     )
+    left = improvable(counted)
+    if not left:
+        return heading
+    groups: dict[str, list[Trial]] = {}
+    for trial in left:
+        groups.setdefault(function_id(trial.test), []).append(trial)
+    sizes = Counter(function_id(t.test) for t in counted)
+    in_batch = {t.test for t in batch}
+    # the batch's groups first so a bound never hides what the evidence shows
+    order = sorted(
+        groups, key=lambda f: (not in_batch & {t.test for t in groups[f]}, -len(groups[f]), f)
+    )
+    best = max(t.value for t in counted)
+    lines = [
+        heading,
+        f"Failing or below the best value ({best:g}): {len(left)} test(s) "
+        f"in {len(groups)} group(s) by test function:",
+    ]
+    room = OBJECTIVE_LINES - len(lines)
+    shown = order if len(order) <= room else order[: room - 1]
+    lines.extend(_group_line(f, groups[f], sizes[f], in_batch) for f in shown)
+    hidden = order[len(shown) :]
+    if hidden:
+        tests = sum(len(groups[f]) for f in hidden)
+        lines.append(f"- ... {len(hidden)} more group(s) ({tests} test(s)) not shown")
+    return "\n".join(lines)
+
+
+def _group_line(function: str, trials: list[Trial], size: int, in_batch: set[str]) -> str:
+    """``- t.py::test_a[…] ×3 of 9; ids [1, 2, 5]: 3 failed, value 0 (2 in this batch: [1, 5])``."""
+    outcomes = Counter(t.outcome for t in trials)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    low, high = min(t.value for t in trials), max(t.value for t in trials)
+    values = f"value {low:g}" if low == high else f"values {low:g} to {high:g}"
+    marked = [t for t in trials if t.test in in_batch]
+    ids = [parameter_id(t.test) for t in trials]
+    if ids == [""]:
+        mark = " (in this batch)" if marked else ""
+        return f"- {function}: {trials[0].outcome}, {values}{mark}"
+    # "every parametrization" tells the optimizer that one cause may explain them all
+    which = f" of {size}; ids {_ids(ids)}" if size > len(trials) else " (every parametrization)"
+    line = f"- {function}[…] ×{len(trials)}{which}: {summary}, {values}"
+    if marked:
+        line += f" ({len(marked)} in this batch: {_ids([parameter_id(t.test) for t in marked])})"
+    return line
+
+
+def _ids(ids: list[str]) -> str:
+    """``[1, 2, 5]`` in natural order, cut to :data:`IDS_CHARACTERS` with a count of the rest."""
+    ordered = sorted(ids, key=_natural)
+    kept: list[str] = []
+    for number, one in enumerate(ordered):
+        if len(", ".join([*kept, one])) > IDS_CHARACTERS:
+            rest = f"… {len(ordered) - number} more" if kept else f"{len(ordered)} long id(s)"
+            return f"[{', '.join([*kept, rest])}]"
+        kept.append(one)
+    return f"[{', '.join(kept)}]"
+
+
+def _natural(text: str) -> list[tuple[int, int, str]]:
+    # test[2] before test[10]; ASCII digits only: int() refuses some of what isdigit() accepts
+    parts = re.split(r"([0-9]+)", text)
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in parts]
 
 
 def build_request(
@@ -84,7 +159,7 @@ def build_request(
     request = Request(
         run=run,
         iteration=iteration,
-        objective=describe_objective(trials),
+        objective=describe_objective(trials, batch=batch),
         settings=RequestSettings(horizon=horizon, batch_size=batch_size, seed=seed),
         parameters=views,
         evidence=tuple(t.evidence(horizon) for t in batch),
