@@ -256,20 +256,32 @@ def trace_at(seq: int, fields: dict[str, Any]) -> None:
         record.steps.append((seq, snapshot_fields(fields)))
 
 
-def take_calls(since: int) -> list[CallRecord]:
-    """Remove and return the running test's calls numbered after ``since`` (oldest
-    first), for a rollout to give back with :func:`put_calls` if the steps they belong
-    to are traced."""
+def hold_calls() -> deque[CallRecord] | None:
+    """Send the running test's next calls to a fresh buffer, until :func:`release_calls`.
+
+    A rollout holds each step's calls back until it knows whether the step is worth
+    tracing; the record's own buffer (returned, to pass to :func:`release_calls`) keeps
+    what it had, and later calls cannot push the calls already traced out of it.
+    """
     record = _CURRENT
-    taken: list[CallRecord] = []
-    while record is not None and record.calls and record.calls[-1][0] > since:
-        taken.append(record.calls.pop())
-    taken.reverse()
-    return taken
+    if record is None:
+        return None
+    kept, record.calls = record.calls, deque(maxlen=record.calls.maxlen)
+    return kept
+
+
+def release_calls(kept: deque[CallRecord] | None) -> list[CallRecord]:
+    """Give the record its own buffer back and return the calls held since
+    :func:`hold_calls` (oldest first), to trace with :func:`put_calls` or drop."""
+    record = _CURRENT
+    if record is None or kept is None:
+        return []
+    held, record.calls = record.calls, kept
+    return list(held)
 
 
 def put_calls(calls: list[CallRecord]) -> None:
-    """Give back calls taken with :func:`take_calls` (the horizon still bounds them)."""
+    """Trace calls returned by :func:`release_calls` (the horizon still bounds them)."""
     record = _CURRENT
     if record is not None:
         record.calls.extend(calls)
