@@ -16,7 +16,6 @@ Two steps, so that what a call saw is what its evidence shows:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import math
@@ -33,8 +32,9 @@ MAX_ITEMS = 16
 MAX_DEEP_ITEMS = 8
 #: Public attributes shown per object.
 MAX_FIELDS = 16
-#: Nodes one snapshot visits at most: the work per value is bounded.
-MAX_NODES = 400
+#: Values (containers, objects and scalars) one snapshot visits at most: the work per
+#: argument is bounded.
+MAX_NODES = 300
 #: Characters of one string (or one class-defined repr) before its middle is elided.
 MAX_STRING = 200
 #: Characters of one rendered value before its middle is elided.
@@ -108,12 +108,12 @@ def snapshot_fields(fields: dict[str, Any]) -> Fields:
 
 
 def _snap(value: Any, depth: int, budget: _Budget) -> Any:
+    budget.nodes -= 1
+    if budget.nodes < 0:
+        return Text("…")
     kind = type(value)
     if kind in ATOMS:
         return value
-    if budget.nodes <= 0:
-        return Text("…")
-    budget.nodes -= 1
     if isinstance(value, enum.Enum):
         return Text(_clip(_safe_repr(value)))
     if isinstance(value, numbers.Number):  # numpy scalars, Decimal, Fraction
@@ -122,8 +122,8 @@ def _snap(value: Any, depth: int, budget: _Budget) -> Any:
         return Text(_abbreviation(value))
     limit = MAX_ITEMS if depth < 2 else MAX_DEEP_ITEMS
     if isinstance(value, tuple) and hasattr(kind, "_fields"):  # NamedTuple
-        pairs = zip(kind._fields, tuple.__iter__(value), strict=False)
-        return _fields(kind.__name__, [(str(n), v) for n, v in pairs], depth, budget)
+        pairs = [(str(n), v) for n, v in zip(kind._fields, tuple.__iter__(value), strict=False)]
+        return _fields(kind.__name__, pairs[:MAX_FIELDS], len(pairs[MAX_FIELDS:]), depth, budget)
     if isinstance(value, (list, tuple, set, frozenset, deque)):
         return _container(value, depth, budget, limit)
     if isinstance(value, dict):
@@ -144,7 +144,8 @@ def _container(value: Any, depth: int, budget: _Budget, limit: int) -> Items | T
     base = next(b for b in (list, tuple, set, frozenset, deque) if isinstance(value, b))
     items = _first(base.__iter__(value), limit)  # the base's iterator: no overrides run
     more = max(0, base.__len__(value) - len(items))
-    snaps = [_snap(item, depth + 1, budget) for item in items]
+    snaps = _snap_all(items, depth, budget)
+    more += len(items) - len(snaps)
     name = "" if kind in (list, tuple, set) else kind.__name__
     if base is tuple:
         return Items(f"{name}(", ",)" if len(items) == 1 and not more else ")", snaps, more)
@@ -159,11 +160,22 @@ def _container(value: Any, depth: int, budget: _Budget, limit: int) -> Items | T
 
 def _mapping(value: dict[Any, Any], depth: int, budget: _Budget, limit: int) -> Mapping:
     pairs = _first(dict.items(value).__iter__(), limit)
-    snaps = [(_snap(k, depth + 1, budget), _snap(v, depth + 1, budget)) for k, v in pairs]
-    more = max(0, dict.__len__(value) - len(pairs))
+    flat = _snap_all([x for pair in pairs for x in pair], depth, budget)
+    snaps = list(zip(flat[0::2], flat[1::2], strict=False))
+    more = max(0, dict.__len__(value) - len(snaps))
     if type(value) is dict:
         return Mapping("{", "}", snaps, more)
     return Mapping(f"{type(value).__name__}({{", "})", snaps, more)
+
+
+def _snap_all(items: list[Any], depth: int, budget: _Budget) -> list[Any]:
+    """Snapshots of ``items`` one level down, as many as the budget allows."""
+    snaps: list[Any] = []
+    for item in items:
+        if budget.nodes <= 0:
+            break
+        snaps.append(_snap(item, depth + 1, budget))
+    return snaps
 
 
 def _first(iterator: Any, limit: int) -> list[Any]:
@@ -187,18 +199,12 @@ def _other(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
         return Text(f"<class {value.__qualname__}>")
     if kind.__name__ == "ndarray" and kind.__module__ == "numpy":
         return _array(value, depth, budget, limit)
-    if dataclasses.is_dataclass(value):
-        fields = [(f.name, _own_attribute(value, f.name)) for f in dataclasses.fields(value)]
-        shown = [(n, v) for n, v in fields if v is not _MISSING and _shown(value, n)]
-        return _fields(kind.__name__, shown, depth, budget)
+    if dataclasses.is_dataclass(kind):  # the fields its repr would show, not the repr
+        names = [f.name for f in dataclasses.fields(kind) if f.repr]
+        return _fields(kind.__name__, *_attributes(value, names), depth, budget)
     if kind.__repr__ is not object.__repr__:  # type: ignore[comparison-overlap]
         return Text(_clip(_safe_repr(value)))  # the class says how it reads
-    return _fields(kind.__name__, _public_attributes(value), depth, budget)
-
-
-def _shown(value: Any, name: str) -> bool:
-    field = type(value).__dataclass_fields__.get(name)  # repr=False: the author hid it
-    return field is None or bool(field.repr)
+    return _fields(kind.__name__, *_attributes(value, _public_names(value)), depth, budget)
 
 
 def _iterator(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
@@ -218,7 +224,7 @@ def _iterator(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
             rest = source[index : index + limit]
     except Exception:  # an exotic iterator: show its type only
         return Text(f"<{name}>")
-    snaps = [_snap(item, depth + 1, budget) for item in rest[:limit]]
+    snaps = _snap_all(list(rest[:limit]), depth, budget)
     return Items(f"<{name} [", "]>", snaps, max(0, left - len(snaps)))
 
 
@@ -235,42 +241,57 @@ def _array(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
 _MISSING = object()
 
 
-def _own_attribute(value: Any, name: str) -> Any:
-    """An attribute stored on the instance (its ``__dict__`` or a slot), never a property."""
+def _instance_dict(value: Any) -> dict[str, Any]:
     try:
-        return object.__getattribute__(value, "__dict__")[name]
-    except (AttributeError, KeyError, TypeError):
-        pass
+        own = object.__getattribute__(value, "__dict__")
+    except (AttributeError, TypeError):
+        return {}
+    return own if isinstance(own, dict) else {}
+
+
+def _public_names(value: Any) -> list[str]:
+    """Names of the attributes stored on the instance (``__dict__``, then slots) that do
+    not start with an underscore."""
+    names: list[Any] = list(_instance_dict(value))
+    for klass in reversed(type(value).__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and not n.startswith("_")]
+
+
+def _attributes(value: Any, names: list[str]) -> tuple[list[tuple[str, Any]], int]:
+    """The first :data:`MAX_FIELDS` of ``names`` read from the instance's ``__dict__`` or
+    slots (never a property or ``__getattr__``), and how many names were left out."""
+    own = _instance_dict(value)
+    found: list[tuple[str, Any]] = []
+    for i, name in enumerate(names):
+        if len(found) == MAX_FIELDS:
+            return found, len(names) - i
+        attribute = dict.get(own, name, _MISSING)
+        if attribute is _MISSING:
+            attribute = _slot(value, name)
+        if attribute is not _MISSING:
+            found.append((name, attribute))
+    return found, 0
+
+
+def _slot(value: Any, name: str) -> Any:
     for klass in type(value).__mro__:
         slot = klass.__dict__.get(name)
         if isinstance(slot, types.MemberDescriptorType):
             try:
                 return slot.__get__(value, type(value))
-            except AttributeError:
+            except AttributeError:  # declared, never set
                 return _MISSING
     return _MISSING
 
 
-def _public_attributes(value: Any) -> list[tuple[str, Any]]:
-    names: list[str] = []
-    with contextlib.suppress(AttributeError, TypeError):
-        names.extend(object.__getattribute__(value, "__dict__"))
-    for klass in reversed(type(value).__mro__):
-        slots = klass.__dict__.get("__slots__", ())
-        names.extend([slots] if isinstance(slots, str) else slots)
-    fields = []
-    for name in dict.fromkeys(names):
-        if isinstance(name, str) and not name.startswith("_"):
-            attribute = _own_attribute(value, name)
-            if attribute is not _MISSING:
-                fields.append((name, attribute))
-    return fields
-
-
-def _fields(name: str, fields: list[tuple[str, Any]], depth: int, budget: _Budget) -> Fields:
-    shown = fields[:MAX_FIELDS]
-    snaps = [(n, _snap(v, depth + 1, budget)) for n, v in shown]
-    return Fields(name, snaps, len(fields) - len(shown))
+def _fields(
+    name: str, fields: list[tuple[str, Any]], more: int, depth: int, budget: _Budget
+) -> Fields:
+    snaps = _snap_all([v for _, v in fields], depth, budget)
+    shown = [(n, v) for (n, _), v in zip(fields, snaps, strict=False)]
+    return Fields(name, shown, more + len(fields) - len(shown))
 
 
 def _abbreviation(value: Any) -> str:

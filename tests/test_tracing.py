@@ -179,6 +179,10 @@ class Point:
     note: str = field(default="", repr=False)
 
 
+class Bag:
+    pass
+
+
 class Loud:
     def __repr__(self) -> str:
         return "Loud!" * 100
@@ -217,6 +221,18 @@ def test_values_render_by_type() -> None:
     assert text(object()) == "object()"
     assert text(2**20000) == "<int of 20001 bits>"
     assert " at 0x" not in text(iter(map(str, [1])))
+
+
+def test_a_snapshot_is_bounded_in_items_attributes_depth_and_work() -> None:
+    wide = Bag()
+    wide.__dict__.update({f"a{i:02}": i for i in range(30)})
+    assert values.render(values.snapshot(wide)).endswith("a15=15, … 14 more)")
+    grid = [[list(range(16))] * 16] * 16
+    snap = values.snapshot(grid)
+    rendered = values.render(snap)
+    assert len(rendered) < values.MAX_TEXT + 40
+    assert "chars elided" in rendered
+    assert rendered.endswith("], … 15 more], … 13 more]")  # the budget ran out: the rest counted
 
 
 def test_long_text_keeps_head_and_tail() -> None:
