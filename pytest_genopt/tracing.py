@@ -21,8 +21,10 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 from pytest_genopt.values import (
     ATOMS,
+    ITEMS,
+    MAPPING,
     MAX_STRING,
-    Fields,
+    Node,
     elide,
     render,
     snapshot,
@@ -70,7 +72,7 @@ class TestRecord:
 
     def __init__(self, horizon: int | None) -> None:
         self.calls: deque[CallRecord] = deque(maxlen=horizon)
-        self.steps: deque[tuple[int, Fields]] = deque(maxlen=horizon)
+        self.steps: deque[tuple[int, Node]] = deque(maxlen=horizon)
         self.clock = itertools.count()
         self.score: float | None = None
         self.feedback: list[str] = []
@@ -210,20 +212,20 @@ def render_trace(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> lis
 
 
 def _render_args(info: TrainableInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    signature = info.signature()
     try:
-        bound = info.signature().bind_partial(*args, **kwargs)
+        bound = signature.bind_partial(*args, **kwargs)
     except (TypeError, ValueError):
         return [render(a) for a in args] + [f"{k}={render(v)}" for k, v in kwargs.items()]
-    return {name: _render_bound(value) for name, value in bound.arguments.items()}
-
-
-def _render_bound(value: Any) -> str:
-    # *args arrive as a tuple and **kwargs as a dict of snapshots, not as one snapshot
-    if type(value) is tuple:
-        return "(" + ", ".join(render(v) for v in value) + (",)" if len(value) == 1 else ")")
-    if type(value) is dict:
-        return "{" + ", ".join(f"{k!r}: {render(v)}" for k, v in value.items()) + "}"
-    return render(value)
+    rendered: dict[str, str] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:  # a tuple of snapshots
+            value = (ITEMS, "(", ",)" if len(value) == 1 else ")", list(value), 0)
+        elif kind is inspect.Parameter.VAR_KEYWORD:  # a dict of snapshots
+            value = (MAPPING, "{", "}", list(value.items()), 0)
+        rendered[name] = render(value)
+    return rendered
 
 
 def _exception_text(exc: BaseException) -> str:

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import itertools
 import math
 import numbers
 import re
 import types
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 #: Containers and objects are shown by contents down to this depth (0 = the value).
 MAX_DEPTH = 4
@@ -52,190 +57,194 @@ _GENERATORS = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorTyp
 _FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
 
-class Text:
-    """Text already rendered when the snapshot was taken (shown as is)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class Items:
-    """A container's first items: ``open`` + items + ``close``, ``more`` left out."""
-
-    __slots__ = ("close", "items", "more", "open")
-
-    def __init__(self, open_: str, close: str, items: list[Any], more: int) -> None:
-        self.open, self.close, self.items, self.more = open_, close, items, more
-
-
-class Mapping:
-    """A mapping's first pairs (key snapshot, value snapshot), ``more`` left out."""
-
-    __slots__ = ("close", "items", "more", "open")
-
-    def __init__(self, open_: str, close: str, items: list[tuple[Any, Any]], more: int) -> None:
-        self.open, self.close, self.items, self.more = open_, close, items, more
-
-
-class Fields:
-    """An object by its public attributes: ``Name(a=1, b=2)``."""
-
-    __slots__ = ("fields", "more", "name")
-
-    def __init__(self, name: str, fields: list[tuple[str, Any]], more: int) -> None:
-        self.name, self.fields, self.more = name, fields, more
-
-
-class _Budget:
-    __slots__ = ("nodes",)
-
-    def __init__(self) -> None:
-        self.nodes = MAX_NODES
+# A snapshot is an atom (kept as is) or a node: a tuple tagged by its first item.  No
+# other tuple occurs in a snapshot (tuples become item nodes), and a tuple is the
+# cheapest thing to build on every recorded call.
+#: ``(TEXT, text)``: text already rendered when the snapshot was taken.
+TEXT = "text"
+#: ``(ITEMS, open, close, [snapshot, ...], more)``: a container's first items.
+ITEMS = "items"
+#: ``(MAPPING, open, close, [(key, value), ...], more)``: a mapping's first pairs.
+MAPPING = "mapping"
+#: ``(FIELDS, name, [(attribute, snapshot), ...], more)``: an object, ``Name(a=1)``.
+FIELDS = "fields"
+Node: TypeAlias = tuple[Any, ...]
 
 
 def snapshot(value: Any) -> Any:
     """A bounded, mutation-proof summary of ``value`` as it is now (see the module doc)."""
     if type(value) in ATOMS:  # the common case first: nothing to copy
         return value
-    return _snap(value, 0, _Budget())
+    return _snap(value, 0, [MAX_NODES])
 
 
-def snapshot_fields(fields: dict[str, Any]) -> Fields:
+def snapshot_fields(fields: dict[str, Any]) -> Node:
     """Snapshots of named values (a trace step), each bounded on its own."""
-    return Fields("step", [(name, snapshot(value)) for name, value in fields.items()], 0)
+    return (FIELDS, "step", [(name, snapshot(value)) for name, value in fields.items()], 0)
 
 
-def _snap(value: Any, depth: int, budget: _Budget) -> Any:
-    budget.nodes -= 1
-    if budget.nodes < 0:
-        return Text("…")
+Plan: TypeAlias = "Callable[[Any, int, list[int]], Any]"
+#: How each type is summarised, decided once per type (see :func:`_choose`).
+_PLANS: dict[type, Plan] = {}
+_CUT = (TEXT, "…")
+
+
+def _snap(value: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return _CUT
     kind = type(value)
     if kind in ATOMS:
         return value
-    if isinstance(value, enum.Enum):
-        return Text(_clip(_safe_repr(value)))
-    if isinstance(value, numbers.Number):  # numpy scalars, Decimal, Fraction
-        return _number(value)
-    if depth >= MAX_DEPTH:
-        return Text(_abbreviation(value))
-    limit = MAX_ITEMS if depth < 2 else MAX_DEEP_ITEMS
-    if isinstance(value, tuple) and hasattr(kind, "_fields"):  # NamedTuple
-        pairs = [(str(n), v) for n, v in zip(kind._fields, tuple.__iter__(value), strict=False)]
-        return _fields(kind.__name__, pairs[:MAX_FIELDS], len(pairs[MAX_FIELDS:]), depth, budget)
-    if isinstance(value, (list, tuple, set, frozenset, deque)):
-        return _container(value, depth, budget, limit)
-    if isinstance(value, dict):
-        return _mapping(value, depth, budget, limit)
-    return _other(value, depth, budget, limit)
+    plan = _PLANS.get(kind)
+    if plan is None:
+        if len(_PLANS) > 4096:  # classes made on the fly must not pile up here
+            _PLANS.clear()
+        plan = _PLANS[kind] = _choose(kind)
+    return plan(value, depth, budget)
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return Text(_safe_repr(value))
-
-
-def _container(value: Any, depth: int, budget: _Budget, limit: int) -> Items | Text:
-    kind = type(value)
-    base = next(b for b in (list, tuple, set, frozenset, deque) if isinstance(value, b))
-    items = _first(base.__iter__(value), limit)  # the base's iterator: no overrides run
-    more = max(0, base.__len__(value) - len(items))
-    snaps = _snap_all(items, depth, budget)
-    more += len(items) - len(snaps)
-    name = "" if kind in (list, tuple, set) else kind.__name__
-    if base is tuple:
-        return Items(f"{name}(", ",)" if len(items) == 1 and not more else ")", snaps, more)
-    if base is list and not name:
-        return Items("[", "]", snaps, more)
-    if base is set and not name:
-        return Items("{", "}", snaps, more) if snaps or more else Text("set()")
-    if base in (set, frozenset):
-        return Items(f"{name}({{", "})", snaps, more)
-    return Items(f"{name}([", "])", snaps, more)
-
-
-def _mapping(value: dict[Any, Any], depth: int, budget: _Budget, limit: int) -> Mapping:
-    pairs = _first(dict.items(value).__iter__(), limit)
-    flat = _snap_all([x for pair in pairs for x in pair], depth, budget)
-    snaps = list(zip(flat[0::2], flat[1::2], strict=False))
-    more = max(0, dict.__len__(value) - len(snaps))
-    if type(value) is dict:
-        return Mapping("{", "}", snaps, more)
-    return Mapping(f"{type(value).__name__}({{", "})", snaps, more)
-
-
-def _snap_all(items: list[Any], depth: int, budget: _Budget) -> list[Any]:
+def _snap_all(items: Iterable[Any], depth: int, budget: list[int]) -> list[Any]:
     """Snapshots of ``items`` one level down, as many as the budget allows."""
     snaps: list[Any] = []
     for item in items:
-        if budget.nodes <= 0:
+        if budget[0] <= 0:
             break
-        snaps.append(_snap(item, depth + 1, budget))
+        if type(item) in ATOMS:
+            budget[0] -= 1
+            snaps.append(item)
+        else:
+            snaps.append(_snap(item, depth + 1, budget))
     return snaps
 
 
-def _first(iterator: Any, limit: int) -> list[Any]:
-    items: list[Any] = []
-    for item in iterator:
-        if len(items) == limit:
-            break
-        items.append(item)
-    return items
-
-
-def _other(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
-    kind = type(value)
+def _choose(kind: type) -> Plan:
+    """The plan for a type, by what it is; checked on the type so that no instance
+    attribute (a property, ``__getattr__``, ``__class__``) is ever looked up."""
+    if issubclass(kind, enum.Enum):
+        return _as_repr
+    if issubclass(kind, numbers.Number):  # numpy scalars, Decimal, Fraction
+        return _number
+    fields = getattr(kind, "_fields", None)
+    if issubclass(kind, tuple) and isinstance(fields, tuple):
+        names = tuple(str(n) for n in fields)
+        return functools.partial(_named, kind.__name__, names)
+    for base in (list, tuple, set, frozenset, deque, dict):
+        if issubclass(kind, base):
+            return _container_plan(kind, base)
     if kind in _ITERATORS:
-        return _iterator(value, depth, budget, limit)
-    if isinstance(value, _GENERATORS):
-        return Text(f"<{kind.__name__} {getattr(value, '__qualname__', '?')}>")
-    if isinstance(value, _FUNCTIONS):
-        return Text(f"<{kind.__name__} {getattr(value, '__qualname__', '?')}>")
-    if isinstance(value, type):
-        return Text(f"<class {value.__qualname__}>")
+        return _iterator
+    if issubclass(kind, (*_GENERATORS, *_FUNCTIONS, type)):
+        return _callable
     if kind.__name__ == "ndarray" and kind.__module__ == "numpy":
-        return _array(value, depth, budget, limit)
+        return _array
+    slots = _public_slots(kind)
     if dataclasses.is_dataclass(kind):  # the fields its repr would show, not the repr
-        names = [f.name for f in dataclasses.fields(kind) if f.repr]
-        return _fields(kind.__name__, *_attributes(value, names), depth, budget)
-    if kind.__repr__ is not object.__repr__:  # type: ignore[comparison-overlap]
-        return Text(_clip(_safe_repr(value)))  # the class says how it reads
-    return _fields(kind.__name__, *_attributes(value, _public_names(value)), depth, budget)
+        names = tuple(f.name for f in dataclasses.fields(kind) if f.repr)
+        return functools.partial(_object, kind.__name__, slots, names)
+    if kind.__repr__ is not object.__repr__:
+        return _as_repr  # the class says how it reads
+    return functools.partial(_object, kind.__name__, slots, None)
 
 
-def _iterator(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
-    """A builtin iterator by what it has left, read from ``__reduce__`` without advancing
-    it (dict and set iterators copy themselves to reduce: only when they are short)."""
-    name = type(value).__name__
-    try:
-        left = value.__length_hint__()
-        if name.startswith(("dict", "set")) and left > limit:
-            return Text(f"<{name}: {left} left>")
-        reduced = value.__reduce__()
-        source = reduced[1][0]
-        index = reduced[2] if len(reduced) > 2 else 0
-        if reduced[0] is reversed:
-            rest = source[index::-1] if index >= 0 else source[:0]
-        else:
-            rest = source[index : index + limit]
-    except Exception:  # an exotic iterator: show its type only
-        return Text(f"<{name}>")
-    snaps = _snap_all(list(rest[:limit]), depth, budget)
-    return Items(f"<{name} [", "]>", snaps, max(0, left - len(snaps)))
+def _container_plan(kind: type, base: type) -> Plan:
+    name = "" if kind is base else kind.__name__
+    if base is dict:
+        brackets = ("{", "}") if not name else (f"{name}({{", "})")
+        return functools.partial(_mapping, brackets)
+    if base is list or base is deque:
+        brackets = ("[", "]") if kind is list else (f"{name or 'deque'}([", "])")
+    elif base is tuple:
+        brackets = ("(", ")") if not name else (f"{name}(", ")")
+    else:
+        brackets = ("{", "}") if kind is set else (f"{kind.__name__}({{", "})")
+    return functools.partial(_container, base, brackets)
 
 
-def _array(value: Any, depth: int, budget: _Budget, limit: int) -> Any:
-    try:
-        if value.size <= limit:
-            items = Items("array(", ")", [_snap(value.tolist(), depth, budget)], 0)
-            return items
-        return Text(f"array(shape={tuple(value.shape)}, dtype={value.dtype})")
-    except Exception:
-        return Text("<ndarray>")
+def _limit(depth: int) -> int:
+    return MAX_ITEMS if depth < 2 else MAX_DEEP_ITEMS
+
+
+def _count(kind: type, size: int) -> Node:
+    return (TEXT, f"<{kind.__name__} of {size} item{'s' if size != 1 else ''}>")
+
+
+def _container(
+    base: Any, brackets: tuple[str, str], value: Any, depth: int, budget: list[int]
+) -> Node:
+    size = base.__len__(value)
+    if depth >= MAX_DEPTH:
+        return _count(type(value), size)
+    # the base's own methods: a subclass's overrides never run
+    first: Iterable[Any]
+    if base is list or base is tuple:
+        first = base.__getitem__(value, slice(0, _limit(depth)))
+    else:
+        first = itertools.islice(base.__iter__(value), _limit(depth))
+    snaps = _snap_all(first, depth, budget)
+    open_, close = brackets
+    if not size and brackets == ("{", "}"):
+        return (TEXT, "set()")
+    if size == 1 and brackets == ("(", ")"):
+        close = ",)"
+    return (ITEMS, open_, close, snaps, size - len(snaps))
+
+
+def _mapping(
+    brackets: tuple[str, str], value: dict[Any, Any], depth: int, budget: list[int]
+) -> Node:
+    size = dict.__len__(value)
+    if depth >= MAX_DEPTH:
+        return _count(type(value), size)
+    pairs = itertools.islice(dict.items(value).__iter__(), _limit(depth))
+    flat = _snap_all([x for pair in pairs for x in pair], depth, budget)
+    snaps = list(zip(flat[0::2], flat[1::2], strict=False))
+    return (MAPPING, *brackets, snaps, size - len(snaps))
+
+
+def _named(name: str, names: tuple[str, ...], value: Any, depth: int, budget: list[int]) -> Any:
+    if depth >= MAX_DEPTH:
+        return (TEXT, f"{name}(…)")
+    snaps = _snap_all(tuple.__getitem__(value, slice(0, MAX_FIELDS)), depth, budget)
+    return (FIELDS, name, list(zip(names, snaps, strict=False)), tuple.__len__(value) - len(snaps))
+
+
+def _object(
+    name: str,
+    slots: dict[str, Any],
+    names: Sequence[str] | None,
+    value: Any,
+    depth: int,
+    budget: list[int],
+) -> Any:
+    """An object by its attributes (``names``, or its public ones), read from its
+    ``__dict__`` or slots: never a property or ``__getattr__``."""
+    if depth >= MAX_DEPTH:
+        return (TEXT, f"{name}(…)")
+    own = _instance_dict(value)
+    if names is None:
+        names = [n for n in own if type(n) is str and n[:1] != "_"]
+        if slots:
+            names += [n for n in slots if n not in own]
+    found: list[str] = []
+    attributes: list[Any] = []
+    left = len(names)
+    for n in names:
+        if len(found) == MAX_FIELDS:
+            break
+        left -= 1
+        attribute = dict.get(own, n, _MISSING)
+        if attribute is _MISSING and n in slots:
+            try:
+                attribute = slots[n].__get__(value, type(value))
+            except AttributeError:  # declared, never set
+                continue
+        if attribute is not _MISSING:
+            found.append(n)
+            attributes.append(attribute)
+    snaps = _snap_all(attributes, depth, budget)
+    more = left + len(attributes) - len(snaps)
+    return (FIELDS, name, list(zip(found, snaps, strict=False)), more)
 
 
 _MISSING = object()
@@ -249,61 +258,65 @@ def _instance_dict(value: Any) -> dict[str, Any]:
     return own if isinstance(own, dict) else {}
 
 
-def _public_names(value: Any) -> list[str]:
-    """Names of the attributes stored on the instance (``__dict__``, then slots) that do
-    not start with an underscore."""
-    names: list[Any] = list(_instance_dict(value))
-    for klass in reversed(type(value).__mro__):
-        slots = klass.__dict__.get("__slots__", ())
-        names.extend([slots] if isinstance(slots, str) else slots)
-    return [n for n in dict.fromkeys(names) if isinstance(n, str) and not n.startswith("_")]
+def _public_slots(kind: type) -> dict[str, Any]:
+    """The member descriptors of a class's public slots, base classes first."""
+    slots: dict[str, Any] = {}
+    for klass in reversed(kind.__mro__):
+        declared = klass.__dict__.get("__slots__", ())
+        for name in (declared,) if isinstance(declared, str) else declared:
+            member = klass.__dict__.get(name) if isinstance(name, str) else None
+            if isinstance(member, types.MemberDescriptorType) and not name.startswith("_"):
+                slots[name] = member
+    return slots
 
 
-def _attributes(value: Any, names: list[str]) -> tuple[list[tuple[str, Any]], int]:
-    """The first :data:`MAX_FIELDS` of ``names`` read from the instance's ``__dict__`` or
-    slots (never a property or ``__getattr__``), and how many names were left out."""
-    own = _instance_dict(value)
-    found: list[tuple[str, Any]] = []
-    for i, name in enumerate(names):
-        if len(found) == MAX_FIELDS:
-            return found, len(names) - i
-        attribute = dict.get(own, name, _MISSING)
-        if attribute is _MISSING:
-            attribute = _slot(value, name)
-        if attribute is not _MISSING:
-            found.append((name, attribute))
-    return found, 0
+def _number(value: Any, depth: int, budget: list[int]) -> Any:
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return (TEXT, _safe_repr(value))
 
 
-def _slot(value: Any, name: str) -> Any:
-    for klass in type(value).__mro__:
-        slot = klass.__dict__.get(name)
-        if isinstance(slot, types.MemberDescriptorType):
-            try:
-                return slot.__get__(value, type(value))
-            except AttributeError:  # declared, never set
-                return _MISSING
-    return _MISSING
+def _as_repr(value: Any, depth: int, budget: list[int]) -> Node:
+    return (TEXT, _clip(_safe_repr(value)))
 
 
-def _fields(
-    name: str, fields: list[tuple[str, Any]], more: int, depth: int, budget: _Budget
-) -> Fields:
-    snaps = _snap_all([v for _, v in fields], depth, budget)
-    shown = [(n, v) for (n, _), v in zip(fields, snaps, strict=False)]
-    return Fields(name, shown, more + len(fields) - len(shown))
+def _callable(value: Any, depth: int, budget: list[int]) -> Node:
+    if isinstance(value, type):
+        return (TEXT, f"<class {getattr(value, '__qualname__', '?')}>")
+    return (TEXT, f"<{type(value).__name__} {getattr(value, '__qualname__', '?')}>")
 
 
-def _abbreviation(value: Any) -> str:
-    """What a value too deep to show reads as: its type and size."""
-    kind = type(value)
+def _iterator(value: Any, depth: int, budget: list[int]) -> Any:
+    """A builtin iterator by what it has left, read from ``__reduce__`` without advancing
+    it (dict and set iterators copy themselves to reduce: only when they are short)."""
+    name = type(value).__name__
+    limit = _limit(depth)
     try:
-        if isinstance(value, (list, tuple, set, frozenset, deque, dict)):
-            size = len(value)
-            return f"<{kind.__name__} of {size} item{'s' if size != 1 else ''}>"
+        left = value.__length_hint__()
+        if name.startswith(("dict", "set")) and left > limit:
+            return (TEXT, f"<{name}: {left} left>")
+        reduced = value.__reduce__()
+        source = reduced[1][0]
+        index = reduced[2] if len(reduced) > 2 else 0
+        if reduced[0] is reversed:
+            rest = source[index::-1] if index >= 0 else source[:0]
+        else:
+            rest = source[index : index + limit]
+    except Exception:  # an exotic iterator: show its type only
+        return (TEXT, f"<{name}>")
+    snaps = _snap_all(list(rest[:limit]), depth, budget)
+    return (ITEMS, f"<{name} [", "]>", snaps, max(0, left - len(snaps)))
+
+
+def _array(value: Any, depth: int, budget: list[int]) -> Any:
+    try:
+        if value.size <= _limit(depth):
+            return (ITEMS, "array(", ")", [_snap(value.tolist(), depth, budget)], 0)
+        return (TEXT, f"array(shape={tuple(value.shape)}, dtype={value.dtype})")
     except Exception:
-        pass
-    return f"{kind.__name__}(…)"
+        return (TEXT, "<ndarray>")
 
 
 def _safe_repr(value: Any) -> str:
@@ -347,17 +360,18 @@ def _text(snap: Any) -> str:
     kind = type(snap)
     if kind is str:
         return _string(snap)
-    if kind is Text:
-        return str(snap.text)
-    if kind is Items:
-        parts = [_text(item) for item in snap.items]
-        return f"{snap.open}{', '.join([*parts, *_more(snap.more)])}{snap.close}"
-    if kind is Mapping:
-        parts = [f"{_text(k)}: {_text(v)}" for k, v in snap.items]
-        return f"{snap.open}{', '.join([*parts, *_more(snap.more)])}{snap.close}"
-    if kind is Fields:
-        parts = [f"{name}={_text(v)}" for name, v in snap.fields]
-        return f"{snap.name}(" + ", ".join([*parts, *_more(snap.more)]) + ")"
+    if kind is tuple:
+        tag = snap[0]
+        if tag is TEXT:
+            return str(snap[1])
+        if tag is FIELDS:
+            parts = [f"{name}={_text(v)}" for name, v in snap[2]]
+            return f"{snap[1]}(" + ", ".join([*parts, *_more(snap[3])]) + ")"
+        if tag is MAPPING:
+            parts = [f"{_text(k)}: {_text(v)}" for k, v in snap[3]]
+        else:
+            parts = [_text(item) for item in snap[3]]
+        return f"{snap[1]}{', '.join([*parts, *_more(snap[4])])}{snap[2]}"
     if kind is bytes:
         return elide(repr(snap), MAX_STRING)
     if kind is int and snap.bit_length() > 4000:  # repr() refuses huge ints
@@ -379,12 +393,14 @@ def to_json(snap: Any) -> Any:
         return snap if math.isfinite(snap) else str(snap)
     if kind is str:
         return elide(snap, MAX_STRING)
-    if kind is Fields:
-        return {name: to_json(v) for name, v in snap.fields}
-    if kind is Mapping:
-        return {(k if type(k) is str else _text(k)): to_json(v) for k, v in snap.items}
-    if kind is Items and snap.open in ("[", "(", "{", "deque([", "frozenset({"):
-        return [to_json(item) for item in snap.items] + _more(snap.more)
-    if kind is Items and snap.open == "array(":
-        return to_json(snap.items[0])
+    if kind is not tuple or snap[0] is TEXT:
+        return _text(snap)
+    if snap[0] is FIELDS:
+        return {name: to_json(v) for name, v in snap[2]}
+    if snap[0] is MAPPING:
+        return {(k if type(k) is str else _text(k)): to_json(v) for k, v in snap[3]}
+    if snap[1] in ("[", "(", "{", "deque([", "frozenset({"):
+        return [to_json(item) for item in snap[3]] + _more(snap[4])
+    if snap[1] == "array(":
+        return to_json(snap[3][0])
     return _text(snap)

@@ -76,6 +76,19 @@ def test_calls_are_recorded_with_arguments_and_results(record: tracing.TestRecor
     assert trace[2] == {"call": "here::Agent.static", "args": {"value": "9"}, "returned": "9"}
 
 
+@trainable
+def collect(first: int, *rest: object, **options: object) -> int:
+    return first
+
+
+def test_variadic_arguments_are_rendered_each(record: tracing.TestRecord) -> None:
+    collect(1, [2], "3", key=(4,))
+    collect(1, ())
+    first, second = tracing.render_trace(record, ids)
+    assert first["args"] == {"first": "1", "rest": "([2], '3')", "options": "{'key': (4,)}"}
+    assert second["args"] == {"first": "1", "rest": "((),)"}
+
+
 def test_exceptions_are_recorded_and_reraised(record: tracing.TestRecord) -> None:
     with pytest.raises(ValueError, match="negative"):
         halve(-1)
