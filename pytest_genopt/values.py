@@ -53,6 +53,7 @@ _ITERABLES: tuple[Any, ...] = ("", "\u00e9", b"", bytearray(), (), [], {}, {}.va
 _ITERATORS = frozenset(
     [type(iter(x)) for x in (*_ITERABLES, set(), range(0), range(1 << 70))] + [type(reversed([]))]
 )
+_SEQUENCES = frozenset((list, tuple, str, bytes, bytearray, range))
 _GENERATORS = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
 _FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
@@ -106,6 +107,10 @@ def _snap(value: Any, depth: int, budget: list[int]) -> Any:
 
 def _snap_all(items: Iterable[Any], depth: int, budget: list[int]) -> list[Any]:
     """Snapshots of ``items`` one level down, as many as the budget allows."""
+    items = list(items)
+    if len(items) <= budget[0] and ATOMS.issuperset(map(type, items)):
+        budget[0] -= len(items)  # all immutable scalars (a NamedTuple of numbers): as is
+        return items
     snaps: list[Any] = []
     for item in items:
         if budget[0] <= 0:
@@ -271,11 +276,14 @@ def _public_slots(kind: type) -> dict[str, Any]:
 
 
 def _number(value: Any, depth: int, budget: list[int]) -> Any:
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return (TEXT, _safe_repr(value))
+    try:
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+    except Exception:  # a user-defined number whose conversion fails
+        pass
+    return (TEXT, _clip(_safe_repr(value)))
 
 
 def _as_repr(value: Any, depth: int, budget: list[int]) -> Node:
@@ -299,6 +307,8 @@ def _iterator(value: Any, depth: int, budget: list[int]) -> Any:
             return (TEXT, f"<{name}: {left} left>")
         reduced = value.__reduce__()
         source = reduced[1][0]
+        if type(source) not in _SEQUENCES:  # a subclass could override slicing
+            return (TEXT, f"<{name}>")
         index = reduced[2] if len(reduced) > 2 else 0
         if reduced[0] is reversed:
             rest = source[index::-1] if index >= 0 else source[:0]
