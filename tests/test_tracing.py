@@ -196,6 +196,24 @@ class Bag:
     pass
 
 
+class Lazy:
+    """Reading anything but its stored attributes has a side effect."""
+
+    reads = 0
+
+    def __init__(self) -> None:
+        self.name = "lazy"
+
+    @property
+    def loaded(self) -> bool:
+        Lazy.reads += 1
+        return True
+
+    def __getattr__(self, name: str) -> object:
+        Lazy.reads += 1
+        return name
+
+
 class Loud:
     def __repr__(self) -> str:
         return "Loud!" * 100
@@ -215,6 +233,8 @@ def test_values_render_by_type() -> None:
         return values.render(values.snapshot(value))
 
     assert text(Account("ann", 10)) == "Account(owner='ann', balance=10)"
+    assert text([Lazy(), {"k": Lazy()}]) == "[Lazy(name='lazy'), {'k': Lazy(name='lazy')}]"
+    assert Lazy.reads == 0  # no property, no __getattr__
     assert text(Slotted()) == "Slotted(shown=[1, 2])"
     assert text(Point(1, 2, "secret")) == "Point(x=1, y=2)"
     assert text([{"k": (1,)}, {2}, set(), frozenset({3})]) == (
