@@ -34,6 +34,11 @@ from pytest_genopt.values import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# pytest leaves out of the tracebacks it shows every frame whose locals or globals set
+# __tracebackhide__: as a module global it hides the call wrappers (and the fixture's
+# argument checks) from every user's failure, with or without a run, at no cost per call
+__tracebackhide__ = True
+
 # The record of the test now running, or None when no run is active (or no
 # test is running).  Read by every @trainable call: keep it a plain global.
 _CURRENT: TestRecord | None = None
@@ -98,13 +103,10 @@ def current() -> TestRecord | None:
 
 
 def _wrap(function: F, info: TrainableInfo) -> F:
-    # __tracebackhide__: pytest leaves the wrappers out of every traceback it shows, so
-    # a user's failure reads the same with or without genopt
     if inspect.iscoroutinefunction(function):
 
         @functools.wraps(function)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            __tracebackhide__ = True
             record = _CURRENT
             if record is None:
                 return await function(*args, **kwargs)
@@ -124,7 +126,6 @@ def _wrap(function: F, info: TrainableInfo) -> F:
 
         @functools.wraps(function)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            __tracebackhide__ = True
             record = _CURRENT
             if record is None:
                 return function(*args, **kwargs)
