@@ -74,8 +74,14 @@ Node: TypeAlias = tuple[Any, ...]
 
 def snapshot(value: Any) -> Any:
     """A bounded, mutation-proof summary of ``value`` as it is now (see the module doc)."""
-    if type(value) in ATOMS:  # the common case first: nothing to copy
+    kind = type(value)
+    if kind in ATOMS:  # the common case first: nothing to copy
         return value
+    short = (kind is list or kind is tuple) and len(value) <= MAX_ITEMS
+    if short and ATOMS.issuperset(map(type, value)):  # a short list of scalars: one copy
+        if kind is list:
+            return (ITEMS, "[", "]", list(value), 0)
+        return (ITEMS, "(", ",)" if len(value) == 1 else ")", list(value), 0)
     return _snap(value, 0, [MAX_NODES])
 
 
@@ -177,15 +183,19 @@ def _count(kind: type, size: int) -> Node:
 def _container(
     base: Any, brackets: tuple[str, str], value: Any, depth: int, budget: list[int]
 ) -> Node:
-    size = base.__len__(value)
+    exact = type(value) is base  # builtins' own len and slicing, the fast way
+    size = len(value) if exact else base.__len__(value)
     if depth >= MAX_DEPTH:
         return _count(type(value), size)
-    # the base's own methods: a subclass's overrides never run
+    limit = MAX_ITEMS if depth < 2 else MAX_DEEP_ITEMS
+    # a subclass gets the base's own methods: its overrides never run
     first: Iterable[Any]
-    if base is list or base is tuple:
-        first = base.__getitem__(value, slice(0, _limit(depth)))
+    if exact and (base is list or base is tuple):
+        first = value[:limit]
+    elif base is list or base is tuple:
+        first = base.__getitem__(value, slice(0, limit))
     else:
-        first = itertools.islice(base.__iter__(value), _limit(depth))
+        first = itertools.islice(base.__iter__(value), limit)
     snaps = _snap_all(first, depth, budget)
     open_, close = brackets
     if not size and brackets == ("{", "}"):
@@ -227,17 +237,25 @@ def _object(
     if depth >= MAX_DEPTH:
         return (TEXT, f"{name}(…)")
     own = _instance_dict(value)
+    if names is None and not slots:  # a plain object: its __dict__ is all there is
+        pairs = [(n, v) for n, v in dict.items(own) if type(n) is str and n[:1] != "_"]
+    else:
+        pairs = _stored(value, own, slots, names)
+    shown = pairs[:MAX_FIELDS]
+    snaps = _snap_all([v for _, v in shown], depth, budget)
+    fields = [(n, v) for (n, _), v in zip(shown, snaps, strict=False)]
+    return (FIELDS, name, fields, len(pairs) - len(fields))
+
+
+def _stored(
+    value: Any, own: dict[str, Any], slots: dict[str, Any], names: Sequence[str] | None
+) -> list[tuple[str, Any]]:
+    """``names`` (or all public ones) with the values stored in ``own`` or in slots."""
     if names is None:
         names = [n for n in own if type(n) is str and n[:1] != "_"]
-        if slots:
-            names += [n for n in slots if n not in own]
-    found: list[str] = []
-    attributes: list[Any] = []
-    left = len(names)
+        names += [n for n in slots if n not in own]
+    pairs = []
     for n in names:
-        if len(found) == MAX_FIELDS:
-            break
-        left -= 1
         attribute = dict.get(own, n, _MISSING)
         if attribute is _MISSING and n in slots:
             try:
@@ -245,11 +263,8 @@ def _object(
             except AttributeError:  # declared, never set
                 continue
         if attribute is not _MISSING:
-            found.append(n)
-            attributes.append(attribute)
-    snaps = _snap_all(attributes, depth, budget)
-    more = left + len(attributes) - len(snaps)
-    return (FIELDS, name, list(zip(found, snaps, strict=False)), more)
+            pairs.append((n, attribute))
+    return pairs
 
 
 _MISSING = object()
