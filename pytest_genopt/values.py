@@ -69,6 +69,8 @@ ITEMS = "items"
 MAPPING = "mapping"
 #: ``(FIELDS, name, [(attribute, snapshot), ...], more)``: an object, ``Name(a=1)``.
 FIELDS = "fields"
+#: ``(RECORD, name, names, values)``: a NamedTuple of scalars, kept as it is.
+RECORD = "record"
 Node: TypeAlias = tuple[Any, ...]
 
 
@@ -220,6 +222,10 @@ def _mapping(
 def _named(name: str, names: tuple[str, ...], value: Any, depth: int, budget: list[int]) -> Any:
     if depth >= MAX_DEPTH:
         return (TEXT, f"{name}(…)")
+    size = tuple.__len__(value)
+    if size <= min(MAX_FIELDS, budget[0]) and ATOMS.issuperset(map(type, value)):
+        budget[0] -= size  # immutable all the way down (a game object): kept as it is
+        return (RECORD, name, names, value)
     snaps = _snap_all(tuple.__getitem__(value, slice(0, MAX_FIELDS)), depth, budget)
     return (FIELDS, name, list(zip(names, snaps, strict=False)), tuple.__len__(value) - len(snaps))
 
@@ -392,6 +398,9 @@ def _text(snap: Any) -> str:
         if tag is FIELDS:
             parts = [f"{name}={_text(v)}" for name, v in snap[2]]
             return f"{snap[1]}(" + ", ".join([*parts, *_more(snap[3])]) + ")"
+        if tag is RECORD:
+            parts = [f"{name}={_text(v)}" for name, v in zip(snap[2], snap[3], strict=False)]
+            return f"{snap[1]}({', '.join(parts)})"
         if tag is MAPPING:
             parts = [f"{_text(k)}: {_text(v)}" for k, v in snap[3]]
         else:
@@ -422,6 +431,8 @@ def to_json(snap: Any) -> Any:
         return _text(snap)
     if snap[0] is FIELDS:
         return {name: to_json(v) for name, v in snap[2]}
+    if snap[0] is RECORD:
+        return {name: to_json(v) for name, v in zip(snap[2], snap[3], strict=False)}
     if snap[0] is MAPPING:
         return {(k if type(k) is str else _text(k)): to_json(v) for k, v in snap[3]}
     if snap[1] in ("[", "(", "{", "deque([", "frozenset({"):
