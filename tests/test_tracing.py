@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
@@ -127,11 +127,21 @@ def test_steps_and_calls_interleave_in_time_order(record: tracing.TestRecord) ->
 def test_a_step_shows_its_fields_as_they_were_when_traced(record: tracing.TestRecord) -> None:
     reporter = tracing.TrialReporter(horizon=3)
     state = {"seen": [1]}
-    reporter.trace(state=state, account=Account("ann", 10))
+    reporter.trace(state=state, account=Account("ann", 10), at=Pair(1, Pair(2, 3)))
     state["seen"].append(2)
     assert tracing.render_trace(record, ids) == [
-        {"state": {"seen": [1]}, "account": {"owner": "ann", "balance": 10}}
+        {
+            "state": {"seen": [1]},
+            "account": {"owner": "ann", "balance": 10},
+            "at": {"x": 1, "y": {"x": 2, "y": 3}},
+        }
     ]
+    assert values.render(values.snapshot(Pair(1, Pair(2, 3)))) == "Pair(x=1, y=Pair(x=2, y=3))"
+
+
+class Pair(NamedTuple):
+    x: int
+    y: object
 
 
 def test_a_step_numbered_earlier_keeps_its_place_among_calls(
