@@ -145,6 +145,8 @@ def _choose(kind: type) -> Plan:
     for base in (list, tuple, set, frozenset, deque, dict):
         if issubclass(kind, base):
             return _container_plan(kind, base)
+    if issubclass(kind, (str, bytes, bytearray, memoryview)):
+        return _textual
     if kind in _ITERATORS:
         return _iterator
     if issubclass(kind, (*_GENERATORS, *_FUNCTIONS, type)):
@@ -296,6 +298,26 @@ def _public_slots(kind: type) -> dict[str, Any]:
     return slots
 
 
+def _textual(value: Any, depth: int, budget: list[int]) -> Any:
+    """A str or bytes subclass, a bytearray or a memoryview: its head and tail, copied
+    now with the base type's own slicing (never the whole of a large buffer)."""
+    if isinstance(value, memoryview):
+        return (TEXT, f"<memoryview of {value.nbytes} bytes>")
+    base: Any = str if isinstance(value, str) else bytes if isinstance(value, bytes) else bytearray
+    size = base.__len__(value)
+    if size <= MAX_STRING:
+        head = base.__getitem__(value, slice(None))
+        tail, elided = head[:0], 0
+    else:
+        head = base.__getitem__(value, slice(0, _HEAD))
+        tail = base.__getitem__(value, slice(size - _TAIL, None))
+        elided = size - _HEAD - _TAIL
+    if base is bytearray:
+        head, tail = bytes(head), bytes(tail)
+    text = _elided_literal(head, tail, elided) if elided else repr(head)
+    return (TEXT, f"bytearray({text})" if base is bytearray else text)
+
+
 def _number(value: Any, depth: int, budget: list[int]) -> Any:
     try:
         if isinstance(value, numbers.Integral):
@@ -373,13 +395,20 @@ def elide(text: str, limit: int) -> str:
     return f"{text[:head]}…[{len(text) - head - tail} chars elided]…{text[-tail:]}"
 
 
-def _string(text: str) -> str:
+_HEAD, _TAIL = MAX_STRING * 2 // 3, MAX_STRING // 3
+
+
+def _literal(text: str | bytes) -> str:
+    """A string's or bytes' repr, its middle elided beyond :data:`MAX_STRING`."""
     if len(text) <= MAX_STRING:
         return repr(text)
-    head, tail = MAX_STRING * 2 // 3, MAX_STRING // 3
-    left, right = repr(text[:head]), repr(text[-tail:])
-    elided = len(text) - head - tail
-    return f"{left[:-1]}…[{elided} chars elided]…{right[1:-1]}{left[-1]}"
+    return _elided_literal(text[:_HEAD], text[-_TAIL:], len(text) - _HEAD - _TAIL)
+
+
+def _elided_literal(head: str | bytes, tail: str | bytes, elided: int) -> str:
+    left, right = repr(head), repr(tail)
+    unit, start = ("bytes", 2) if isinstance(head, bytes) else ("chars", 1)
+    return f"{left[:-1]}…[{elided} {unit} elided]…{right[start:-1]}{left[-1]}"
 
 
 def render(snap: Any) -> str:
@@ -389,8 +418,8 @@ def render(snap: Any) -> str:
 
 def _text(snap: Any) -> str:
     kind = type(snap)
-    if kind is str:
-        return _string(snap)
+    if kind is str or kind is bytes:
+        return _literal(snap)
     if kind is tuple:
         tag = snap[0]
         if tag is TEXT:
@@ -406,8 +435,6 @@ def _text(snap: Any) -> str:
         else:
             parts = [_text(item) for item in snap[3]]
         return f"{snap[1]}{', '.join([*parts, *_more(snap[4])])}{snap[2]}"
-    if kind is bytes:
-        return elide(repr(snap), MAX_STRING)
     if kind is int and snap.bit_length() > 4000:  # repr() refuses huge ints
         return f"<int of {snap.bit_length()} bits>"
     return repr(snap)

@@ -224,6 +224,14 @@ class Lazy:
         return name
 
 
+class Shouting(str):
+    def __repr__(self) -> str:
+        raise AssertionError("the whole string was rendered")
+
+    def __getitem__(self, key: object) -> str:
+        raise AssertionError("an override was called")
+
+
 class Loud:
     def __repr__(self) -> str:
         return "Loud!" * 100
@@ -263,6 +271,11 @@ def test_values_render_by_type() -> None:
     assert text(numbers) == "<function numbers>"
     assert text(object()) == "object()"
     assert text(2**20000) == "<int of 20001 bits>"
+    assert text(b"\x00" * 500) == "b'" + "\\x00" * 133 + "…[301 bytes elided]…" + "\\x00" * 66 + "'"
+    assert text(bytearray(b"ab")) == "bytearray(b'ab')"
+    assert text(bytearray(10**6)).endswith("…[999801 bytes elided]…" + "\\x00" * 66 + "')")
+    assert text(memoryview(b"abc")) == "<memoryview of 3 bytes>"
+    assert text(Shouting("a" * 300)) == "'" + "a" * 133 + "…[101 chars elided]…" + "a" * 66 + "'"
     assert " at 0x" not in text(iter(map(str, [1])))
 
 
