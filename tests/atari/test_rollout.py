@@ -232,6 +232,22 @@ def test_a_failing_policy_ends_the_trace_with_the_steps_before_it(
     assert [event.get("t", "call") for event in trace[-4:]] == [steps[1], "call", steps[2], "call"]
 
 
+def test_an_invalid_action_ends_the_trace_with_the_call_that_returned_it(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    answers = iter(["NOOP", "JUMP"])
+
+    @trainable
+    def confused(objects: PongObjects) -> str:
+        return next(answers)
+
+    record = run_active(3)
+    with pytest.raises(ValueError, match="returned 'JUMP' at step 1"):
+        run_policy(confused, "pong", seeds=0, max_steps=10, genopt=tracing.TrialReporter(3))
+    trace = tracing.render_trace(record, lambda info: info.qualname)
+    assert [event.get("t", event.get("returned")) for event in trace] == ["'NOOP'", 0, "'JUMP'"]
+
+
 def test_trace_all_keeps_the_last_steps_of_the_run(
     run_active: Callable[[int | None], tracing.TestRecord],
 ) -> None:

@@ -402,14 +402,14 @@ def run_policy(
                 held.begin()
                 try:
                     action = policy(objects)
+                    try:
+                        index = table[action]
+                    except (KeyError, TypeError):  # a new spelling, or not an action at all
+                        index = _resolve(action, table, game, t)
+                    frame, reward, done = env.step(index)
                 except BaseException:
                     held.flush(None)  # the steps that led to the failure are evidence
                     raise
-                try:
-                    index = table[action]
-                except (KeyError, TypeError):  # a new spelling, or not an action at all
-                    index = _resolve(action, table, game, t)
-                frame, reward, done = env.step(index)
                 previous, objects = objects, frame.objects
                 total += reward
                 event = None
