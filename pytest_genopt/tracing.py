@@ -1,10 +1,11 @@
 """Call recording of ``@trainable`` functions and the per-test record behind the fixture.
 
 While a run is active, each test gets a :class:`TestRecord`; a ``@trainable``
-call appends one tuple of references to its ring buffer (length: the credit
-horizon) and nothing is rendered until :func:`render_trace` builds evidence at
-the end of the test.  With no run active the wrapper's whole cost is one
-global load and an ``is None`` check.
+call appends one tuple to its ring buffer (length: the credit horizon) holding
+bounded snapshots of its arguments, taken when the call began, and of its
+result (:mod:`pytest_genopt.values`); text is rendered only when
+:func:`render_trace` builds evidence at the end of the test.  With no run
+active the wrapper's whole cost is one global load and an ``is None`` check.
 """
 
 from __future__ import annotations
@@ -14,49 +15,69 @@ import inspect
 import itertools
 import math
 import numbers
-import reprlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
+
+from pytest_genopt.values import (
+    ATOMS,
+    ITEMS,
+    MAPPING,
+    MAX_STRING,
+    Node,
+    elide,
+    render,
+    snapshot,
+    snapshot_fields,
+    to_json,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# pytest leaves out of the tracebacks it shows every frame whose locals or globals set
+# __tracebackhide__: as a module global it hides the call wrappers (and the fixture's
+# argument checks) from every user's failure, with or without a run, at no cost per call
+__tracebackhide__ = True
 
 # The record of the test now running, or None when no run is active (or no
 # test is running).  Read by every @trainable call: keep it a plain global.
 _CURRENT: TestRecord | None = None
 
-_MAX_TRACE_DEPTH = 4
-_MAX_TRACE_ITEMS = 32
-
-_repr = reprlib.Repr()
-_repr.maxstring = 120
-_repr.maxother = 120
-_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 12
-_repr.maxlevel = 3
-
 
 class TrainableInfo:
     """What the decorator knows about a trainable function (attached as ``__genopt__``)."""
 
-    __slots__ = ("description", "filename", "function", "qualname")
+    __slots__ = ("_signature", "description", "filename", "function", "qualname")
 
     def __init__(self, function: Callable[..., Any], description: str) -> None:
         self.function = function
         self.description = description
         self.qualname: str = function.__qualname__
         self.filename: str = function.__code__.co_filename
+        self._signature: inspect.Signature | None = None
+
+    def signature(self) -> inspect.Signature:
+        """The function's signature (computed once, when evidence is first rendered)."""
+        if self._signature is None:
+            self._signature = inspect.signature(self.function)
+        return self._signature
+
+
+#: One recorded call: sequence number, the trainable, snapshots of the positional and
+#: keyword arguments (taken when the call began), of the value returned, and the
+#: exception raised (or None).
+CallRecord: TypeAlias = tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any], Any, Any]
 
 
 class TestRecord:
-    """Everything one test reported while a run was active (references, not text)."""
+    """Everything one test reported while a run was active (snapshots, not text yet)."""
 
     __slots__ = ("calls", "clock", "feedback", "score", "steps")
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, horizon: int | None) -> None:
-        self.calls: deque[tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any], Any, Any]]
-        self.calls = deque(maxlen=horizon)
-        self.steps: deque[tuple[int, dict[str, Any]]] = deque(maxlen=horizon)
+        self.calls: deque[CallRecord] = deque(maxlen=horizon)
+        self.steps: deque[tuple[int, Node]] = deque(maxlen=horizon)
         self.clock = itertools.count()
         self.score: float | None = None
         self.feedback: list[str] = []
@@ -89,12 +110,15 @@ def _wrap(function: F, info: TrainableInfo) -> F:
             record = _CURRENT
             if record is None:
                 return await function(*args, **kwargs)
+            seq, seen = next(record.clock), _snapshot_args(args)
+            named = _snapshot_kwargs(kwargs) if kwargs else kwargs
             try:
                 result = await function(*args, **kwargs)
             except BaseException as exc:
-                record.calls.append((next(record.clock), info, args, kwargs, None, exc))
+                record.calls.append((seq, info, seen, named, None, exc))
                 raise
-            record.calls.append((next(record.clock), info, args, kwargs, result, None))
+            seen_result = result if type(result) in ATOMS else snapshot(result)
+            record.calls.append((seq, info, seen, named, seen_result, None))
             return result
 
         wrapper: Any = async_wrapper
@@ -105,17 +129,33 @@ def _wrap(function: F, info: TrainableInfo) -> F:
             record = _CURRENT
             if record is None:
                 return function(*args, **kwargs)
+            seq, seen = next(record.clock), _snapshot_args(args)
+            named = _snapshot_kwargs(kwargs) if kwargs else kwargs
             try:
                 result = function(*args, **kwargs)
             except BaseException as exc:
-                record.calls.append((next(record.clock), info, args, kwargs, None, exc))
+                record.calls.append((seq, info, seen, named, None, exc))
                 raise
-            record.calls.append((next(record.clock), info, args, kwargs, result, None))
+            seen_result = result if type(result) in ATOMS else snapshot(result)
+            record.calls.append((seq, info, seen, named, seen_result, None))
             return result
 
         wrapper = sync_wrapper
     wrapper.__genopt__ = info
     return wrapper  # type: ignore[no-any-return]
+
+
+def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    # what the call saw, taken now: the test may mutate the arguments (or self) later;
+    # immutable scalars are kept as they are without a call (the common case)
+    for arg in args:
+        if type(arg) not in ATOMS:
+            return tuple([snapshot(a) for a in args])
+    return args
+
+
+def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: snapshot(v) for k, v in kwargs.items()}
 
 
 @overload
@@ -147,14 +187,19 @@ def trainable(function: F | None = None, /, *, description: str = "") -> F | Cal
 
 
 def render_calls(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> list[tuple[int, Any]]:
-    """Render recorded calls as JSON-ready dicts keyed by their sequence number."""
+    """Render recorded calls as JSON-ready dicts keyed by their sequence number.
+
+    Each is ``{"call": id, "args": {name: text}, "returned": text}`` (or ``"raised":
+    "Type: message"``), the texts rendered by :func:`pytest_genopt.values.render` from
+    the snapshots taken when the call happened.
+    """
     rendered: list[tuple[int, Any]] = []
     for seq, info, args, kwargs, result, exc in record.calls:
         item: dict[str, Any] = {"call": ids(info), "args": _render_args(info, args, kwargs)}
         if exc is not None:
-            item["raised"] = f"{type(exc).__name__}: {_clip(str(exc))}"
+            item["raised"] = f"{type(exc).__name__}: {_exception_text(exc)}"
         else:
-            item["returned"] = _repr.repr(result)
+            item["returned"] = render(result)
         rendered.append((seq, item))
     return rendered
 
@@ -162,63 +207,87 @@ def render_calls(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> lis
 def render_trace(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> list[Any]:
     """The test's trace: recorded steps and calls, each up to the horizon, in time order."""
     events = render_calls(record, ids)
-    events.extend((seq, jsonable(fields)) for seq, fields in record.steps)
+    events.extend((seq, to_json(fields)) for seq, fields in record.steps)
     events.sort(key=lambda event: event[0])
     return [item for _, item in events]
 
 
 def _render_args(info: TrainableInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    signature = info.signature()
     try:
-        bound = inspect.signature(info.function).bind_partial(*args, **kwargs)
+        bound = signature.bind_partial(*args, **kwargs)
     except (TypeError, ValueError):
-        return [_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()]
-    return {name: _repr.repr(value) for name, value in bound.arguments.items()}
+        return [render(a) for a in args] + [f"{k}={render(v)}" for k, v in kwargs.items()]
+    rendered: dict[str, str] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:  # a tuple of snapshots
+            value = (ITEMS, "(", ",)" if len(value) == 1 else ")", list(value), 0)
+        elif kind is inspect.Parameter.VAR_KEYWORD:  # a dict of snapshots
+            value = (MAPPING, "{", "}", list(value.items()), 0)
+        rendered[name] = render(value)
+    return rendered
 
 
-def jsonable(value: Any, depth: int = 0) -> Any:
-    """A bounded JSON-ready rendering of a traced value (repr for anything exotic)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return _clip(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else str(number)
-    if depth >= _MAX_TRACE_DEPTH:
-        return _repr.repr(value)
-    if isinstance(value, dict):
-        items = list(value.items())[:_MAX_TRACE_ITEMS]
-        return {str(k): jsonable(v, depth + 1) for k, v in items}
-    as_dict = _fields_of(value)
-    if as_dict is not None:
-        return {k: jsonable(v, depth + 1) for k, v in as_dict.items()}
-    if isinstance(value, (list, tuple, set, frozenset, deque)):
-        items = list(value)
-        out = [jsonable(v, depth + 1) for v in items[:_MAX_TRACE_ITEMS]]
-        if len(items) > _MAX_TRACE_ITEMS:
-            out.append(f"... {len(items) - _MAX_TRACE_ITEMS} more")
-        return out
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
-    if callable(tolist) and getattr(value, "size", _MAX_TRACE_ITEMS + 1) <= _MAX_TRACE_ITEMS:
-        return jsonable(tolist(), depth + 1)
-    return _repr.repr(value)
+def _exception_text(exc: BaseException) -> str:
+    try:
+        return elide(str(exc), MAX_STRING)
+    except Exception:  # a broken __str__ must not cost the test its evidence
+        return "<unprintable>"
 
 
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+def jsonable(value: Any) -> Any:
+    """A bounded JSON-ready rendering of a traced value, as it is now."""
+    return to_json(snapshot(value))
 
 
-def _fields_of(value: Any) -> dict[str, Any] | None:
-    asdict = getattr(value, "_asdict", None)  # NamedTuple
-    if callable(asdict) and isinstance(value, tuple):
-        result: dict[str, Any] = asdict()
-        return result
-    fields = getattr(type(value), "__dataclass_fields__", None)
-    if fields is not None and not isinstance(value, type):
-        return {name: getattr(value, name) for name in fields}
-    return None
+def tick() -> int | None:
+    """The next number on the running test's clock (None with no run active).
+
+    A rollout that decides later whether a step is worth tracing takes the step's
+    number when it happens and passes it to :func:`trace_at`, so that the step keeps
+    its place among the calls around it.
+    """
+    record = _CURRENT
+    return None if record is None else next(record.clock)
+
+
+def trace_at(seq: int, fields: dict[str, Any]) -> None:
+    """Record a step numbered ``seq`` (from :func:`tick`; numbers must not decrease)."""
+    record = _CURRENT
+    if record is not None:
+        record.steps.append((seq, snapshot_fields(fields)))
+
+
+def hold_calls() -> deque[CallRecord] | None:
+    """Send the running test's next calls to a fresh buffer, until :func:`release_calls`.
+
+    A rollout holds each step's calls back until it knows whether the step is worth
+    tracing; the record's own buffer (returned, to pass to :func:`release_calls`) keeps
+    what it had, and later calls cannot push the calls already traced out of it.
+    """
+    record = _CURRENT
+    if record is None:
+        return None
+    kept, record.calls = record.calls, deque(maxlen=record.calls.maxlen)
+    return kept
+
+
+def release_calls(kept: deque[CallRecord] | None) -> list[CallRecord]:
+    """Give the record its own buffer back and return the calls held since
+    :func:`hold_calls` (oldest first), to trace with :func:`put_calls` or drop."""
+    record = _CURRENT
+    if record is None or kept is None:
+        return []
+    held, record.calls = record.calls, kept
+    return list(held)
+
+
+def put_calls(calls: list[CallRecord]) -> None:
+    """Trace calls returned by :func:`release_calls` (the horizon still bounds them)."""
+    record = _CURRENT
+    if record is not None:
+        record.calls.extend(calls)
 
 
 class TrialReporter:
@@ -257,7 +326,16 @@ class TrialReporter:
             record.feedback.append(str(text))
 
     def trace(self, **fields: Any) -> None:
-        """Record one step of a rollout or pipeline; the last ``horizon`` steps are kept."""
+        """Record one step of a rollout or pipeline; the last ``horizon`` steps are kept.
+
+        The fields are summarised now (bounded), so later changes to them do not show.
+        """
         record = _CURRENT
         if record is not None:
-            record.steps.append((next(record.clock), fields))
+            record.steps.append((next(record.clock), snapshot_fields(fields)))
+
+    def __repr__(self) -> str:
+        # a fixture value shows in failure output (showlocals, parametrize ids): short
+        # and the same every run, no address
+        horizon = "all" if self.horizon is None else self.horizon
+        return f"<genopt horizon={horizon} {'active' if self.active else 'inactive'}>"

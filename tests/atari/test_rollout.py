@@ -10,7 +10,7 @@ import gymnasium  # noqa: F401
 import numpy as np
 import pytest
 
-from pytest_genopt import tracing
+from pytest_genopt import tracing, trainable
 from pytest_genopt.suites.atari import GAMES
 from pytest_genopt.suites.atari.rollout import (
     LIFE_WINDOW,
@@ -178,6 +178,74 @@ def test_traces_the_horizon_before_a_lost_point(
     assert all(not isinstance(v, dict) for s in steps for v in s.values())  # flat
     assert record.feedback == [result.summary()]
     assert record.score is None  # the test decides its score
+
+
+@trainable
+def watcher(objects: PongObjects) -> str:
+    """An idle Pong policy whose calls are recorded (it loses its first point at t=63)."""
+    return "NOOP"
+
+
+def test_a_traced_window_shows_each_policy_call_before_its_step_in_game_order(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(4)
+    run_policy(watcher, "pong", seeds=0, max_steps=70, genopt=tracing.TrialReporter(4))
+    trace = tracing.render_trace(record, lambda info: info.qualname)
+    assert ["call" if "call" in event else "step" for event in trace] == ["call", "step"] * 4
+    calls, steps = trace[0::2], trace[1::2]
+    last = steps[-1]["t"]
+    assert [s["t"] for s in steps] == [last - 3, last - 2, last - 1, last]
+    assert steps[-1]["event"] == "lost point"
+    for before, call in zip(steps, calls[1:], strict=False):
+        objects = call["args"]["objects"]  # what the policy saw: the step before, whole
+        x, y, dx, dy = before["ball"]
+        player_y, player_dy = before["player"]
+        assert objects.startswith(
+            f"PongObjects(ball=PongBall(x={x}, y={y}, w=2, h=4, dx={dx}, dy={dy}), "
+        )
+        assert f"player=PongPaddle(x=140, y={player_y}, w=4, " in objects
+        assert f", dx=0, dy={player_dy}), enemy=PongPaddle(x=16, y={before['enemy'][0]}, " in (
+            objects
+        )
+        assert objects.endswith(", player_score=0, enemy_score=0)")
+        assert call["returned"] == "'NOOP'"
+
+
+def test_a_failing_policy_ends_the_trace_with_the_steps_before_it(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    @trainable
+    def tired(objects: PongObjects) -> str:
+        if objects.enemy.dy:  # the enemy starts moving after a few steps
+            raise RuntimeError("too fast")
+        return "NOOP"
+
+    record = run_active(3)
+    with pytest.raises(RuntimeError, match="too fast"):
+        run_policy(tired, "pong", seeds=0, max_steps=100, genopt=tracing.TrialReporter(3))
+    trace = tracing.render_trace(record, lambda info: info.qualname)
+    assert trace[-1]["raised"] == "RuntimeError: too fast"
+    steps = [event["t"] for event in trace if "t" in event]
+    assert len(steps) == 3
+    assert steps == list(range(steps[0], steps[0] + 3))
+    assert [event.get("t", "call") for event in trace[-4:]] == [steps[1], "call", steps[2], "call"]
+
+
+def test_an_invalid_action_ends_the_trace_with_the_call_that_returned_it(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    answers = iter(["NOOP", "JUMP"])
+
+    @trainable
+    def confused(objects: PongObjects) -> str:
+        return next(answers)
+
+    record = run_active(3)
+    with pytest.raises(ValueError, match="returned 'JUMP' at step 1"):
+        run_policy(confused, "pong", seeds=0, max_steps=10, genopt=tracing.TrialReporter(3))
+    trace = tracing.render_trace(record, lambda info: info.qualname)
+    assert [event.get("t", event.get("returned")) for event in trace] == ["'NOOP'", 0, "'JUMP'"]
 
 
 def test_trace_all_keeps_the_last_steps_of_the_run(

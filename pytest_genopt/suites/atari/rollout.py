@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from pytest_genopt import tracing
 from pytest_genopt.suites.atari.env import GAMES, make_env
 
 if TYPE_CHECKING:
@@ -263,6 +264,52 @@ def _resolve(action: object, table: dict[object, int], game: str, t: int) -> int
     )
 
 
+class _LossWindow:
+    """The last steps of an episode, held back until a loss shows they are worth tracing.
+
+    Each step keeps the number it had on the test's clock and the trainable calls made
+    while it was played (held out of the record, which keeps only the last ``horizon``
+    calls): traced at a loss, the window shows each policy call just before its step,
+    in game order, instead of the calls of the steps after the last loss.
+    """
+
+    def __init__(self, size: int, fields: Callable[..., dict[str, Any]], seed: int) -> None:
+        self.steps: deque[tuple[int, int, float, Any, int, list[tracing.CallRecord]]]
+        self.steps = deque(maxlen=size)
+        self.fields = fields
+        self.seed = seed
+        self.active = size > 0
+        self.kept: deque[tracing.CallRecord] | None = None
+
+    def begin(self) -> None:
+        """A step starts: the calls from here on belong to it."""
+        if self.active:
+            self.kept = tracing.hold_calls()
+
+    def end(self, t: int, action: int, reward: float, objects: Any) -> None:
+        """The step is played: hold it with its calls."""
+        calls = tracing.release_calls(self.kept)
+        self.kept = None
+        self.steps.append((t, action, reward, objects, tracing.tick() or 0, calls))
+
+    def flush(self, event: str | None) -> None:
+        """Trace the held steps with their calls; the last one marked with ``event``."""
+        if not self.active:
+            return
+        latest = tracing.release_calls(self.kept)  # a step cut short: its calls come last
+        self.kept = None
+        last = len(self.steps) - 1
+        for i, (t, action, reward, objects, seq, calls) in enumerate(self.steps):
+            tracing.put_calls(calls)
+            fields = self.fields(t, action, reward, objects)
+            if i == last and event is not None:
+                fields["event"] = event
+                fields["seed"] = self.seed
+            tracing.trace_at(seq, fields)
+        tracing.put_calls(latest)
+        self.steps.clear()
+
+
 def run_policy(
     policy: Policy,
     game: str,
@@ -346,18 +393,23 @@ def run_policy(
             objects: Any = frame.objects
             previous: Any = objects
             hit_seen = False
-            recent: deque[tuple[int, int, float, Any]] = deque(maxlen=window)
+            held = _LossWindow(window if record_losses else 0, step_fields, seed)
             total = 0.0
             n_points = n_lives = 0
             done = False
             t = 0
             while t < max_steps:
-                action = policy(objects)
+                held.begin()
                 try:
-                    index = table[action]
-                except (KeyError, TypeError):  # a new spelling, or not an action at all
-                    index = _resolve(action, table, game, t)
-                frame, reward, done = env.step(index)
+                    action = policy(objects)
+                    try:
+                        index = table[action]
+                    except (KeyError, TypeError):  # a new spelling, or not an action at all
+                        index = _resolve(action, table, game, t)
+                    frame, reward, done = env.step(index)
+                except BaseException:
+                    held.flush(None)  # the steps that led to the failure are evidence
+                    raise
                 previous, objects = objects, frame.objects
                 total += reward
                 event = None
@@ -376,16 +428,9 @@ def run_policy(
                     hit_seen = True
                     event = "lost life"
                 if record_losses:
-                    recent.append((t, index, reward, objects))
-                    if event is not None and genopt is not None:
-                        last = len(recent) - 1
-                        for i, (st, sa, sr, so) in enumerate(recent):
-                            fields = step_fields(st, sa, sr, so)
-                            if i == last:
-                                fields["event"] = event
-                                fields["seed"] = seed
-                            genopt.trace(**fields)
-                        recent.clear()
+                    held.end(t, index, reward, objects)
+                    if event is not None:
+                        held.flush(event)
                 elif record_all and genopt is not None:
                     fields = step_fields(t, index, reward, objects)
                     if event is not None:
