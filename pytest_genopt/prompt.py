@@ -117,13 +117,13 @@ def _parameters(parameters: tuple[ParameterView, ...]) -> str:
 
 def _task(request: Request) -> str:
     horizon = request.settings.horizon
-    horizon_text = "everything" if horizon is None else f"the last {horizon}"
+    horizon_text = "all" if horizon is None else f"the last {horizon}"
     parts = [
         f"# Iteration {request.iteration}",
         f"Objective: {request.objective}",
         "",
         f"# Evidence: {len(request.evidence)} trial(s) "
-        f"(credit horizon: {horizon_text} traceback frames, trace steps and calls)",
+        f"(credit horizon: {horizon_text} project traceback frames, trace steps and calls)",
     ]
     for number, item in enumerate(request.evidence, 1):
         parts.append("")

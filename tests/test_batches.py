@@ -19,12 +19,14 @@ from pytest_genopt.evidence import (
     signature,
 )
 from pytest_genopt.update import OBJECTIVE_LINES, describe_objective
+from tests.conftest import prompt_snapshot
 from tests.test_evidence_request import evidence_run
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
+    from syrupy.assertion import SnapshotAssertion
 
 
 def trial(test: str, message: str = "", outcome: str = "failed", **kw: object) -> Trial:
@@ -234,7 +236,7 @@ def test_objective_is_bounded_and_counts_what_it_leaves_out() -> None:
 
 
 def test_first_request_shows_both_test_functions(
-    pytester: pytest.Pytester, calc_project: Path
+    pytester: pytest.Pytester, calc_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     """End to end: 20 parametrizations of each of two tests, a batch of 4, seed 0."""
     (calc_project / "tests" / "test_calc.py").write_text(
@@ -266,3 +268,4 @@ def test_first_request_shows_both_test_functions(
         f"(2 in this batch: [{', '.join(ids['test_b'])}])",
     ]
     assert f"Objective: {request['objective']}\n" in request["prompt"]
+    assert prompt_snapshot(request["prompt"]) == snapshot

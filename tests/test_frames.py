@@ -5,12 +5,16 @@ from __future__ import annotations
 import textwrap
 import unittest
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_genopt.evidence import FOLD_MARK, truncate_frames
 from pytest_genopt.frames import TEST_SOURCE_LINES, library
-from tests.conftest import init_repo, read_json
+from tests.conftest import init_repo, prompt_snapshot, read_json
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
 
 SHAPES = """\
 from pytest_genopt import trainable
@@ -88,20 +92,22 @@ def shapes_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -
     return project
 
 
-def evidence(pytester: pytest.Pytester, *args: str) -> dict[str, dict[str, object]]:
+def evidence(pytester: pytest.Pytester, *args: str) -> dict[str, dict[str, Any]]:
     result = pytester.runpytest_subprocess(
         "--genopt-iterations=1", "--genopt-evidence=req.json", "--genopt-batch-size=8",
         "-p", "no:cacheprovider", *args,
     )  # fmt: skip
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     request = read_json(Path.cwd() / "req.json")
-    return {item["test"].rpartition("::")[2]: item for item in request["evidence"]}
+    items = {item["test"].rpartition("::")[2]: item for item in request["evidence"]}
+    return {**items, "prompt": {"text": request["prompt"]}}
 
 
 def test_library_frames_fold_and_project_frames_show_their_lines(
-    pytester: pytest.Pytester, shapes_project: Path
+    pytester: pytest.Pytester, shapes_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     items = evidence(pytester, "--genopt-horizon=all")
+    assert prompt_snapshot(items["prompt"]["text"]) == snapshot
     area = items["test_area"]["traceback"]
     assert isinstance(area, list)
     assert area[0].startswith("tests/test_shapes.py:24 in test_area\n")

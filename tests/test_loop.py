@@ -14,10 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUGGY_CALC, CALC_TESTS, git, init_repo, read_json, tree_state
+from tests.conftest import (
+    BUGGY_CALC,
+    CALC_TESTS,
+    git,
+    init_repo,
+    prompt_snapshot,
+    read_json,
+    tree_state,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from syrupy.assertion import SnapshotAssertion
 
 FIX = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
 
@@ -205,7 +215,7 @@ def test_replay_names_the_first_difference(pytester: pytest.Pytester, scripted: 
 
 
 def test_regressions_crashes_and_hangs_are_rejected(
-    pytester: pytest.Pytester, calc_project: Path
+    pytester: pytest.Pytester, calc_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     (calc_project / "optimizer.py").write_text(
         textwrap.dedent("""
@@ -220,6 +230,8 @@ def test_regressions_crashes_and_hangs_are_rejected(
             if request["iteration"] == 2:
                 with open("history.json", "w") as out:
                     json.dump(request["history"], out)
+                with open("prompt.md", "w") as out:
+                    out.write(request["prompt"])
             text = ANSWERS[request["iteration"]]
             return {"edits": [{"parameter": "calc.py::add", "text": text}], "rationale": "try"}
     """)
@@ -247,6 +259,7 @@ def test_regressions_crashes_and_hangs_are_rejected(
     }
     assert "+    return a + b if (a, b) != (0, 0) else 1\n" in regression["diff"]
     assert "-    return a - b\n" in regression["diff"]
+    assert prompt_snapshot((calc_project / "prompt.md").read_text()) == snapshot
     assert "exited with status 3" in reasons[1]
     assert "--genopt-timeout=10" in reasons[2]
     assert report["best"]["commit"] is None

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_genopt.outline import LARGE, definitions, reached, view
 from pytest_genopt.protocol import Edit, InvalidProposal
 from pytest_genopt.trainables import EditRefused, Parameter, apply_edit
-from tests.conftest import git, init_repo
+from tests.conftest import git, init_repo, prompt_snapshot
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
 
 FUNCTION = '''
 def f{i}(x):
@@ -79,7 +83,7 @@ def propose(request):
 
 
 def test_a_175_kb_module_is_an_outline_and_its_reached_regions_and_edits_name_them(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, snapshot: SnapshotAssertion
 ) -> None:
     project = pytester.path / "project"
     project.mkdir()
@@ -117,6 +121,7 @@ def test_a_175_kb_module_is_an_outline_and_its_reached_regions_and_edits_name_th
     frames = "\n".join(f for item in request["evidence"] for f in item["traceback"])
     assert f"mod.py:{deposit + 2} in deposit" in frames  # the raise, as numbered in the view
     assert f"{deposit + 2} |" in prompt
+    assert prompt_snapshot(prompt) == snapshot
     result.stdout.fnmatch_lines(["genopt: iteration 1: accepted*"])
     fixed = git(project, "show", "genopt/regions:mod.py")
     assert fixed == module.replace("return total - 7", "return total + 7").replace(

@@ -155,7 +155,7 @@ def test_prompt_puts_stable_parts_first_and_shows_everything() -> None:
     assert "def add(a, b):\n    return a - b\n" in rendered.parameters
     assert "description: adds ```numbers```" in rendered.parameters
     assert "AssertionError: assert -1 == 3" in rendered.task
-    assert "credit horizon: the last 2 traceback frames" in rendered.task
+    assert "credit horizon: the last 2 project traceback frames" in rendered.task
     assert '{"args": {"a": "1"}, "call": "calc.py::add", "returned": "-1"}' in rendered.task
     assert "- too small" in rendered.task
     assert "iteration 1: rejected: objective 0.0 is not above 0.0" in rendered.task

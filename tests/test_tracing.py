@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, NamedTuple
 import pytest
 
 from pytest_genopt import tracing, trainable, values
-from tests.conftest import read_json
+from tests.conftest import prompt_snapshot, read_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from syrupy.assertion import SnapshotAssertion
 
 
 @pytest.fixture
@@ -347,7 +349,7 @@ def test_a_plain_pytest_failure_hides_the_wrapper_and_the_fixture_address(
 
 
 def test_evidence_shows_each_call_s_own_state_and_hides_the_wrapper(
-    pytester: pytest.Pytester, calc_project: Path
+    pytester: pytest.Pytester, calc_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     (calc_project / "tests" / "test_calc.py").write_text(BANK_TESTS)
     result = pytester.runpytest_subprocess(
@@ -378,6 +380,7 @@ def test_evidence_shows_each_call_s_own_state_and_hides_the_wrapper(
     assert label.endswith("zzz'")
     assert "…[4801 chars elided]…" in label
     assert "report" not in json.dumps(items["test_withdraw_twice"]["trace"])  # no property read
+    assert prompt_snapshot(request["prompt"]) == snapshot
 
 
 BANK_TESTS = """from pytest_genopt import trainable
