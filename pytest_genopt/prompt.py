@@ -46,6 +46,11 @@ compatible with its callers. You may add imports inside the function.""",
 markers; never write those markers.""",
     "file": """\
 - A file parameter is the whole file.""",
+    "region": """\
+- A large file parameter is shown as an outline and the functions the evidence \
+reached, numbered as in the file. Edit it by region: add "region": "<qualified \
+name>" (e.g. "Class.method") to the edit; then `search` must occur exactly once \
+in that function and `text` is that whole function.""",
     "closing": """\
 - Prefer small, general fixes grounded in the evidence over special cases for \
 the tests shown; other tests will judge the edit too.
@@ -62,11 +67,14 @@ parameter>", "replace": "<its replacement>"}]}
 Use `text` to rewrite a parameter, `search`/`replace` for a small local change."""
 
 
-def instructions(kinds: Iterable[str]) -> str:
-    """The fixed part of a prompt: its rules name only the parameter ``kinds`` present."""
+def instructions(kinds: Iterable[str], *, regions: bool = False) -> str:
+    """The fixed part of a prompt: its rules name only the parameter ``kinds`` present,
+    and how to edit by region when a parameter is shown as an outline (``regions``)."""
     present = set(kinds)
     rules = [_RULES["any"]]
     rules += [_RULES[k] for k in ("function", "block", "file") if k in present]
+    if regions:
+        rules.append(_RULES["region"])
     rules.append(_RULES["closing"])
     return f"{_INTRODUCTION}\n\nRules:\n" + "\n".join(rules) + f"\n\n{_ANSWER}"
 
@@ -87,7 +95,9 @@ class Prompt:
 def render(request: Request) -> Prompt:
     """The prompt for ``request``; ``render(r).text`` is what goes in ``r.prompt``."""
     return Prompt(
-        instructions=instructions(p.kind for p in request.parameters),
+        instructions=instructions(
+            (p.kind for p in request.parameters), regions=any(p.view for p in request.parameters)
+        ),
         parameters=_parameters(request.parameters),
         task=_task(request),
     )

@@ -174,6 +174,8 @@ class ExchangeBackend:
             "Its shape:\n\n"
             '    {"rationale": "<why>", "edits": [{"parameter": "<id>", "text": "<new text>"}, '
             '{"parameter": "<id>", "search": "<old>", "replace": "<new>"}]}\n\n'
+            'An edit of a file shown as an outline and regions also names its "region" '
+            "(the function's qualified name).\n\n"
             f"The request as JSON is {stem}.request.json next to it. An answer longer than "
             f"{MAX_REPLY_CHARS:,} characters or nested deeper than {MAX_REPLY_DEPTH} levels "
             f"is invalid. The run waits {self.timeout:g} s for it; when the run ends, "
