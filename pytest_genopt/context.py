@@ -38,8 +38,18 @@ _FIELD_ROWS = 8
 _BINDINGS_PER_NAME = 3
 # Methods whose ``self.x = ...`` lines define the attributes of an object.
 _SET_UP_METHODS = frozenset(
-    {"__init__", "__post_init__", "__new__", "setUp", "asyncSetUp", "setup_method"}
+    {
+        "__init__",
+        "__post_init__",
+        "__new__",
+        "setUp",
+        "asyncSetUp",
+        "setUpClass",
+        "setup_method",
+        "setup_class",
+    }
 )
+_BASE_DEPTH = 3  # how far up a chain of same-module base classes an attribute is looked for
 # Physical lines the way Python's parser counts them (a lone \r included, \f not).
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -66,9 +76,9 @@ def parameter_context(
     is meant; without ``line`` the ``@trainable`` one, else the last.
 
     Each shown line carries its number in ``source`` (``  12| MAX = 3``); a
-    line ``   …|`` stands for lines left out between two shown ones, and a
-    comment line without a number marks where the parameter itself is (its
-    text is not repeated, nor anything inside it).  Lines longer than
+    line ``   …|`` stands for lines (not all blank) left out between two shown
+    ones, and a comment line without a number marks where the parameter
+    itself is (its text is not repeated, nor anything inside it).  Lines longer than
     :data:`LINE_LIMIT` are clipped with the number of characters left out.
     The result is at most ``limit`` characters: the least relevant parts are
     dropped first (other members before the ones the parameter uses) and a
@@ -261,6 +271,15 @@ def _self_assignments(
                     yield part.attr, node, parents
 
 
+def _defined_in(cls: ast.ClassDef) -> set[str]:
+    """Names a class body binds and attributes its methods assign on ``self``."""
+    names = {name for node, _ in _statements(cls.body) for name in _binds(node)}
+    for method in _members(cls):
+        if isinstance(method, _Def):
+            names.update(name for name, _, _ in _self_assignments(method))
+    return names
+
+
 def _calls_super(node: ast.stmt) -> bool:
     call = node.value if isinstance(node, ast.Expr) else None
     return (
@@ -331,7 +350,9 @@ class _Collector:
                 kind = "classes" if isinstance(node, ast.ClassDef) else "methods"
                 rank = _USED if mine else _OTHER_MEMBER
                 pieces.append(self._piece(rank, kind, rows + self._header_rows(node)))
-        return pieces + self._attribute_pieces(cls)
+        pieces += self._attribute_pieces(cls)
+        missing = used - _defined_in(cls)
+        return pieces + self._inherited_pieces(cls, missing) if missing else pieces
 
     def _attribute_pieces(self, cls: ast.ClassDef) -> list[_Piece]:
         """``self.x = ...`` in the set-up methods, and where else an attribute
@@ -359,6 +380,44 @@ class _Collector:
                 pieces.append(self._piece(_OTHER_ATTRIBUTE, "attributes", rows))
         extra = [rows for name, rows in elsewhere.items() if name not in defined]
         return pieces + [self._piece(_USED, "attributes", rows) for rows in extra]
+
+    def _inherited_pieces(self, cls: ast.ClassDef, missing: set[str]) -> list[_Piece]:
+        """Where a base class defined in this module defines an attribute the
+        parameter uses and its own class does not."""
+        classes = {n.name: n for n in _members(self.tree) if isinstance(n, ast.ClassDef)}
+        pieces: list[_Piece] = []
+        queue, seen = [(cls, 0)], {cls.name}
+        while queue and missing:
+            current, depth = queue.pop(0)
+            for base in current.bases:
+                found = classes.get(getattr(base, "id", ""))
+                if found is None or found.name in seen or depth >= _BASE_DEPTH:
+                    continue
+                seen.add(found.name)
+                queue.append((found, depth + 1))
+                header = self._header_rows(found)[:3]
+                for name, kind, rows in self._definitions(found, missing):
+                    pieces.append(self._piece(_USED, kind, header + rows))
+                    missing.discard(name)
+        return pieces
+
+    def _definitions(
+        self, cls: ast.ClassDef, names: set[str]
+    ) -> Iterator[tuple[str, str, list[int]]]:
+        """``(name, kind, rows)`` where ``cls`` defines one of ``names``."""
+        for node, parents in _statements(cls.body):
+            for name in names.intersection(_binds(node)):
+                if isinstance(node, _SCOPES):
+                    rows = self._header_rows(node)
+                    yield name, "methods", self._parent_rows(parents) + rows
+                else:
+                    rows = self._statement_rows(node)
+                    yield name, "attributes", self._parent_rows(parents) + rows
+            if isinstance(node, _Def) and node.name in _SET_UP_METHODS:
+                for name, statement, inner in _self_assignments(node):
+                    if name in names:
+                        rows = self._parent_rows(inner) + self._statement_rows(statement)
+                        yield name, "attributes", self._signature_rows(node) + rows
 
     # ---- names: closures and module level
 
@@ -493,21 +552,30 @@ def _render(
         return text
     # The marker's line and the elision line that may come before it are always there.
     budget = limit - len(marker) - 1 - (width + 2)
-    kept, dropped = _select(lines, pieces, width, budget)
+    kept, dropped = _select(lines, pieces, width, budget, span.start)
     text = _text(lines, kept, width, span, marker, dropped)
     return text if kept and len(text) <= limit else ""
 
 
 def _select(
-    lines: Sequence[str], pieces: list[_Piece], width: int, budget: int
+    lines: Sequence[str], pieces: list[_Piece], width: int, budget: int, here: int
 ) -> tuple[frozenset[int], Counter[str]]:
     """The rows of the most relevant pieces that fit in ``budget`` characters with
-    the left-out note, and how many pieces of each kind were left out."""
+    the left-out note, and how many pieces of each kind were left out.
+
+    Pieces the parameter uses keep their order of first use; of the others,
+    the nearest to the parameter (``here``) go first.
+    """
     budget -= len(_note(Counter(p.kind for p in pieces))) + 1
     gap = width + 2  # one '…|' line
     kept: set[int] = set()
     dropped: Counter[str] = Counter()
-    for piece in sorted(pieces, key=lambda p: p.rank):
+
+    def relevance(piece: _Piece) -> tuple[int, int]:
+        near = piece.rank >= _OTHER_ATTRIBUTE
+        return piece.rank, abs(min(piece.rows) - here) if near else 0
+
+    for piece in sorted(pieces, key=relevance):
         new = sorted(piece.rows - kept)
         runs = sum(1 for i, row in enumerate(new) if i == 0 or new[i - 1] != row - 1)
         cost = sum(len(_row(lines, row, width)) + 1 for row in new) + runs * gap
@@ -528,11 +596,13 @@ def _text(
     dropped: Counter[str],
 ) -> str:
     """The rows in file order, the marker standing for the parameter's ``span``,
-    an elision line wherever rows are left out between two shown ones."""
+    an elision line wherever lines that are not blank are left out between two
+    shown ones."""
     out: list[str] = []
     previous = None
     for row in sorted({*rows, span.start}):
-        if previous is not None and row != previous + 1:
+        skipped: Sequence[str] = lines[previous + 1 : row] if previous is not None else ()
+        if any(line.strip() for line in skipped):  # blank lines alone are not worth a mark
             out.append(f"{'…':>{width}}|")
         out.append(marker if row == span.start else _row(lines, row, width))
         previous = span.stop - 1 if row == span.start else row

@@ -415,3 +415,67 @@ def test_every_definition_of_a_real_module_gets_a_bounded_context() -> None:
     wrap_chunks = parameter_context(source, "TextWrapper._wrap_chunks")
     assert "self.width = width" in wrap_chunks
     assert "def _handle_long_word(self, reversed_chunks, cur_line, cur_len, width):" in wrap_chunks
+
+
+INHERITED = '''\
+import unittest
+
+RETRIES = 3
+
+
+class Base:
+    """Shared set-up."""
+
+    timeout = 10
+
+    def __init__(self):
+        self.session = None
+
+    def connect(self, host):
+        """Open a session."""
+
+    def unrelated(self):
+        pass
+
+
+class Client(Base):
+    def fetch(self, url):
+        self.connect(url)
+        return self.session.get(url, timeout=self.timeout, retries=RETRIES)
+
+
+class TestClient(unittest.TestCase):
+    def setUp(self):
+        self.client = Client()
+        self.expected = [1, 2]
+
+    def test_fetch(self):
+        self.assertEqual(self.client.fetch("x"), self.expected)
+'''
+
+
+def test_what_a_method_uses_from_a_base_class_in_the_module_is_shown() -> None:
+    context = parameter_context(INHERITED, "Client.fetch")
+    assert_lines_match(context, INHERITED)
+    texts = "\n".join(shown(context).values())
+    for text in ("class Base:", "timeout = 10", "self.session = None", "def connect(self, host):"):
+        assert text in texts, text
+    assert "unrelated" not in texts
+    assert "RETRIES = 3" in texts
+    # a TestCase's setUp gives the attributes; a base from another module is not followed
+    test = "\n".join(shown(parameter_context(INHERITED, "TestClient.test_fetch")).values())
+    assert "self.client = Client()" in test
+    assert "self.expected = [1, 2]" in test
+    assert "import unittest" not in test
+
+
+def test_of_the_members_it_does_not_use_the_nearest_are_kept() -> None:
+    methods = "".join(f"    def m{i}(self):\n        pass\n\n" for i in range(12))
+    source = f"class Many:\n{methods}".replace("def m6(self):", "def m6(self, x):")
+    context = parameter_context(source, "Many.m6", limit=260)
+    kept = {int(n) for n in re.findall(r"def m(\d+)\(self\)", context)}
+    assert kept
+    assert kept == set(range(min(kept), max(kept) + 1)) - {6}
+    assert 6 - min(kept) <= 2
+    assert max(kept) - 6 <= 2
+    assert context.splitlines()[-1].startswith("… ")
