@@ -87,13 +87,14 @@ def parameter_context(
     Returns ``""`` when ``source`` does not parse, no definition matches, or
     there is nothing to show; it never raises for any input.
     """
-    tree = _parse(source)
+    source = source.removeprefix("\ufeff")
+    tree = _tree(source, qualname, line)
     if tree is None:
         return ""
     chain = _resolve(tree, qualname, line)
     if chain is None:
         return ""
-    lines = _LINE_BREAK.split(source.removeprefix("\ufeff"))
+    lines = _LINE_BREAK.split(source) if "\r" in source else source.split("\n")
     pieces = _Collector(lines, tree, chain).pieces()
     return _render(lines, pieces, chain, limit)
 
@@ -101,17 +102,153 @@ def parameter_context(
 # --------------------------------------------------------------------------- parsing
 
 
-@functools.lru_cache(maxsize=2)
 def _parse(source: str) -> ast.Module | None:
-    """The module's tree, or None.  Cached: a prompt asks for every parameter of
-    a file, and each iteration asks again for the same kept text."""
+    """The tree of ``source``, or None when it does not parse."""
     with warnings.catch_warnings():
         # Invalid escapes and the like warn while parsing; not our verdict to give.
         warnings.simplefilter("ignore")
         try:
-            return ast.parse(source.removeprefix("\ufeff"))
+            return ast.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
+
+
+# A prompt asks for each parameter of a file, each iteration for the same kept text.
+_whole = functools.lru_cache(maxsize=2)(_parse)
+
+# Parsing a whole module costs ~10 ms per 1,000 lines, most of a call.  The tree
+# below holds every module-level statement except the definitions the parameter
+# does not need: those are stubs (``def name(): pass`` on their line) found by a
+# scan of the text, so line numbers and module-level names stay the same.
+
+
+@functools.lru_cache(maxsize=32)
+def _tree(source: str, qualname: str, line: int | None) -> ast.Module | None:
+    """A tree of ``source`` holding in full what the context of ``qualname`` reads:
+    its own definitions, what they use, the base classes, every statement that is
+    not a ``def``/``class``.  The whole tree when the scan is unsure."""
+    chunks = _chunks(source)
+    if chunks is None:
+        return _whole(source)
+    lines = source.split("\n")
+    first = qualname.rpartition("::")[2].strip().partition(".")[0]
+    # Every word of the parameter's own definitions: more than the names it uses,
+    # and so mostly right the first time.
+    needed = {first}
+    for chunk in chunks:
+        if chunk.name == first:
+            needed.update(_WORD.findall("\n".join(lines[chunk.start : chunk.stop])))
+    for _ in range(_BASE_DEPTH + 2):
+        tree = _parse("\n".join(_reduced(lines, chunks, needed)))
+        if tree is None:
+            return _whole(source)  # the scan split a statement, or the source is bad
+        chain = _resolve(tree, qualname, line)
+        if chain is None:
+            return tree
+        more = {*_uses(chain[-1], set()).names, *_base_names(tree, chain)}
+        if more <= needed:
+            return tree
+        needed |= more
+    return _whole(source)
+
+
+def _base_names(tree: ast.Module, chain: tuple[_Node, ...]) -> set[str]:
+    """The names of the base classes a context may look into."""
+    classes = [n for n in (*_members(tree), *chain) if isinstance(n, ast.ClassDef)]
+    return {base.id for node in classes for base in node.bases if isinstance(base, ast.Name)}
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """The rows ``[start, stop)`` of one module-level statement; ``name`` when it
+    is a definition, whose ``def``/``class`` line is ``header``."""
+
+    start: int
+    stop: int
+    header: int
+    name: str | None = None
+    keyword: str = ""
+
+
+# Strings and comments: a line inside a string is no statement of its own.
+_SKIPPED = re.compile(
+    r"""\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:\"\"\"|\Z)
+      | '''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\Z)
+      | "[^"\\\n]*(?:\\.[^"\\\n]*)*"
+      | '[^'\\\n]*(?:\\.[^'\\\n]*)*'
+      | \#[^\n]*""",
+    re.S | re.X,
+)
+_DEFINITION = re.compile(r"(?:async[ \t]+)?(def|class)[ \t]+(\w+)")
+_WORD = re.compile(r"\w+")
+# The first character of a line that may begin a module-level statement.
+_LINE_START = re.compile(r"^[^\s#)\]}]", re.M)
+_CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
+
+
+def _chunks(source: str) -> list[_Chunk] | None:
+    """The module-level statements of ``source`` by their rows, found without
+    parsing; None when a line break or a statement is not one this scan follows."""
+    if "\r" in source or "\f" in source:
+        return None
+    lines = source.split("\n")
+    inside = _string_rows(source)
+    starts: list[list[int]] = []  # [start, header] per statement
+    row, position = 0, 0
+    for match in _LINE_START.finditer(source):
+        row += source.count("\n", position, match.start())
+        position = match.start()
+        if row in inside:
+            continue
+        text = lines[row]
+        decorated = bool(starts) and lines[starts[-1][1]].startswith("@")
+        continued = row > 0 and lines[row - 1].endswith("\\")
+        if decorated:
+            if not (text.startswith("@") or _DEFINITION.match(text)):
+                return None
+            starts[-1][1] = row  # the next decorator, or the definition they decorate
+        elif continued or _CONTINUATION.match(text):
+            if not starts or _DEFINITION.match(lines[starts[-1][1]]) or _DEFINITION.match(text):
+                return None  # a definition's rows would hide another statement
+        else:
+            starts.append([row, row])
+    chunks = []
+    stops = [start for start, _ in starts[1:]] + [len(lines)] if starts else []
+    for (start, header), stop in zip(starts, stops, strict=True):
+        found = _DEFINITION.match(lines[header])
+        keyword, name = found.groups() if found else ("", None)
+        chunks.append(_Chunk(start, stop, header, name, keyword))
+    return chunks
+
+
+def _string_rows(source: str) -> set[int]:
+    """Rows that begin inside a string that spans lines."""
+    rows: set[int] = set()
+    row, position = 0, 0
+    for match in _SKIPPED.finditer(source):
+        start, end = match.span()
+        if source.count("\n", start, end):
+            row += source.count("\n", position, start)
+            last = row + source.count("\n", start, end)
+            rows.update(range(row + 1, last + 1))
+            row, position = last, end
+    return rows
+
+
+def _reduced(lines: list[str], chunks: list[_Chunk], needed: set[str]) -> list[str]:
+    """``lines`` with each definition not ``needed`` made a one-line stub."""
+    out = lines[: chunks[0].start] if chunks else list(lines)
+    for chunk in chunks:
+        if chunk.name is None or chunk.name in needed:
+            out += lines[chunk.start : chunk.stop]
+            continue
+        stub = f"{chunk.keyword} {chunk.name}" + (
+            ": pass" if chunk.keyword == "class" else "(): pass"
+        )
+        out += [""] * (chunk.header - chunk.start)
+        out.append(stub)
+        out += [""] * (chunk.stop - chunk.header - 1)
+    return out
 
 
 def _statements(
@@ -271,15 +408,6 @@ def _self_assignments(
                     yield part.attr, node, parents
 
 
-def _defined_in(cls: ast.ClassDef) -> set[str]:
-    """Names a class body binds and attributes its methods assign on ``self``."""
-    names = {name for node, _ in _statements(cls.body) for name in _binds(node)}
-    for method in _members(cls):
-        if isinstance(method, _Def):
-            names.update(name for name, _, _ in _self_assignments(method))
-    return names
-
-
 def _calls_super(node: ast.stmt) -> bool:
     call = node.value if isinstance(node, ast.Expr) else None
     return (
@@ -318,6 +446,7 @@ class _Collector:
         if self.owner and isinstance(self.target, _Def):
             owners.add(_self_name(self.target) or self.owner.name)
         self.uses = _uses(self.target, owners)
+        self._assigned: dict[_Def, list[tuple[str, ast.stmt, tuple[ast.AST, ...]]]] = {}
 
     def pieces(self) -> list[_Piece]:
         pieces = [self._piece(_HEADER, "headers", self._header_rows(n)) for n in self.chain[:-1]]
@@ -332,6 +461,20 @@ class _Collector:
 
     def _piece(self, rank: int, kind: str, rows: Iterable[int]) -> _Piece:
         return _Piece(rank, kind, frozenset(r for r in rows if r not in self.span))
+
+    def _assignments(self, method: _Def) -> list[tuple[str, ast.stmt, tuple[ast.AST, ...]]]:
+        found = self._assigned.get(method)
+        if found is None:
+            found = self._assigned[method] = list(_self_assignments(method))
+        return found
+
+    def _defined_in(self, cls: ast.ClassDef) -> set[str]:
+        """Names a class body binds and attributes its methods assign on ``self``."""
+        names = {name for node, _ in _statements(cls.body) for name in _binds(node)}
+        for method in _members(cls):
+            if isinstance(method, _Def):
+                names.update(name for name, _, _ in self._assignments(method))
+        return names
 
     # ---- a method: its class
 
@@ -351,7 +494,7 @@ class _Collector:
                 rank = _USED if mine else _OTHER_MEMBER
                 pieces.append(self._piece(rank, kind, rows + self._header_rows(node)))
         pieces += self._attribute_pieces(cls)
-        missing = used - _defined_in(cls)
+        missing = used - self._defined_in(cls)
         return pieces + self._inherited_pieces(cls, missing) if missing else pieces
 
     def _attribute_pieces(self, cls: ast.ClassDef) -> list[_Piece]:
@@ -366,7 +509,7 @@ class _Collector:
                 continue
             signature = self._signature_rows(method)
             set_up = method.name in _SET_UP_METHODS
-            for name, node, parents in _self_assignments(method):
+            for name, node, parents in self._assignments(method):
                 rows = signature + self._parent_rows(parents) + self._statement_rows(node)
                 if set_up:
                     defined.add(name)
@@ -414,7 +557,7 @@ class _Collector:
                     rows = self._statement_rows(node)
                     yield name, "attributes", self._parent_rows(parents) + rows
             if isinstance(node, _Def) and node.name in _SET_UP_METHODS:
-                for name, statement, inner in _self_assignments(node):
+                for name, statement, inner in self._assignments(node):
                     if name in names:
                         rows = self._parent_rows(inner) + self._statement_rows(statement)
                         yield name, "attributes", self._signature_rows(node) + rows

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import inspect
 import re
 import textwrap
@@ -7,6 +9,7 @@ import warnings
 
 import pytest
 
+from pytest_genopt import context
 from pytest_genopt.context import LINE_LIMIT, parameter_context
 
 # A small module the way real ones look: imports (one spread over lines), constants,
@@ -479,3 +482,59 @@ def test_of_the_members_it_does_not_use_the_nearest_are_kept() -> None:
     assert 6 - min(kept) <= 2
     assert max(kept) - 6 <= 2
     assert context.splitlines()[-1].startswith("… ")
+
+
+# Sources a line-based scan could misread: each must give what a whole parse gives.
+TRICKY = {
+    "def_in_a_string": 'HELP = """\ndef used():\n    pass\n"""\n\n\ndef used():\n    return HELP\n'
+    "\n\ndef f():\n    return used()\n",
+    "quotes_in_strings_and_comments": 'A = \'"""\'  # """ too\nB = 2\n\n\ndef f():\n'
+    "    return A + B\n",
+    "column_0_in_brackets": "def g(a,\nb):\n    return a\n\n\nX = [\n1,\n]\n\n\ndef f():\n"
+    "    return g(X, 1)\n",
+    "comment_ending_in_backslash": "def g():\n    pass  # see \\\nY = 1\n\n\ndef f():\n"
+    "    return g() + Y\n",
+    "decorators_and_else": "import functools\ntry:\n    import json\nexcept ImportError:\n"
+    "    json = None\nelse:\n    pass\n\n\n@functools.cache\n@functools.wraps(print)\n"
+    "def f():\n    return json\n",
+    "line_continuation": "Z = 1 + \\\n2\n\n\nclass C(\nobject):\n    pass\n\n\ndef f():\n"
+    "    return C(Z)\n",
+    "bad_decorator": "@functools.cache\nX = 1\n\n\ndef f():\n    return X\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_reading_only_the_needed_definitions_gives_what_a_whole_parse_gives(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = TRICKY[name]
+    # the scan reads these itself; the other two it leaves to a whole parse
+    scanned = name not in {"bad_decorator", "comment_ending_in_backslash"}
+    assert (context._chunks(source) is not None) == scanned
+    fast = parameter_context(source, "f")
+    context._tree.cache_clear()
+    monkeypatch.setattr(context, "_chunks", lambda source: None)  # the scan declines
+    whole = parameter_context(source, "f")
+    context._tree.cache_clear()
+    assert fast == whole
+    if name != "bad_decorator":
+        assert_lines_match(fast, source)
+
+
+def test_the_standard_library_reads_the_same_in_part_and_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sources = [inspect.getsource(module) for module in (textwrap, difflib, dataclasses)]
+    asked = [
+        (source, name)
+        for source in sources
+        for name in re.findall(r"^(?:class|def) (\w+)", source, re.M)[:25]
+    ]
+    asked += [(sources[1], "SequenceMatcher.find_longest_match"), (sources[0], "TextWrapper.wrap")]
+    fast = [parameter_context(source, name) for source, name in asked]
+    context._tree.cache_clear()
+    monkeypatch.setattr(context, "_chunks", lambda source: None)
+    whole = [parameter_context(source, name) for source, name in asked]
+    context._tree.cache_clear()
+    assert fast == whole
+    assert sum(bool(text) for text in fast) > 20
