@@ -550,3 +550,12 @@ def test_the_standard_library_reads_the_same_in_part_and_whole(
     context._tree.cache_clear()
     assert fast == whole
     assert sum(bool(text) for text in fast) > 15
+
+
+def test_a_long_constant_shows_its_first_lines_and_marks_the_rest() -> None:
+    table = "".join(f"    {i}: {i * i},\n" for i in range(20))
+    source = f"SQUARES = {{\n{table}}}\nOTHER = 1\n\n\ndef square(n):\n    return SQUARES[n]\n"
+    context = parameter_context(source, "square")
+    assert_lines_match(context, source)
+    assert sorted(shown(context)) == [1, 2, 3, 4, 5, 6]
+    assert context.splitlines()[6] == "   …|"
