@@ -183,8 +183,9 @@ _SKIPPED = re.compile(
 )
 _DEFINITION = re.compile(r"(?:async[ \t]+)?(def|class)[ \t]+(\w+)")
 _WORD = re.compile(r"\w+")
-# The first character of a line that may begin a module-level statement.
-_LINE_START = re.compile(r"^[^\s#)\]}]", re.M)
+# A line that may begin a module-level statement, by its first character.
+_LINE_START = re.compile(r"[^\s#)\]}]")
+_NEXT_LINE_START = re.compile(r"\n(?=[^\s#)\]}])")  # faster than a multi-line '^'
 _CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
 
 
@@ -197,9 +198,10 @@ def _chunks(source: str) -> list[_Chunk] | None:
     inside = _string_rows(source)
     starts: list[list[int]] = []  # [start, header] per statement
     row, position = 0, 0
-    for match in _LINE_START.finditer(source):
-        row += source.count("\n", position, match.start())
-        position = match.start()
+    first = [0] if _LINE_START.match(source) else []
+    for start in first + [m.end() for m in _NEXT_LINE_START.finditer(source)]:
+        row += source.count("\n", position, start)
+        position = start
         if row in inside:
             continue
         text = lines[row]
