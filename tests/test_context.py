@@ -559,3 +559,67 @@ def test_a_long_constant_shows_its_first_lines_and_marks_the_rest() -> None:
     assert_lines_match(context, source)
     assert sorted(shown(context)) == [1, 2, 3, 4, 5, 6]
     assert context.splitlines()[6] == "   …|"
+
+
+# What the optimizer reads, reviewed: a change of format shows here first.
+TRANSFER_CONTEXT = '''\
+   5| from decimal import Decimal as D
+   6| from typing import (
+   …|
+   8|     Optional,
+   …|
+  10| )
+   …|
+  15| FEES = {
+  16|     "wire": D("25"),
+  17|     "ach": D("0"),
+  18| }
+   …|
+  22| def _round(amount: D) -> D:
+  23|     """Round to cents.
+   …|
+  41| class Account(Base):
+  42|     """A bank account.
+   …|
+  50|     def __init__(self, owner: str, ledger: Ledger) -> None:
+   …|
+  91| @trainable
+    | # lines 92-97: transfer (the parameter)
+'''
+DEPOSIT_CONTEXT_900 = '''\
+   5| from decimal import Decimal as D
+   …|
+  12| from .i18n import _pgettext as P_
+   …|
+  15| FEES = {
+  16|     "wire": D("25"),
+  17|     "ach": D("0"),
+  18| }
+   …|
+  22| def _round(amount: D) -> D:
+  23|     """Round to cents.
+   …|
+  41| class Account(Base):
+  42|     """A bank account.
+   …|
+  50|     def __init__(self, owner: str, ledger: Ledger) -> None:
+   …|
+  54|         self.balance = D(0)
+  55|         if ledger is None:
+  56|             self.history: list[D] = []
+  58|     @property
+  59|     def closed(self) -> bool:
+  60|         """Whether the account is closed."""
+   …|
+  67|     def withdraw(self, amount: D) -> None:
+  68|         """Take money out."""
+   …|
+  77|     @trainable
+    |     # lines 78-85: Account.deposit (the parameter)
+… 5 more attributes, 3 more methods, 1 more name not shown (context limit)
+'''
+
+
+def test_the_rendered_context_reads_as_reviewed() -> None:
+    assert parameter_context(BANK, "transfer") + "\n" == TRANSFER_CONTEXT
+    assert parameter_context(BANK, "Account.deposit", limit=900) + "\n" == DEPOSIT_CONTEXT_900
