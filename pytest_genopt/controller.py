@@ -382,6 +382,9 @@ class Controller:
         )
         return self.parameters
 
+    def _read_checkout(self, path: str) -> str:
+        return (self.rootdir / path).read_text(encoding="utf-8")
+
     def _write_first_request(self, parameters: list[Parameter]) -> None:
         from pytest_genopt.journal import write_json_atomic
         from pytest_genopt.update import first_request
@@ -389,7 +392,8 @@ class Controller:
         s = self.settings
         if s.evidence is None:
             return
-        batch, request = first_request(s, list(self.collector.trials.values()), parameters)
+        trials = list(self.collector.trials.values())
+        batch, request = first_request(s, trials, parameters, self._read_checkout)
         write_json_atomic(s.evidence, request.to_json())
         shown = os.path.relpath(s.evidence, self.config.invocation_params.dir)
         note = "" if batch else "; every test is at its best value, so there is no evidence"

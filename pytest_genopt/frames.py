@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 #: lines of a test function's source shown with its failure
 TEST_SOURCE_LINES = 40
 _CONTEXT_ABOVE = 2
+_DECORATOR_LINES = 12  # of a test's decorators (its parametrize list) shown at most
 _STATEMENT_LINES = 6
 _MAX_FRAMES = 100
 
@@ -158,9 +159,11 @@ def statement_at(
     return start, end
 
 
-def numbered(lines: Sequence[str], first: int, last: int, marked: range) -> list[str]:
+def numbered(
+    lines: Sequence[str], first: int, last: int, marked: range, width: int = 0
+) -> list[str]:
     """Lines ``first..last`` (0-based) with their 1-based numbers; ``marked`` ones get ``>``."""
-    width = len(str(last + 1))
+    width = width or len(str(last + 1))
     return [
         f"{'>' if i in marked else ' '} {i + 1:>{width}} | {lines[i]}".rstrip()
         for i in range(max(first, 0), min(last, len(lines) - 1) + 1)
@@ -231,9 +234,10 @@ class Frames:
     def test_source(
         self, test: tuple[str, int], excinfo: ExceptionInfo[BaseException] | None
     ) -> str:
-        """The test function's numbered source, its failing line marked, at most
-        :data:`TEST_SOURCE_LINES` lines (the ones up to the failure)."""
-        filename = test[0]
+        """The test function's numbered source with its decorators (its parameters), its
+        failing line marked: at most :data:`TEST_SOURCE_LINES` lines, the first decorator
+        lines, the ``def`` and the lines up to the failure."""
+        filename, head = test
         span = self.sources.function(*test)
         if span is None:
             return ""
@@ -250,11 +254,20 @@ class Frames:
                 _, first, last = self.sources.statement(filename, inside[-1])
                 failing = range(first, last + 1)
         stop = end if not failing else min(end, failing.stop + 2)
-        begin = max(start, stop - TEST_SOURCE_LINES + 1)
-        shown = numbered(lines, begin, stop, failing)
-        if begin > start:
-            skipped = f"  … {begin - start - 1} line(s) of the test not shown"
-            shown = [*numbered(lines, start, start, failing), skipped, *shown]
+        top = {*range(head, min(start, head + _DECORATOR_LINES)), start}
+        tail = range(max(start, stop - TEST_SOURCE_LINES + len(top) + 1), stop + 1)
+        shown = _with_gaps(lines, sorted(top | set(tail)), failing)
         if stop < end:
             shown.append(f"  … {end - stop} more line(s)")
         return "\n".join(shown)
+
+
+def _with_gaps(lines: Sequence[str], rows: Sequence[int], marked: range) -> list[str]:
+    """``rows`` (0-based, sorted) numbered, a line saying how many were left out between."""
+    out: list[str] = []
+    width_end = rows[-1] if rows else 0
+    for i, row in enumerate(rows):
+        if i and row > rows[i - 1] + 1:
+            out.append(f"  … {row - rows[i - 1] - 1} line(s) not shown")
+        out.extend(numbered(lines, row, row, marked, width=len(str(width_end + 1))))
+    return out

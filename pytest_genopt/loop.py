@@ -323,6 +323,7 @@ class Optimization:
             parameters=self.parameters,
             history=self.state().history,
             secrets=self.secrets,
+            read=self.workspace.read,
         )
         batch_ids = [t.test for t in batch]
         self._record(IterationSampled(iteration, batch_ids, self.sampler.state()))

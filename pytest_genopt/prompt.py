@@ -122,6 +122,9 @@ def _parameters(parameters: tuple[ParameterView, ...]) -> str:
             lines.append(p.view)
         else:
             lines.append(_fence(p.text, p.language if p.language != "text" else ""))
+        if p.context:
+            lines.append(f"read-only context from {p.path} (numbered as in the file):")
+            lines.append(_fence(p.context))
     return "\n".join(lines)
 
 

@@ -270,6 +270,8 @@ class ParameterView:
     #: protocol v2: what the prompt shows of a large parameter instead of its text
     #: (an outline and the regions the evidence reached); "" shows the text
     view: str = ""
+    #: protocol v2: read-only lines of the parameter's file it depends on
+    context: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -280,6 +282,7 @@ class ParameterView:
             "text": self.text,
             "description": self.description,
             "view": self.view,
+            "context": self.context,
         }
 
     @classmethod
@@ -292,6 +295,7 @@ class ParameterView:
             text=data["text"],
             description=data.get("description", ""),
             view=data.get("view", ""),
+            context=data.get("context", ""),
         )
 
 

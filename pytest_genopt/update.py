@@ -12,7 +12,7 @@ from pytest_genopt.evidence import function_id, improvable, objective, parameter
 from pytest_genopt.protocol import HistoryEntry, Request, RequestSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from pytest_genopt.config import Settings
     from pytest_genopt.evidence import MinibatchSampler, Trial
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: attempts shown in a request's history (the most recent ones)
 HISTORY_LENGTH = 8
+#: characters of read-only context shown with each function parameter
+CONTEXT_LIMIT = 2500
 #: lines of the objective section: its heading and one line per group of tests
 OBJECTIVE_LINES = 40
 #: characters of parameter ids listed per group of tests
@@ -145,6 +147,7 @@ def build_request(
     batch_size: int,
     seed: int,
     history: Sequence[HistoryEntry] = (),
+    read: Callable[[str], str] | None = None,
 ) -> Request:
     """The Request for one update, its prompt rendered.
 
@@ -155,7 +158,7 @@ def build_request(
     for trial in batch:
         linked_ids.update(p.id for p in linked_parameters(trial, parameters))
     shown = [p for p in parameters if p.id in linked_ids] or list(parameters)
-    views = tuple(_view(p, batch) for p in shown)
+    views = tuple(_view(p, batch, read) for p in shown)
     request = Request(
         run=run,
         iteration=iteration,
@@ -168,14 +171,19 @@ def build_request(
     return _with_prompt(request)
 
 
-def _view(parameter: Parameter, batch: Sequence[Trial]) -> ParameterView:
-    """The parameter as the request shows it: a large Python file as an outline and
-    the regions the batch's frames, calls and executed lines reached."""
+def _view(
+    parameter: Parameter, batch: Sequence[Trial], read: Callable[[str], str] | None
+) -> ParameterView:
+    """The parameter as the request shows it: a Python function with its read-only
+    context from its file (``read(path)``), a large Python file as an outline and the
+    regions the batch's frames, calls and executed lines reached."""
     from dataclasses import replace
 
     from pytest_genopt import outline
 
     view = parameter.view()
+    if parameter.kind == "function" and parameter.language == "python" and read is not None:
+        return replace(view, context=_context(parameter, read))
     if not outline.is_large(parameter.kind, parameter.language, parameter.text):
         return view
     frames = [frame for trial in batch for frame in trial.traceback]
@@ -183,6 +191,19 @@ def _view(parameter: Parameter, batch: Sequence[Trial]) -> ParameterView:
     ran = [where for trial in batch for where in trial.reached]
     names, lines = outline.reached(parameter.path, frames, calls, ran)
     return replace(view, view=outline.view(parameter.path, parameter.text, names, lines))
+
+
+def _context(parameter: Parameter, read: Callable[[str], str]) -> str:
+    from pytest_genopt.context import parameter_context
+
+    try:
+        source = read(parameter.path)
+    except (OSError, UnicodeDecodeError, KeyError):
+        return ""  # the context is a help, never a reason to fail the request
+    context = parameter_context(source, parameter.id.partition("::")[2], limit=CONTEXT_LIMIT)
+    # the parameter's own decorators and where it sits say nothing on their own
+    said = [line.partition("|")[2].strip() for line in context.splitlines()]
+    return context if any(s and not s.startswith(("@", "# lines ")) for s in said) else ""
 
 
 def _with_prompt(request: Request) -> Request:
@@ -200,6 +221,7 @@ def next_request(
     parameters: Sequence[Parameter],
     history: Sequence[HistoryEntry],
     secrets: Sequence[str],
+    read: Callable[[str], str] | None = None,
 ) -> tuple[list[Trial], Request]:
     """Draw the next minibatch and build its Request, redacted.
 
@@ -220,13 +242,17 @@ def next_request(
         batch_size=settings.batch_size,
         seed=settings.seed,
         history=history,
+        read=read,
     )
     # captured output and traces may hold the environment's secrets
     return batch, Request.from_json(redact(request.to_json(), secrets))
 
 
 def first_request(
-    settings: Settings, trials: Sequence[Trial], parameters: Sequence[Parameter]
+    settings: Settings,
+    trials: Sequence[Trial],
+    parameters: Sequence[Parameter],
+    read: Callable[[str], str] | None = None,
 ) -> tuple[list[Trial], Request]:
     """The request of a run's first iteration over ``trials`` (``--genopt-evidence``)."""
     from pytest_genopt.evidence import MinibatchSampler
@@ -241,4 +267,5 @@ def first_request(
         parameters=parameters,
         history=(),
         secrets=secret_values(),
+        read=read,
     )

@@ -95,7 +95,7 @@ def shapes_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -
 def evidence(pytester: pytest.Pytester, *args: str) -> dict[str, dict[str, Any]]:
     result = pytester.runpytest_subprocess(
         "--genopt-iterations=1", "--genopt-evidence=req.json", "--genopt-batch-size=8",
-        "-p", "no:cacheprovider", *args,
+        "--genopt-seed=0", "-p", "no:cacheprovider", *args,
     )  # fmt: skip
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     request = read_json(Path.cwd() / "req.json")
@@ -107,7 +107,12 @@ def test_library_frames_fold_and_project_frames_show_their_lines(
     pytester: pytest.Pytester, shapes_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     items = evidence(pytester, "--genopt-horizon=all")
-    assert prompt_snapshot(items["prompt"]["text"]) == snapshot
+    prompt = items["prompt"]["text"]
+    assert prompt_snapshot(prompt) == snapshot
+    # the method's read-only context: its class's attributes and the helper it calls
+    context = prompt.split("read-only context from shapes.py (numbered as in the file):")[1]
+    assert "   4| def check(value):" in context
+    assert "  13|         self.h = h" in context
     area = items["test_area"]["traceback"]
     assert isinstance(area, list)
     assert area[0].startswith("tests/test_shapes.py:24 in test_area\n")
@@ -139,19 +144,21 @@ def test_a_project_frame_shows_the_lines_above_it_numbered_as_in_the_file(
     assert own[1] == "tests/test_shapes.py:79 in test_small\n    > 79 |     assert box.area() == 1"
 
 
-def test_a_long_test_shows_its_header_and_the_lines_up_to_the_failure(
+def test_a_long_test_shows_its_decorators_def_and_the_lines_up_to_the_failure(
     pytester: pytest.Pytester, shapes_project: Path
 ) -> None:
     source = evidence(pytester)["test_small[1]"]["test_source"]
     assert isinstance(source, str)
     lines = source.splitlines()
-    assert lines[:3] == [
+    assert lines[:5] == [
+        "  30 | @logged",
+        '  31 | @pytest.mark.parametrize("w", [1])',
         "  32 | def test_small(w):",
-        "  … 7 line(s) of the test not shown",
-        "  40 |     step_6 = 6",
+        "  … 10 line(s) not shown",
+        "  43 |     step_9 = 9",
     ]
     assert lines[-1] == "> 79 |     assert box.area() == 1"
-    assert len(lines) == 2 + TEST_SOURCE_LINES
+    assert len(lines) == 1 + TEST_SOURCE_LINES
 
 
 def test_the_horizon_counts_project_frames_only() -> None:

@@ -357,6 +357,7 @@ def test_evidence_shows_each_call_s_own_state_and_hides_the_wrapper(
         "--genopt-evidence=req.json",
         "--genopt-horizon=all",
         "--genopt-batch-size=2",
+        "--genopt-seed=0",
         "-p",
         "no:cacheprovider",
     )
