@@ -103,7 +103,7 @@ def evidence(pytester: pytest.Pytester, *args: str) -> dict[str, dict[str, Any]]
     return {**items, "prompt": {"text": request["prompt"]}}
 
 
-def test_library_frames_fold_and_project_frames_show_their_lines(
+def test_library_frames_fold_project_frames_show_their_lines_and_the_test_its_source(
     pytester: pytest.Pytester, shapes_project: Path, snapshot: SnapshotAssertion
 ) -> None:
     items = evidence(pytester, "--genopt-horizon=all")
@@ -127,12 +127,8 @@ def test_library_frames_fold_and_project_frames_show_their_lines(
     raised = items["test_json"]["traceback"]
     assert isinstance(raised, list)
     assert raised[-1].startswith(f"{FOLD_MARK}3 frames in the standard library; raised in json/")
-
-
-def test_a_project_frame_shows_the_lines_above_it_numbered_as_in_the_file(
-    pytester: pytest.Pytester, shapes_project: Path
-) -> None:
-    frames = evidence(pytester, "--genopt-horizon=all")["test_small[1]"]["traceback"]
+    # a project frame shows the lines above it, numbered as in the file
+    frames = items["test_small[1]"]["traceback"]
     assert isinstance(frames, list)
     own = [f for f in frames if not f.startswith(FOLD_MARK)]
     assert own[-1] == textwrap.dedent("""\
@@ -142,14 +138,8 @@ def test_a_project_frame_shows_the_lines_above_it_numbered_as_in_the_file(
             > 6 |         raise ValueError(f"negative: {value}")""")
     assert own[0].startswith("tests/test_shapes.py:13 in wrapper\n")  # a decorator's frame
     assert own[1] == "tests/test_shapes.py:79 in test_small\n    > 79 |     assert box.area() == 1"
-
-
-def test_a_long_test_shows_its_decorators_def_and_the_lines_up_to_the_failure(
-    pytester: pytest.Pytester, shapes_project: Path
-) -> None:
-    source = evidence(pytester)["test_small[1]"]["test_source"]
-    assert isinstance(source, str)
-    lines = source.splitlines()
+    # a long test shows its decorators, its def and the lines up to the failure
+    lines = items["test_small[1]"]["test_source"].splitlines()
     assert lines[:5] == [
         "  30 | @logged",
         '  31 | @pytest.mark.parametrize("w", [1])',

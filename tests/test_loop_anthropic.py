@@ -94,13 +94,13 @@ def test_the_stable_prefix_is_read_from_the_cache_until_an_edit_is_kept(
              "rationale": "multiply"}  # fmt: skip
     partial = {"edits": [{"parameter": "calc.py::add", "search": "a - b",
                           "replace": "a + b if a < 50 else 0"}], "rationale": "add"}  # fmt: skip
-    api.add(cache.reply(worse), cache.reply(worse), cache.reply(partial), cache.reply(worse))
-    genopt(pytester, "--genopt-iterations=4", "--genopt-backend=anthropic", "--genopt-seed=0")
+    api.add(cache.reply(worse), cache.reply(partial), cache.reply(worse))
+    genopt(pytester, "--genopt-iterations=3", "--genopt-backend=anthropic", "--genopt-seed=0")
     report = report_of(calc_project)
     decisions = [i["decision"] for i in report["iterations"]]
-    assert decisions == ["rejected", "rejected", "accepted", "invalid"]  # "a - b" is gone
+    assert decisions == ["rejected", "accepted", "invalid"]  # then "a - b" is gone
     # the instructions and parameters come first and change only with a kept edit
-    assert cache.hits == [False, True, True, False]
+    assert cache.hits == [False, True, False]
     assert report["usage"]["cache_read_input_tokens"] == cache.read > 0
 
 
