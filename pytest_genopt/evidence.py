@@ -122,15 +122,6 @@ class Trial:
         )
 
 
-def truncate(items: Sequence[Any], horizon: int | None) -> tuple[Any, ...]:
-    """The last ``horizon`` items (all of them when horizon is None)."""
-    if horizon is None:
-        return tuple(items)
-    if horizon == 0:
-        return ()
-    return tuple(items[-horizon:])
-
-
 def truncate_frames(frames: Sequence[str], horizon: int | None) -> tuple[str, ...]:
     """The last ``horizon`` frames of project code, with the folded library runs
     (:data:`FOLD_MARK` lines) between and after them."""

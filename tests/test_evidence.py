@@ -11,7 +11,6 @@ from pytest_genopt.evidence import (
     clip_tail,
     improvable,
     objective,
-    truncate,
 )
 
 
@@ -37,12 +36,6 @@ def test_improvable_excludes_holdout_skipped_and_best() -> None:
         trial("skip", "skipped"),
     ]
     assert [t.test for t in improvable(trials)] == ["low", "fail"]
-
-
-def test_truncate_keeps_the_last_items() -> None:
-    assert truncate([1, 2, 3], 2) == (2, 3)
-    assert truncate([1, 2, 3], None) == (1, 2, 3)
-    assert truncate([1, 2, 3], 0) == ()
 
 
 def test_evidence_truncates_the_traceback() -> None:
