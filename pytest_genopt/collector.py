@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_genopt import tracing
-from pytest_genopt.evidence import Trial, clip_head, clip_tail
+from pytest_genopt.evidence import DEFAULT_HOLDOUT_GROUP, Trial, clip_head, clip_tail
 from pytest_genopt.frames import STDLIB_DIRS, Frames
 from pytest_genopt.reach import Reach
+from pytest_genopt.task_usage import clean
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -126,6 +127,8 @@ class TrialRecorder:
             data["feedback"] = list(record.feedback)
             data["trace"] = tracing.render_trace(record, self.names.trainable_id)
             data["called"] = sorted({self.names.trainable_id(c[1]) for c in record.calls})
+            if record.usage:
+                data["usage"] = record.usage
         return data
 
     def _failure(self, item: pytest.Item, excinfo: ExceptionInfo[BaseException]) -> dict[str, Any]:
@@ -159,10 +162,7 @@ def _marker_fields(nodeid: str, marker: pytest.Mark) -> dict[str, Any]:
             f"files=; got {', '.join(sorted(unknown)) or 'positional arguments'}"
         )
     fields: dict[str, Any] = {}
-    holdout = marker.kwargs.get("holdout", False)
-    if not isinstance(holdout, bool):
-        raise pytest.UsageError(f"{nodeid}: genopt marker holdout= must be True or False")
-    fields["holdout"] = holdout
+    fields.update(_holdout_fields(nodeid, marker.kwargs.get("holdout", False)))
     for key, dest in (("trainables", "linked"), ("files", "files")):
         value = marker.kwargs.get(key, [])
         if isinstance(value, str):
@@ -173,6 +173,18 @@ def _marker_fields(nodeid: str, marker: pytest.Mark) -> dict[str, Any]:
             )
         fields[dest] = [v.replace(os.sep, "/") for v in value]
     return fields
+
+
+def _holdout_fields(nodeid: str, holdout: object) -> dict[str, Any]:
+    """``holdout=True`` is the group "holdout"; a non-empty string names the group."""
+    if isinstance(holdout, bool):
+        return {"holdout": holdout, "holdout_group": DEFAULT_HOLDOUT_GROUP if holdout else ""}
+    if isinstance(holdout, str) and holdout.strip():
+        return {"holdout": True, "holdout_group": holdout.strip()}
+    got = repr(holdout) if isinstance(holdout, str) else type(holdout).__name__
+    raise pytest.UsageError(
+        f"{nodeid}: genopt marker holdout= must be True, False or a non-empty group name, got {got}"
+    )
 
 
 _FAILURE_KEYS = ("message", "traceback", "test_source")
@@ -220,9 +232,11 @@ class TrialCollector:
             stdout=clip_tail(self.names.scrub(output)),
             feedback=tuple(data.get("feedback", ())),
             holdout=bool(data.get("holdout", False)),
+            holdout_group=str(data.get("holdout_group", "")),
             linked=tuple(data.get("linked", ())),
             called=tuple(data.get("called", ())),
             files=tuple(data.get("files", ())),
             reached=tuple(data.get("reached", ())),
             duration=sum(r.duration for r in reports),
+            usage=clean(data.get("usage")),
         )

@@ -87,6 +87,8 @@ class Settings:
     #: globs of variable names kept in candidates' environment (ini genopt_candidate_env)
     candidate_env: tuple[str, ...] = ()
     push_untracked: bool = False
+    #: evaluate the holdout tests after every N-th iteration; None: at the start and end only
+    holdout_every: int | None = None
 
     @property
     def active(self) -> bool:
@@ -355,6 +357,9 @@ def read_settings(config: pytest.Config) -> Settings:
     )
     push = read.parse("genopt_push", None, _nonempty, "a git remote name", None)
     trainable_files = tuple(str(g) for g in config.getini("genopt_trainable_files") or ())
+    holdout_every = read.parse(
+        "genopt_holdout_every", "genopt_holdout_every", _integer(1), "an integer >= 1", None
+    )
     accept_name = read.parse("genopt_accept", "genopt_accept", _policy_name, ACCEPTED, "strict")
     accept = BUILTIN.get(accept_name, STRICT)
     if iterations > 0:
@@ -386,6 +391,7 @@ def read_settings(config: pytest.Config) -> Settings:
         accept=accept,
         **_isolation(read, iterations),
         push_untracked=bool(config.getoption("genopt_push_untracked", False)),
+        holdout_every=holdout_every,
     )
 
 

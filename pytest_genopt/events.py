@@ -46,6 +46,8 @@ class RunStarted(Event):
     holdout_baseline: float | None
     #: tests the preflight found flaky: left out of the baseline and of acceptance
     flaky: list[str] = field(default_factory=list)
+    #: the holdout objective of each holdout group at the start
+    holdout_groups: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,31 @@ class IterationEnded(Event):
 
 
 @dataclass(frozen=True)
+class HoldoutEvaluated(Event):
+    """After ``iteration``, the holdout tests on the best parameters (the branch at ``head``).
+
+    ``reused``: the best had not changed since the holdout tests last ran, so that
+    result stands for this one; ``reason`` says why an evaluation gave no objective.
+    """
+
+    kind: ClassVar[str] = "holdout"
+    iteration: int
+    head: str
+    objective: float | None
+    groups: dict[str, float | None] = field(default_factory=dict)
+    reused: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TaskUsed(Event):
+    """Task-model usage the tests of evaluations since the last such event reported."""
+
+    kind: ClassVar[str] = "task_usage"
+    usage: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
 class RunEnded(Event):
     """The run stopped: why, at which head, and whether it failed."""
 
@@ -144,6 +171,7 @@ class RunEnded(Event):
     head: str
     failed: bool = False
     holdout_best: float | None = None
+    holdout_best_groups: dict[str, float | None] = field(default_factory=dict)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -157,6 +185,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CommitIntended,
         CommitMade,
         IterationEnded,
+        HoldoutEvaluated,
+        TaskUsed,
         RunEnded,
     )
 }

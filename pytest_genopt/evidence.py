@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pytest_genopt.protocol import EvidenceItem
+from pytest_genopt.task_usage import clean
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,8 @@ TrialOutcome = Literal["passed", "failed", "error", "skipped"]
 OUTPUT_LIMIT = 2000
 #: assertion messages kept per trial
 MESSAGE_LIMIT = 2000
+#: the group of a test marked ``holdout=True``
+DEFAULT_HOLDOUT_GROUP = "holdout"
 #: how a folded run of library frames starts (the credit horizon does not count these)
 FOLD_MARK = "… "
 
@@ -42,6 +45,8 @@ class Trial:
     stdout: str = ""
     feedback: tuple[str, ...] = ()
     holdout: bool = False
+    #: the holdout group (``"holdout"`` for ``holdout=True``); "" when not a holdout test
+    holdout_group: str = ""
     #: parameter ids or globs from ``@pytest.mark.genopt(trainables=...)``
     linked: tuple[str, ...] = ()
     #: ids of the trainables the test called
@@ -51,11 +56,20 @@ class Trial:
     #: ``path:line`` of the functions of large file parameters the test ran
     reached: tuple[str, ...] = ()
     duration: float = 0.0
+    #: task-model usage reported through ``genopt.usage``: model -> counter -> count
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def counted(self) -> bool:
         """Whether the trial has a value in the objective (skipped tests do not)."""
         return self.outcome != "skipped"
+
+    @property
+    def group(self) -> str:
+        """The holdout group this trial belongs to ("" when it is not a holdout test)."""
+        if not self.holdout:
+            return ""
+        return self.holdout_group or DEFAULT_HOLDOUT_GROUP
 
     @property
     def value(self) -> float:
@@ -76,11 +90,13 @@ class Trial:
             "stdout": self.stdout,
             "feedback": list(self.feedback),
             "holdout": self.holdout,
+            "holdout_group": self.holdout_group,
             "linked": list(self.linked),
             "called": list(self.called),
             "files": list(self.files),
             "reached": list(self.reached),
             "duration": self.duration,
+            "usage": self.usage,
         }
 
     @classmethod
@@ -97,11 +113,13 @@ class Trial:
             stdout=str(data.get("stdout", "")),
             feedback=tuple(data.get("feedback", ())),
             holdout=bool(data.get("holdout", False)),
+            holdout_group=str(data.get("holdout_group", "")),
             linked=tuple(data.get("linked", ())),
             called=tuple(data.get("called", ())),
             files=tuple(data.get("files", ())),
             reached=tuple(data.get("reached", ())),
             duration=float(data.get("duration", 0.0)),
+            usage=clean(data.get("usage")),
         )
 
     def evidence(self, horizon: int | None) -> EvidenceItem:

@@ -5,27 +5,33 @@ outcomes from pytest's junit reporter, not from genopt's result channel.  This
 module is the one reader of that file.  A test case is matched to a node id the
 way pytest names it: the node id's path, dotted and without ``.py``, plus its
 classes make ``classname``; its last part (with parameters) is ``name``.  A
-test's score travels as the ``genopt_score`` property.
+test's score travels as the ``genopt_score`` property, its task-model usage as
+``genopt_usage`` (JSON).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from pytest_genopt.evidence import Trial, TrialOutcome
+from pytest_genopt.task_usage import clean
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+
+    from pytest_genopt.task_usage import TaskUsage
 
 __all__ = ["JunitError", "junit_key", "read_junit"]
 
 #: a report larger than this is not read (a candidate may write there)
 MAX_BYTES = 64 * 2**20
 SCORE_PROPERTY = "genopt_score"
+USAGE_PROPERTY = "genopt_usage"
 
 
 class JunitError(Exception):
@@ -84,10 +90,16 @@ def _trial(nodeid: str, case: ET.Element) -> Trial:
     elif case.find("skipped") is not None:
         outcome = "skipped"
     score = None
+    usage: TaskUsage = {}
     for prop in case.iter("property"):
         if prop.get("name") == SCORE_PROPERTY:
             try:
                 score = float(prop.get("value", ""))
             except ValueError:
                 score = None
-    return Trial(test=nodeid, outcome=outcome, score=score)
+        elif prop.get("name") == USAGE_PROPERTY:
+            try:
+                usage = clean(json.loads(prop.get("value", "")))
+            except (ValueError, RecursionError):  # a candidate may have written it
+                usage = {}
+    return Trial(test=nodeid, outcome=outcome, score=score, usage=usage)

@@ -11,10 +11,12 @@ pytest glue lives in :mod:`pytest_genopt.controller`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,14 +28,16 @@ from pytest_genopt.events import (
     CandidateEvaluated,
     CommitIntended,
     CommitMade,
+    HoldoutEvaluated,
     IterationEnded,
     IterationSampled,
     ProposalReceived,
     RunEnded,
     RunResumed,
     RunStarted,
+    TaskUsed,
 )
-from pytest_genopt.evidence import MinibatchSampler, Trial, improvable, objective
+from pytest_genopt.evidence import MinibatchSampler, Trial, improvable
 from pytest_genopt.history import edit_diff, moved
 from pytest_genopt.journal import (
     Journal,
@@ -48,19 +52,20 @@ from pytest_genopt.protocol import Response
 from pytest_genopt.redaction import redact, redact_text
 from pytest_genopt.report import (
     build_report,
+    holdout_groups,
     holdout_objective,
     iteration_line,
     render_markdown,
     summary_of,
 )
 from pytest_genopt.state import Attempt, RunState, fold
+from pytest_genopt.task_usage import TaskUsage, merge
 from pytest_genopt.trainables import EditRefused, Parameter, apply_edits, parameters_in
 from pytest_genopt.update import editable, next_request
 from pytest_genopt.workspace import WorkspaceError
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
     from fractions import Fraction
     from pathlib import Path
 
@@ -163,6 +168,10 @@ class Optimization:
         self.stopped = "all iterations done"
         self.failed = False
         self.holdout_best: float | None = None
+        self.holdout_best_groups: dict[str, float | None] = {}
+        #: task-model usage of evaluations made since the last TaskUsed event
+        self.spent: list[TaskUsage] = []
+        self.spent_lock = threading.Lock()  # candidates are evaluated in threads
         self.ended: RunEnded | None = None
         #: the baseline's node ids, flaky ones included: what every evaluation must collect
         self.known: frozenset[str] = frozenset()
@@ -187,6 +196,8 @@ class Optimization:
             self.journal = Journal(self.dir / "journal.jsonl", self.secrets)
             self._start(session_trials)
             done = self.state().records
+            if done and done[-1].holdout is None:  # cut off before its holdout evaluation
+                self._holdout_after(done[-1].iteration)
             first = done[-1].iteration + 1 if done else 1
             for iteration in range(first, self.settings.iterations + 1):
                 if self.cancel.is_set() or not self._iterate(iteration):
@@ -213,12 +224,32 @@ class Optimization:
             raise RunStopped("the journal is not open")
         self.journal.write(event)
         self.events.append(event)
+        self._journal_spent()
+
+    def _spend(self, trials: Iterable[Trial]) -> None:
+        """Note the task-model usage the tests of an evaluation reported (journaled next)."""
+        usage = merge(t.usage for t in trials)
+        if usage:
+            with self.spent_lock:
+                self.spent.append(usage)
+
+    def _journal_spent(self) -> None:
+        """Journal the task-model usage noted since the last time, if any."""
+        if self.journal is None or not self.events:
+            return  # the run's first event is its start: usage waits for it
+        with self.spent_lock:
+            usage, self.spent = merge(self.spent), []
+        if usage:
+            event = TaskUsed(usage)
+            self.journal.write(event)
+            self.events.append(event)
 
     def _start(self, session_trials: dict[str, Trial]) -> None:
         s = self.settings
         # the session ran the checkout as it is; with a start or a resume the run
         # starts elsewhere, and the preflight's evaluation is the baseline
         fresh = self.resume is None and s.start is None
+        self._spend(session_trials.values())  # the session ran every test once
         found = self._preflight(session_trials if fresh else None, list(session_trials))
         if self.resume is not None:
             start = fold(self.resume.events).start
@@ -241,6 +272,7 @@ class Optimization:
                     values=values_of(self.best),
                     holdout_baseline=holdout_objective(self.best),
                     flaky=list(self.flaky),
+                    holdout_groups=holdout_groups(self.best),
                 )
             )
             return
@@ -265,6 +297,7 @@ class Optimization:
         self.progress(f"genopt: preflight: the start as a candidate ({len(nodeids)} tests)")
         known = set(session) if session is not None else None
         first = self.evaluate(self.workspace.candidate(0), nodeids, known=known)
+        self._spend(first.trials.values())
         self.known = frozenset(session if session is not None else first.collected)
         self.exempt = frozenset(c.path for c in self.workspace.changes(0))
         try:
@@ -288,6 +321,7 @@ class Optimization:
         if files:
             self.workspace.write(position, files)
         evaluation = self.evaluate(directory, nodeids, known=known, rerun=rerun)
+        self._spend(evaluation.trials.values())
         if evaluation.status == "cancelled":
             return evaluation
         tampered = tampering(self.workspace.changes(position), files, directory, self.exempt)
@@ -295,17 +329,45 @@ class Optimization:
             return dataclasses.replace(evaluation, status="tampered", reason=tampered)
         return evaluation
 
+    def _holdout_ids(self) -> list[str]:
+        return [t.test for t in self.best.values() if t.holdout]
+
     def _finish_holdout(self) -> None:
-        holdout = [t.test for t in self.best.values() if t.holdout]
+        """The holdout tests on the final best parameters (reused when already measured)."""
+        holdout = self._holdout_ids()
         if not holdout:
             return
-        state = self.state()
-        if not state.accepted_commits and not state.resumed and state.start is not None:
-            self.holdout_best = state.start.holdout_baseline
+        known = self.state().holdout_known
+        if known is not None and known.head == self.workspace.head:
+            self.holdout_best, self.holdout_best_groups = known.objective, dict(known.groups)
             return
         evaluation = self._stage(0, {}, holdout)
         if evaluation.status == "ok":
-            self.holdout_best = objective(evaluation.trials.values())
+            self.holdout_best = holdout_objective(evaluation.trials)
+            self.holdout_best_groups = holdout_groups(evaluation.trials)
+
+    def _holdout_after(self, iteration: int) -> None:
+        """After every ``--genopt-holdout-every`` iterations: the holdout tests on the best."""
+        every = self.settings.holdout_every
+        if every is None or iteration % every or not self._holdout_ids():
+            return
+        head = self.workspace.head
+        known = self.state().holdout_known
+        if known is not None and known.head == head:
+            # the best has not changed since the holdout tests last ran: nothing to spend
+            self._record(
+                HoldoutEvaluated(iteration, head, known.objective, known.groups, reused=True)
+            )
+            return
+        evaluation = self._stage(0, {}, self._holdout_ids())
+        self._check_cancel()
+        if evaluation.status != "ok":
+            self._record(HoldoutEvaluated(iteration, head, None, reason=evaluation.reason))
+            return
+        trials = evaluation.trials
+        self._record(
+            HoldoutEvaluated(iteration, head, holdout_objective(trials), holdout_groups(trials))
+        )
 
     # -------------------------------------------------------------- iteration
 
@@ -346,6 +408,7 @@ class Optimization:
         if chosen is not None:
             self._accept(iteration, chosen)
         self._record(IterationEnded(iteration, round(time.monotonic() - started, 3)))
+        self._holdout_after(iteration)
         self.progress(iteration_line(self.state().records[-1], best_before))
         return True
 
@@ -592,6 +655,7 @@ class Optimization:
             "accept": s.accept.name,
             "sandbox": s.sandbox,
             "memory": s.memory,
+            "holdout_every": s.holdout_every,
         }
 
     def report(self) -> dict[str, Any]:
@@ -603,6 +667,10 @@ class Optimization:
             # nothing was journaled: there is no run to report on
             self._close_journal(None)
             return
+        # the last evaluations' usage belongs in the report; a journal that cannot be
+        # written is told by the end
+        with contextlib.suppress(OSError):
+            self._journal_spent()
         end = self._end_event()
         try:
             self._write_reports(fold([*self.events, end]))
@@ -620,6 +688,7 @@ class Optimization:
             head=self.workspace.head,
             failed=self.failed,
             holdout_best=self.holdout_best,
+            holdout_best_groups=self.holdout_best_groups,
         )
 
     def _close_journal(self, end: RunEnded | None) -> None:

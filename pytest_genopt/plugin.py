@@ -103,6 +103,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ini=False,
         metavar="PATH",
     )
+    option(
+        "holdout-every",
+        "also evaluate the holdout tests on the best parameters after every N-th iteration "
+        "(default: at the start and the end only)",
+        metavar="N",
+    )
     option("resume", "continue an interrupted run (a run id or 'last')", ini=False, metavar="RUN")
     option(
         "push",
@@ -170,9 +176,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "genopt(trainables=[ids or globs], holdout=False, files=[paths]): link a test to "
-        "the trainables it gives evidence for, keep it out of evidence and acceptance "
-        "(holdout), or make whole files trainable",
+        "genopt(trainables=[ids or globs], holdout=False|True|GROUP, files=[paths]): link a "
+        "test to the trainables it gives evidence for, keep it out of evidence and acceptance "
+        "(holdout, in the group 'holdout' or the one named), or make whole files trainable",
     )
     settings = read_settings(config)
     config.stash[settings_key] = settings
@@ -207,7 +213,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def genopt(request: pytest.FixtureRequest) -> tracing.TrialReporter:
     """Report to the optimizer: ``genopt.score(x)``, ``genopt.feedback(text)``,
-    ``genopt.trace(**fields)``. No-ops under plain pytest."""
+    ``genopt.trace(**fields)``, ``genopt.usage(input_tokens, output_tokens, model=...,
+    cached=...)``. No-ops under plain pytest."""
     # a recorder is registered wherever trials are recorded: a run's session,
     # its xdist workers and candidate evaluations
     recorder = request.config.pluginmanager.get_plugin("genopt-recorder")

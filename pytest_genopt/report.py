@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pytest_genopt.task_usage import describe
+
 if TYPE_CHECKING:
     from pytest_genopt.evidence import Trial
     from pytest_genopt.state import IterationRecord, RunState
@@ -25,9 +27,33 @@ def summary_of(trials: dict[str, Trial]) -> dict[str, Any]:
 
 
 def holdout_objective(trials: dict[str, Trial]) -> float | None:
+    """The objective over all holdout trials (None when there are none that count)."""
     from pytest_genopt.evidence import objective
 
     return objective([t for t in trials.values() if t.holdout])
+
+
+def holdout_groups(trials: dict[str, Trial]) -> dict[str, float | None]:
+    """The objective of each holdout group's trials, groups sorted by name."""
+    from pytest_genopt.evidence import objective
+
+    groups = sorted({t.group for t in trials.values() if t.holdout})
+    return {g: objective([t for t in trials.values() if t.group == g]) for g in groups}
+
+
+def holdout_report(state: RunState) -> dict[str, Any]:
+    """report.json's ``holdout``: overall and per group, at the start and for the best."""
+    start = state.start
+    baseline = start.holdout_groups if start is not None else {}
+    best = state.holdout_best_groups
+    return {
+        "baseline": start.holdout_baseline if start is not None else None,
+        "best": state.holdout_best,
+        "groups": {
+            g: {"baseline": baseline.get(g), "best": best.get(g)}
+            for g in sorted({*baseline, *best})
+        },
+    }
 
 
 def build_report(state: RunState) -> dict[str, Any]:
@@ -45,10 +71,11 @@ def build_report(state: RunState) -> dict[str, Any]:
         "base": start.base,
         "baseline": start.baseline,
         "best": {**start.baseline, **state.best, "commit": commits[-1] if commits else None},
-        "holdout": {"baseline": start.holdout_baseline, "best": state.holdout_best},
+        "holdout": holdout_report(state),
         "flaky": list(start.flaky),
         "iterations": [i.to_json() for i in state.records],
         "usage": state.usage.to_json(),
+        "task_usage": state.task_usage,
         "stopped": state.stopped,
     }
 
@@ -92,9 +119,7 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
         f"branch `{report['branch']}`.",
         "",
     ]
-    holdout = report["holdout"]
-    if holdout["baseline"] is not None:
-        lines += [f"Holdout: {_fmt(holdout['baseline'])} → {_fmt(holdout['best'])}.", ""]
+    lines += _holdout_lines(report["holdout"])
     if report["flaky"]:
         flaky = ", ".join(f"`{t}`" for t in report["flaky"])
         lines += [f"Left out as flaky (their outcome changed between two runs of the "
@@ -105,15 +130,8 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
         f"batch size {s['batch_size']}, candidates {s['candidates']}, seed {s['seed']}. "
         f"Stopped: {report['stopped']}.",
         "",
-        "| iteration | decision | batch objective | objective | seconds | reason |",
-        "|---:|---|---:|---:|---:|---|",
+        *_iteration_table(report["iterations"]),
     ]
-    for it in report["iterations"]:
-        reason = it["reason"].replace("|", "\\|").replace("\n", " ")
-        lines.append(
-            f"| {it['iteration']} | {it['decision']} | {_fmt(it['batch_objective'])} | "
-            f"{_fmt(it['objective'])} | {it['seconds']:.1f} | {reason} |"
-        )
     accepted = [
         (it, a) for it in report["iterations"] for a in it["attempts"] if a["commit"] is not None
     ]
@@ -149,7 +167,45 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
         f"cost ${usage['cost_usd']:.4f}.",
         "",
     ]
+    for model, counters in report.get("task_usage", {}).items():
+        lines += [describe(model, counters) + ".", ""]
     return "\n".join(lines)
+
+
+def _holdout_lines(holdout: dict[str, Any]) -> list[str]:
+    if holdout["baseline"] is None:
+        return []
+    lines = [f"Holdout: {_fmt(holdout['baseline'])} → {_fmt(holdout['best'])}."]
+    groups = holdout.get("groups", {})
+    for group, values in groups.items():
+        lines.append(f"- holdout `{group}`: {_fmt(values['baseline'])} → {_fmt(values['best'])}")
+    return [*lines, ""]
+
+
+def _iteration_table(iterations: list[dict[str, Any]]) -> list[str]:
+    """The iterations as a table; a holdout column when any iteration evaluated it."""
+    holdout = any(it.get("holdout") is not None for it in iterations)
+    extra = (" holdout |", "---:|") if holdout else ("", "")
+    lines = [
+        f"| iteration | decision | batch objective | objective |{extra[0]} seconds | reason |",
+        f"|---:|---|---:|---:|{extra[1]}---:|---|",
+    ]
+    for it in iterations:
+        reason = it["reason"].replace("|", "\\|").replace("\n", " ")
+        cell = f" {_holdout_cell(it.get('holdout'))} |" if holdout else ""
+        lines.append(
+            f"| {it['iteration']} | {it['decision']} | {_fmt(it['batch_objective'])} | "
+            f"{_fmt(it['objective'])} |{cell} {it['seconds']:.1f} | {reason} |"
+        )
+    return lines
+
+
+def _holdout_cell(holdout: dict[str, Any] | None) -> str:
+    if holdout is None:
+        return ""
+    groups = ", ".join(f"{g} {_fmt(v)}" for g, v in holdout["groups"].items())
+    text = _fmt(holdout["objective"]) + (f" ({groups})" if len(holdout["groups"]) > 1 else "")
+    return text + (" (same best)" if holdout["reused"] else "")
 
 
 def iteration_line(record: IterationRecord, best_before: float | None) -> str:
@@ -159,7 +215,8 @@ def iteration_line(record: IterationRecord, best_before: float | None) -> str:
         if record.decision == "accepted"
         else f"objective {_fmt(record.objective)}"
     )
+    holdout = f", holdout {_fmt(record.holdout['objective'])}" if record.holdout is not None else ""
     return (
         f"genopt: iteration {record.iteration}: {record.decision:<8} {objective}, "
-        f"batch {_fmt(record.batch_objective)}, {record.seconds:.1f} s: {record.reason}"
+        f"batch {_fmt(record.batch_objective)}{holdout}, {record.seconds:.1f} s: {record.reason}"
     )

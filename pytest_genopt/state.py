@@ -15,13 +15,16 @@ from pytest_genopt.events import (
     CandidateEvaluated,
     CommitIntended,
     CommitMade,
+    HoldoutEvaluated,
     IterationEnded,
     IterationSampled,
     ProposalReceived,
     RunEnded,
     RunResumed,
     RunStarted,
+    TaskUsed,
 )
+from pytest_genopt.task_usage import TaskUsage, merge
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +65,8 @@ class IterationRecord:
     objective: float | None = None
     batch: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
+    #: ``{"objective", "groups", "reused"}`` when the holdout tests ran after it
+    holdout: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,7 @@ class IterationRecord:
             "seconds": round(self.seconds, 3),
             "batch": self.batch,
             "attempts": [a.to_json() for a in self.attempts],
+            "holdout": self.holdout,
         }
 
 
@@ -85,6 +91,15 @@ class Unfinished:
     evaluations: dict[int, CandidateEvaluated] = field(default_factory=dict)
     intent: CommitIntended | None = None
     commit: CommitMade | None = None
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The holdout tests' objective, overall and per group, on the parameters at ``head``."""
+
+    head: str
+    objective: float | None
+    groups: dict[str, float | None]
 
 
 @dataclass
@@ -103,6 +118,10 @@ class RunState:
     stopped: str = ""
     failed: bool = False
     holdout_best: float | None = None
+    holdout_best_groups: dict[str, float | None] = field(default_factory=dict)
+    #: the latest holdout result and the branch head it was measured at
+    holdout_known: Holdout | None = None
+    task_usage: TaskUsage = field(default_factory=dict)
     resumed: bool = False
 
     @property
@@ -127,6 +146,7 @@ def _apply(state: RunState, event: Event) -> None:
     if isinstance(event, RunStarted):
         state.start, state.backend, state.settings = event, event.backend, event.settings
         state.best, state.head = dict(event.baseline), event.base
+        state.holdout_known = Holdout(event.base, event.holdout_baseline, event.holdout_groups)
     elif isinstance(event, RunResumed):
         # an iteration cut off by the kill is done again; its events stay on disk only
         state.unfinished, state.resumed = None, True
@@ -153,9 +173,31 @@ def _apply(state: RunState, event: Event) -> None:
         state.records.append(record_of(pending, event.seconds))
         state.sampler = pending.sampled.sampler
         state.unfinished = None
+    elif isinstance(event, HoldoutEvaluated):
+        _apply_holdout(state, event)
+    elif isinstance(event, TaskUsed):
+        state.task_usage = merge([state.task_usage, event.usage])
     elif isinstance(event, RunEnded):
         state.stopped, state.failed = event.stopped, event.failed
         state.holdout_best = event.holdout_best
+        state.holdout_best_groups = dict(event.holdout_best_groups)
+
+
+def _apply_holdout(state: RunState, event: HoldoutEvaluated) -> None:
+    """Attach the holdout result to its (complete) iteration; remember it when it has one."""
+    result: dict[str, Any] = {
+        "objective": event.objective,
+        "groups": dict(event.groups),
+        "reused": event.reused,
+    }
+    if event.reason:
+        result["reason"] = event.reason
+    for record in reversed(state.records):
+        if record.iteration == event.iteration:
+            record.holdout = result
+            break
+    if event.objective is not None:
+        state.holdout_known = Holdout(event.head, event.objective, dict(event.groups))
 
 
 def attempt_of(proposal: ProposalReceived, evaluation: CandidateEvaluated | None) -> Attempt:

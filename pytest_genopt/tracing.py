@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar, overload
 
+from pytest_genopt.task_usage import TaskUsage, count
 from pytest_genopt.values import (
     ATOMS,
     ITEMS,
@@ -72,7 +73,7 @@ CallRecord: TypeAlias = tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any
 class TestRecord:
     """Everything one test reported while a run was active (snapshots, not text yet)."""
 
-    __slots__ = ("calls", "clock", "feedback", "score", "steps")
+    __slots__ = ("calls", "clock", "feedback", "score", "steps", "usage")
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, horizon: int | None) -> None:
@@ -81,6 +82,8 @@ class TestRecord:
         self.clock = itertools.count()
         self.score: float | None = None
         self.feedback: list[str] = []
+        #: task-model usage (see :mod:`pytest_genopt.task_usage`)
+        self.usage: TaskUsage = {}
 
 
 def begin_test(horizon: int | None) -> TestRecord:
@@ -294,7 +297,7 @@ class TrialReporter:
     """The ``genopt`` fixture: what a test tells the optimizer.
 
     Every method is safe under plain pytest: with no run active, ``feedback``
-    and ``trace`` do nothing and ``score`` only checks its argument.
+    and ``trace`` do nothing and ``score`` and ``usage`` only check their arguments.
     """
 
     __slots__ = ("horizon",)
@@ -324,6 +327,29 @@ class TrialReporter:
         record = _CURRENT
         if record is not None:
             record.feedback.append(str(text))
+
+    def usage(
+        self, input_tokens: int, output_tokens: int, *, model: str = "", cached: bool = False
+    ) -> None:
+        """Report one call of the task model this test made (its tokens, per ``model``).
+
+        ``cached=True``: the answer came from a cache; the call is counted as cached and
+        its tokens apart from those spent.  A run reports the sum as ``task_usage``.
+        """
+        for name, tokens in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if isinstance(tokens, bool) or not isinstance(tokens, int):
+                raise TypeError(
+                    f"genopt.usage() takes {name} as an int, got {type(tokens).__name__}"
+                )
+            if tokens < 0:
+                raise ValueError(f"genopt.usage() takes {name} >= 0, got {tokens}")
+        if not isinstance(model, str):
+            raise TypeError(f"genopt.usage() takes model as a str, got {type(model).__name__}")
+        if not isinstance(cached, bool):
+            raise TypeError(f"genopt.usage() takes cached as a bool, got {type(cached).__name__}")
+        record = _CURRENT
+        if record is not None:
+            count(record.usage, model, input_tokens, output_tokens, cached=cached)
 
     def trace(self, **fields: Any) -> None:
         """Record one step of a rollout or pipeline; the last ``horizon`` steps are kept.

@@ -29,7 +29,8 @@ everything) gives itself away there.
 
 In a *re-run* (``WorkerSpec.junitxml`` set) the worker writes no result and
 adds no sentinels: pytest's own ``--junitxml`` reporter is the result, with
-each test's genopt score as the ``genopt_score`` property.
+each test's genopt score as the ``genopt_score`` property (and its task-model usage
+as ``genopt_usage``).
 
 The worker switches the session's own options off by name, the way
 pytest-xdist does in its workers: every ``--genopt-*`` option (so the child
@@ -310,14 +311,21 @@ class Worker:
         report = yield
         if self.spec.junitxml and call.when == "teardown":
             # a re-run reports each test's score through junit, as a property
+            import json
+
             from pytest_genopt import tracing
-            from pytest_genopt.junit import SCORE_PROPERTY
+            from pytest_genopt.junit import SCORE_PROPERTY, USAGE_PROPERTY
 
             record = tracing.current()
             if record is not None and record.score is not None:
                 report.user_properties = [
                     *report.user_properties,
                     (SCORE_PROPERTY, repr(float(record.score))),
+                ]
+            if record is not None and record.usage:  # the task model's tokens count too
+                report.user_properties = [
+                    *report.user_properties,
+                    (USAGE_PROPERTY, json.dumps(record.usage, sort_keys=True)),
                 ]
         return report
 

@@ -93,6 +93,18 @@ if TYPE_CHECKING:
         (["--genopt-resume=../etc"], "--genopt-resume: invalid value '../etc'"),
         (["--genopt-model=bad model"], "--genopt-model: invalid value 'bad model'"),
         (["--genopt-only="], "--genopt-only: invalid value ''"),
+        (
+            ["--genopt-holdout-every=0"],
+            "--genopt-holdout-every: invalid value '0'; expected an integer >= 1",
+        ),
+        (
+            ["--genopt-holdout-every=-1"],
+            "--genopt-holdout-every: invalid value '-1'; expected an integer >= 1",
+        ),
+        (
+            ["--genopt-holdout-every=x"],
+            "--genopt-holdout-every: invalid value 'x'; expected an integer >= 1",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(
@@ -113,6 +125,12 @@ def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: genopt_batch_size (ini): invalid value 'none'; expected an integer >= 1"]
+    )
+    pytester.makeini("[pytest]\ngenopt_holdout_every = 0\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: genopt_holdout_every (ini): invalid value '0'; expected an integer >= 1"]
     )
 
 
