@@ -51,8 +51,11 @@ def test_disagreement_compares_pass_fail_skip_and_scores() -> None:
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
-<testcase classname="tests.test_calc" name="test_add" />
-<testcase classname="tests.test_calc" name="test_zero"><failure message="x">x</failure></testcase>
+<testcase classname="tests.test_calc" name="test_add"><properties><property name="genopt_usage"
+  value='{"m": {"calls": 2, "input_tokens": 5, "output_tokens": -3, "extra": 1}, "n": 4}' />
+  </properties></testcase>
+<testcase classname="tests.test_calc" name="test_zero"><failure message="x">x</failure>
+  <properties><property name="genopt_usage" value="not json" /></properties></testcase>
 <testcase classname="tests.test_calc.TestK" name="test_p[1-a::b]"><skipped /></testcase>
 <testcase classname="tests.test_calc" name="test_score">
   <properties><property name="genopt_score" value="0.125" /></properties></testcase>
@@ -82,6 +85,18 @@ def test_read_junit_matches_node_ids_the_way_pytest_names_them(tmp_path: Path) -
         ids[3]: ("passed", 0.125),
         ids[4]: ("error", None),  # the worse of its two cases
     }
+    # task-model usage travels as a property too; what a candidate could garble is dropped
+    assert found[ids[0]].usage == {
+        "m": {
+            "calls": 2,
+            "cached_calls": 0,
+            "input_tokens": 5,
+            "output_tokens": 0,
+            "cached_input_tokens": 0,
+            "cached_output_tokens": 0,
+        }
+    }
+    assert found[ids[1]].usage == found[ids[3]].usage == {}
 
 
 @pytest.mark.parametrize(
