@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections import Counter
 from typing import Any
@@ -140,12 +141,17 @@ def test_holdout_groups_every_iteration_reused_and_task_usage_survive_resume(
         markdown
     )
 
-    # a resume folds the journal's usage and holdout result back in: iteration 4
+    # as if killed before iteration 3's holdout result was journaled: the resume gives
+    # it first; it folds the journal's usage and holdout result back in; iteration 4
     # changes nothing, so the holdout tests run only in the session and the preflight
+    journal = project / ".genopt" / "runs" / run / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    cut = [(json.loads(x)["event"], json.loads(x).get("iteration")) for x in lines]
+    assert cut[-2:] == [("holdout", 3), ("end", None)]
+    journal.write_text("".join(lines[:-2]))
     genopt_run(pytester, "--genopt-iterations=4", "--genopt-resume=last")
     resumed = read_json(project / ".genopt" / "runs" / run / "report.json")
-    assert resumed["iterations"][-1]["iteration"] == 4
-    assert resumed["iterations"][-1]["holdout"]["reused"] is True
+    assert [i["holdout"]["reused"] for i in resumed["iterations"]] == [False, True, True, True]
     assert resumed["holdout"]["best"] == pytest.approx(5 / 6)
     assert Counter(log.read_text().split()) == {"validation": 15, "test": 15, "train": 33}
     assert resumed["task_usage"] == task_usage(63)
