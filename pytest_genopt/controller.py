@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_genopt.backends import Backend
     from pytest_genopt.config import Settings
     from pytest_genopt.evaluate import Evaluation
+    from pytest_genopt.gateway import ModelGateway
     from pytest_genopt.loop import Optimization, ResumeState
     from pytest_genopt.trainables import Parameter
     from pytest_genopt.workspace import Workspace
@@ -71,6 +72,8 @@ class Controller:
         self.workspace: Workspace | None = None
         self.backend: Backend | None = None
         self.optimization: Optimization | None = None
+        #: the task model's gateway, served while the run evaluates candidates
+        self.gateway: ModelGateway | None = None
         self.cancel = threading.Event()
         self.interrupts = Interrupts(self.cancel)
         #: the one line telling how to continue an interrupted run, shown last
@@ -181,6 +184,8 @@ class Controller:
             self._close_workspace()
             if self.backend is not None:
                 self.backend.close()
+            if self.gateway is not None:
+                self.gateway.close()
 
     def _finish(self, session: pytest.Session) -> None:
         refused = self._refusal(session)
@@ -235,6 +240,7 @@ class Controller:
 
         if self.workspace is None or self.backend is None:
             raise RuntimeError("the run was not prepared at session start")
+        self._start_gateway()
         self.optimization = Optimization(
             settings=self.settings,
             workspace=self.workspace,
@@ -264,6 +270,17 @@ class Controller:
                 self.config.invocation_params.args, self.settings.run_id
             )
 
+    def _start_gateway(self) -> None:
+        """Serve the task model's gateway when ini ``genopt_task_model_gateway`` asks."""
+        from pytest_genopt.gateway import ModelGateway
+        from pytest_genopt.modelcache import ModelCache
+        from pytest_genopt.taskmodel import cache_folder, replaying
+
+        if self.gateway is not None or not self.config.getini("genopt_task_model_gateway"):
+            return
+        folder = cache_folder(self.rootdir, str(self.config.getini("genopt_task_model_cache")))
+        self.gateway = ModelGateway(ModelCache(folder), replay=replaying()).start()
+
     def _evaluate(
         self,
         directory: Path,
@@ -292,6 +309,7 @@ class Controller:
             rerun=rerun,
             checkout=self._checkout(directory),
             regions=region_files(self.parameters),
+            env=self.gateway.environment() if self.gateway is not None else None,
         )
 
     def _checkout(self, directory: Path) -> tuple[Path, Path] | None:

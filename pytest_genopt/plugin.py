@@ -166,6 +166,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
     )
     parser.addini(
+        "genopt_task_model_gateway",
+        "serve candidates a caching gateway to the Messages API for the task model "
+        "their tests call (see pytest_genopt.taskmodel)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "genopt_task_model",
+        "the task model tests ask through pytest_genopt.taskmodel "
+        "(default: $GENOPT_TASK_MODEL, else claude-haiku-4-5)",
+        default="",
+    )
+    parser.addini(
+        "genopt_task_model_cache",
+        "folder of the task model's response cache, relative to rootdir "
+        "(default: $GENOPT_TASK_MODEL_CACHE, else .genopt/task-model-cache)",
+        default="",
+    )
+    parser.addini(
         "genopt_trainable_files",
         "globs (relative to rootdir) of whole files the optimizer may rewrite, e.g. prompt files",
         type="linelist",
