@@ -41,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     init.add_argument("task", help="SUITE/TASK, e.g. atari/pong (see `genopt list`)")
     init.add_argument("directory", type=Path, help="a new or empty directory")
     init.add_argument("--start", metavar="VARIANT", help="starting variant (default: the task's)")
+    init.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="where a task with data reads it: a file, a folder or a Hub dataset id "
+        "(bbeh: default $GENOPT_BBEH_DATA, else the Hub)",
+    )
 
     demo = commands.add_parser(
         "demo", help="optimize a new Pong task end to end (anthropic with a key, else search)"
@@ -67,8 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return list_tasks()
         if args.command == "init":
             task = find(args.task)
-            init_task(task, args.directory, args.start)
-            print(next_steps(task, args.directory))
+            init_task(task, args.directory, args.start, args.data)
+            print(next_steps(task, args.directory, args.start))
             return 0
         if args.command == "demo":
             return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
@@ -103,15 +109,22 @@ def list_tasks() -> int:
     return 0
 
 
-def init_task(task: Task, directory: Path, variant: str | None) -> None:
-    """Write ``task`` into ``directory`` as a new git repository with a first commit."""
+def init_task(task: Task, directory: Path, variant: str | None, data: str | None = None) -> None:
+    """Write ``task`` into ``directory`` as a new git repository with a first commit.
+
+    Everything is read and checked (variant, data) before anything is written.
+    """
     import git
 
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise CommandError(f"{directory} exists and is not an empty directory")
+    if data is not None and task.data_files is None:
+        raise CommandError(f"--data: task {task.id} reads no data")
     try:
         files = task.files(variant)
-    except ValueError as exc:
+        if task.data_files is not None:
+            files.update(task.data_files(data))
+    except ValueError as exc:  # an unknown variant, or data that cannot be read
         raise CommandError(str(exc)) from None
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -144,15 +157,21 @@ def _has_identity(repo: object) -> bool:
     )
 
 
-def next_steps(task: Task, directory: Path) -> str:
+#: what to run in a new task repository, unless its task says otherwise
+DEFAULT_COMMANDS = (
+    "python -m pytest                                   # the tests as they are",
+    "python -m pytest --genopt-iterations=10 --genopt-backend=search   # offline",
+    "python -m pytest --genopt-iterations=10            # with ANTHROPIC_API_KEY",
+)
+
+
+def next_steps(task: Task, directory: Path, variant: str | None = None) -> str:
+    commands = task.commands.get(variant or task.default_variant) or DEFAULT_COMMANDS
     return (
         f"genopt: wrote {task.id} into {directory} (a git repository with one commit)\n"
         "next:\n"
-        f"    cd {directory}\n"
-        "    python -m pytest                                   # the tests as they are\n"
-        "    python -m pytest --genopt-iterations=10 --genopt-backend=search   # offline\n"
-        "    python -m pytest --genopt-iterations=10            # with ANTHROPIC_API_KEY"
-    )
+        f"    cd {directory}\n" + "".join(f"    {command}\n" for command in commands)
+    ).rstrip("\n")
 
 
 def choose_backend(override: str | None) -> tuple[str, str]:

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 #: suite name -> module exposing ``tasks()``
-SUITES = {"atari": "pytest_genopt.suites.atari.tasks"}
+SUITES = {
+    "atari": "pytest_genopt.suites.atari.tasks",
+    "bbeh": "pytest_genopt.suites.bbeh.tasks",
+}
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,19 @@ class Task:
     extra: str = ""
     #: for each variant, a sentence on what it starts from
     variant_descriptions: dict[str, str] = field(default_factory=dict)
+    #: this task's own files, ``variants/<variant>/``, on top of the shared ones
+    overlay: Path | None = None
+    #: for a variant, the commands ``genopt init`` suggests next (else the usual ones)
+    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: files made from the task's data (``genopt init --data SOURCE``), or None
+    data_files: Callable[[str | None], dict[str, str]] | None = None
 
     @property
     def id(self) -> str:
         return f"{self.suite}/{self.name}"
 
     def files(self, variant: str | None = None) -> dict[str, str]:
-        """The task's files for ``variant`` (shared files, then the variant's on top)."""
+        """The task's files for ``variant``: shared, the variant's, then the task's own."""
         chosen = variant or self.default_variant
         if chosen not in self.variants:
             raise ValueError(
@@ -47,7 +57,10 @@ class Task:
                 f"{', '.join(self.variants)}"
             )
         files: dict[str, str] = {}
-        for base in (self.root / "common", self.root / "variants" / chosen):
+        layers = [self.root / "common", self.root / "variants" / chosen]
+        if self.overlay is not None:
+            layers.append(self.overlay / "variants" / chosen)
+        for base in layers:
             for path in sorted(base.rglob("*")):
                 hidden = any(
                     part.startswith(".") or part == "__pycache__"

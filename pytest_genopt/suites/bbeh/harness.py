@@ -1,0 +1,43 @@
+"""What a BBEH task repository's tests share: its examples as test cases, the feedback.
+
+Train examples are the trials the optimizer learns from; validation and test
+examples are holdout tests in groups of those names, so a run reports both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_genopt.suites.bbeh.data import read_part
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_genopt.suites.bbeh.data import Example
+
+__all__ = ["RESPONSE_LIMIT", "cases", "describe"]
+
+#: characters of a model response shown in feedback (head and tail)
+RESPONSE_LIMIT = 1500
+PARTS = ("train", "validation", "test")
+
+
+def cases(data: Path) -> list[Any]:
+    """One ``pytest.param`` per example of ``data/{train,validation,test}.json``."""
+    params = []
+    for part in PARTS:
+        marks = [] if part == "train" else [pytest.mark.genopt(holdout=part)]
+        for index, example in enumerate(read_part(data / f"{part}.json")):
+            params.append(pytest.param(example, id=f"{part}{index:03d}", marks=marks))
+    return params
+
+
+def describe(example: Example, response: str) -> str:
+    """Feedback for one example: the expected answer and the response, bounded."""
+    text = response.strip()
+    if len(text) > RESPONSE_LIMIT:
+        half = RESPONSE_LIMIT // 2
+        text = f"{text[:half]}…[{len(text) - 2 * half} chars elided]…{text[-half:]}"
+    return f"expected answer: {example.target!r}\nmodel response ({len(response)} chars):\n{text}"
