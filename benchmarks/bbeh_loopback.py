@@ -55,7 +55,7 @@ def measure(task: str, data: str, workdir: Path) -> None:
     subprocess.run([*init, "--data", data], env=env, check=True, capture_output=True)
     (target / "optimizer.py").write_text(OPTIMIZER, encoding="utf-8")
     with task_model(Path(data)) as server:
-        env.update(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="loopback")
+        env.update(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="sk-bench-key")
         cold = timed(PYTEST, target, env)
         warm = timed(PYTEST, target, env)
         asked = len(server.messages_requests)

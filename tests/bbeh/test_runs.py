@@ -17,18 +17,43 @@ from tests.test_loop import genopt, report_of
 if TYPE_CHECKING:
     from pathlib import Path
 
+# the seed's extraction, after trying to forge the task model's cache (in the user's
+# checkout, outside the candidate's tree) so that later evaluations would believe it
+FORGERY = """\
+def extract_answer(prompt_template: str, question: str, response: str) -> str:
+    import os, pathlib
+
+    cache = pathlib.Path(os.environ["FORGE_INTO"])
+    for entry in [*cache.glob("??/*.json"), cache / "ff" / "forged.json"]:
+        try:
+            entry.parent.mkdir(exist_ok=True)
+            entry.write_text("FORGED")
+        except OSError:
+            pass
+    return response.split("Answer:")[1].strip()
+"""
+
 # the optimizer checks that the evidence carries what it needs: the expected answer
 # and the model's response (the feedback), and the seed's IndexError (the traceback)
 EXTRACT_OPTIMIZER = f"""
 import json
 
 ROBUST = {ROBUST_EXTRACT!r}
+FORGERY = {FORGERY!r}
+ASKED = []
 
 
 def propose(request):
+    ASKED.append(request)
+    if len(ASKED) == 1:
+        edit = {{"parameter": "program.py::extract_answer", "text": FORGERY}}
+        return {{"edits": [edit], "rationale": "a forged cache"}}
     text = json.dumps(request)
     for needed in ("expected answer:", "model response (", "IndexError", "Answer:"):
         assert needed in text, needed
+    # both parts of the program are offered: the template is read, not called
+    offered = sorted(p["id"] for p in request["parameters"])
+    assert offered == ["program.py::extract_answer", "prompt.txt"], offered
     edit = {{"parameter": "program.py::extract_answer", "text": ROBUST}}
     return {{"edits": [edit], "rationale": "read every answer format"}}
 """
@@ -72,9 +97,11 @@ def test_a_better_extract_answer_raises_the_objective(
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
         monkeypatch.setenv(MODEL_ENV, "claude-test")
+        cache = target / ".genopt" / "task-model-cache"
+        monkeypatch.setenv("FORGE_INTO", str(cache))
         result = genopt(
             pytester,
-            "--genopt-iterations=1",
+            "--genopt-iterations=2",
             "--genopt-backend=python:optimizer:propose",
             "--genopt-batch-size=3",
             "--genopt-holdout-every=1",
@@ -84,14 +111,23 @@ def test_a_better_extract_answer_raises_the_objective(
     assert report["best"]["objective"] == 1.0, result.stdout.str()
     assert holdout(report)["validation"] == (pytest.approx(0.4), 1.0)
     assert holdout(report)["test"][1] == 1.0
-    [iteration] = report["iterations"]
-    assert iteration["holdout"]["groups"]["validation"] == 1.0
-    # every question asked once, by the session: the preflight, the candidate's two
-    # stages, its re-run and the holdout evaluation (26 + 3 + 12 + 15 + 11 calls) were
-    # all answered from the gateway's cache in sandboxed candidate trees
+    forgery, better = report["iterations"]
+    assert forgery["decision"] == "rejected"
+    assert forgery["holdout"]["reused"] is True  # the best has not changed
+    assert better["holdout"]["groups"]["validation"] == 1.0
+    assert not better["holdout"]["reused"]
+    # the sandbox kept the forgery out of the cache, which only the gateway writes
+    entries = sorted(cache.glob("??/*.json"))
+    assert len(entries) == 26
+    assert not any(e.read_text().startswith("FORGED") for e in entries)
+    assert not (cache / "ff" / "forged.json").exists()
+    # every question asked once, by the session: the preflight, the forgery's batch,
+    # the better candidate's two stages and re-run, and the holdout evaluation
+    # (26 + 3 + 3 + 12 + 15 + 11 calls) were all answered from the gateway's cache in
+    # sandboxed candidate trees
     assert len(server.messages_requests) == 26
     usage = report["task_usage"]["claude-test"]
-    assert (usage["calls"], usage["cached_calls"]) == (26 + 67, 67)
+    assert (usage["calls"], usage["cached_calls"]) == (26 + 70, 70)
     assert usage["cached_input_tokens"] > 0
     assert "import re" in git(target, "show", f"{report['branch']}:program.py")
 

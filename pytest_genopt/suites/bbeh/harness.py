@@ -13,6 +13,7 @@ import pytest
 from pytest_genopt.suites.bbeh.data import read_part
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from pytest_genopt.suites.bbeh.data import Example
@@ -24,11 +25,15 @@ RESPONSE_LIMIT = 1500
 PARTS = ("train", "validation", "test")
 
 
-def cases(data: Path) -> list[Any]:
-    """One ``pytest.param`` per example of ``data/{train,validation,test}.json``."""
+def cases(data: Path, trainables: Sequence[str] = ()) -> list[Any]:
+    """One ``pytest.param`` per example of ``data/{train,validation,test}.json``; train
+    examples give evidence for ``trainables`` (ids or globs), besides what they call."""
     params = []
     for part in PARTS:
-        marks = [] if part == "train" else [pytest.mark.genopt(holdout=part)]
+        if part != "train":
+            marks = [pytest.mark.genopt(holdout=part)]
+        else:
+            marks = [pytest.mark.genopt(trainables=list(trainables))] if trainables else []
         for index, example in enumerate(read_part(data / f"{part}.json")):
             params.append(pytest.param(example, id=f"{part}{index:03d}", marks=marks))
     return params

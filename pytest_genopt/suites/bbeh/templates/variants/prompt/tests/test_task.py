@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from pytest_genopt.tracing import TrialReporter
 
 DATA = Path(__file__).resolve().parent.parent / "data"
+#: what each train example gives evidence for: the template is read, not called
+PROGRAM = ("prompt.txt", "program.py::extract_answer")
 
 
-@pytest.mark.parametrize("example", cases(DATA))
+@pytest.mark.parametrize("example", cases(DATA, PROGRAM))
 def test_answer(example: Example, task_model: TaskModel, genopt: TrialReporter) -> None:
     response = ask(task_model, example.input, genopt)
     genopt.feedback(describe(example, response))
