@@ -21,17 +21,17 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbeh"
 
 
 @pytest.fixture
-def benchmark(tmp_path: Path) -> Path:
+def bbeh_folder(tmp_path: Path) -> Path:
     return write_benchmark(tmp_path / "bbeh")
 
 
-def test_the_paper_split_in_file_order(benchmark: Path, tmp_path: Path) -> None:
-    chosen = load_examples("hyperbaton", str(benchmark))
+def test_the_paper_split_in_file_order(bbeh_folder: Path, tmp_path: Path) -> None:
+    chosen = load_examples("hyperbaton", str(bbeh_folder))
     assert (len(chosen.train), len(chosen.validation), len(chosen.test)) == (15, 10, 1)
     assert chosen.train[0].input == "hyperbaton question 0: which answer is right?"
     assert chosen.validation[0].input.startswith("hyperbaton question 15:")
     assert chosen.test[0].input.startswith("hyperbaton question 25:")
-    assert chosen.source == str(benchmark / "bbeh_hyperbaton" / "task.json")
+    assert chosen.source == str(bbeh_folder / "bbeh_hyperbaton" / "task.json")
     # the written parts read back as they were, with the attribution and canary
     for name, text in split_files(chosen).items():
         path = tmp_path / name
@@ -44,10 +44,10 @@ def test_the_paper_split_in_file_order(benchmark: Path, tmp_path: Path) -> None:
     assert tuple(read_part(tmp_path / "data" / "validation.json")) == chosen.validation
 
 
-def test_every_layout_of_a_local_source(benchmark: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nested = benchmark.parent / "repo" / "benchmark_tasks"
+def test_every_layout_of_a_local_source(bbeh_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nested = bbeh_folder.parent / "repo" / "benchmark_tasks"
     nested.mkdir(parents=True)
-    (benchmark / "bbeh_linguini").rename(nested / "bbeh_linguini")
+    (bbeh_folder / "bbeh_linguini").rename(nested / "bbeh_linguini")
     file = nested / "bbeh_linguini" / "task.json"
     assert load_examples("linguini", str(file)).source == str(file)
     assert load_examples("linguini", str(nested.parent)).source == str(file)
@@ -140,14 +140,14 @@ def write_snapshot(folder: Path, splits: dict[str, str]) -> Path:
 
 
 def test_a_local_copy_of_a_hub_dataset_goes_through_datasets(
-    benchmark: Path, tmp_path: Path
+    bbeh_folder: Path, tmp_path: Path
 ) -> None:
-    rows = json.loads((benchmark / "bbeh_hyperbaton" / "task.json").read_text())["examples"]
+    rows = json.loads((bbeh_folder / "bbeh_hyperbaton" / "task.json").read_text())["examples"]
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     snapshot = write_snapshot(tmp_path / "snapshot", {"hyperbaton": lines, "linguini": lines})
     chosen = load_examples("hyperbaton", str(snapshot))
     assert chosen.source == f"{snapshot}:hyperbaton"
-    from_file = load_examples("hyperbaton", str(benchmark))
+    from_file = load_examples("hyperbaton", str(bbeh_folder))
     assert chosen.parts() == from_file.parts()
     with pytest.raises(DataError, match=r"snapshot: cannot load split boardgame_qa: "):
         load_examples("boardgame_qa", str(snapshot))
