@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
     from pytest_genopt.suites.bbeh.data import Example
 
-__all__ = ["RESPONSE_LIMIT", "cases", "describe"]
+__all__ = ["ANSWERS_SHOWN", "RESPONSE_LIMIT", "answer_set", "cases", "describe"]
 
 #: characters of a model response shown in feedback (head and tail)
 RESPONSE_LIMIT = 1500
+#: the most distinct answers a task may have for feedback to list them
+ANSWERS_SHOWN = 12
 PARTS = ("train", "validation", "test")
 
 
@@ -39,10 +41,21 @@ def cases(data: Path, trainables: Sequence[str] = ()) -> list[Any]:
     return params
 
 
-def describe(example: Example, response: str) -> str:
-    """Feedback for one example: the expected answer and the response, bounded."""
+def describe(example: Example, response: str, answers: Sequence[str] = ()) -> str:
+    """Feedback for one example: the expected answer, the task's answers when they are
+    few, and the model's response, bounded."""
     text = response.strip()
     if len(text) > RESPONSE_LIMIT:
         half = RESPONSE_LIMIT // 2
         text = f"{text[:half]}…[{len(text) - 2 * half} chars elided]…{text[-half:]}"
-    return f"expected answer: {example.target!r}\nmodel response ({len(response)} chars):\n{text}"
+    lines = [f"expected answer: {example.target!r}"]
+    if answers:
+        lines.append(f"the task's answers: {', '.join(repr(a) for a in answers)}")
+    return "\n".join([*lines, f"model response ({len(response)} chars):", text])
+
+
+def answer_set(data: Path, limit: int = ANSWERS_SHOWN) -> tuple[str, ...]:
+    """The distinct train targets in order of first use, or () when there are more than
+    ``limit`` (free-form answers: the expected answer says enough)."""
+    seen = dict.fromkeys(e.target for e in read_part(data / "train.json"))
+    return tuple(seen) if len(seen) <= limit else ()

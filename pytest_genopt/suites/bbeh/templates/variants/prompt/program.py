@@ -28,7 +28,13 @@ def ask(model: TaskModel, question: str, genopt: TrialReporter | None = None) ->
     return model.complete(prompt_template() + "\n" + question, genopt).text
 
 
-@trainable
+@trainable(
+    description="The program: the task model receives the text of prompt.txt, a newline "
+    "and the question (its responses to an unchanged prompt are cached, so they do not "
+    "change); its response goes to extract_answer, whose result is compared with the "
+    "target by the benchmark's matching rules (lowercased and stripped; a choice such as "
+    "(B) by its letter; numbers by value)."
+)
 def extract_answer(prompt_template: str, question: str, response: str) -> str:
     """The answer stated in the model's response, written as the task's answers are."""
     return response.split("Answer:")[1].strip()

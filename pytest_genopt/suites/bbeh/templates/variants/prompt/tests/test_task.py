@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from program import ask, extract_answer, prompt_template
 
-from pytest_genopt.suites.bbeh.harness import cases, describe
+from pytest_genopt.suites.bbeh.harness import answer_set, cases, describe
 from pytest_genopt.suites.bbeh.scoring import matches
 
 if TYPE_CHECKING:
@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 DATA = Path(__file__).resolve().parent.parent / "data"
 #: what each train example gives evidence for: the template is read, not called
 PROGRAM = ("prompt.txt", "program.py::extract_answer")
+ANSWERS = answer_set(DATA)
 
 
 @pytest.mark.parametrize("example", cases(DATA, PROGRAM))
 def test_answer(example: Example, task_model: TaskModel, genopt: TrialReporter) -> None:
     response = ask(task_model, example.input, genopt)
-    genopt.feedback(describe(example, response))
+    genopt.feedback(describe(example, response, ANSWERS))
     answer = extract_answer(prompt_template(), example.input, response)
     assert matches(answer, example.target), f"expected {example.target!r}, answered {answer!r}"
