@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,21 +103,27 @@ def test_offline_without_a_local_source_fails_at_once(monkeypatch: pytest.Monkey
         assert (source or "hubert233/BigBenchExtraHard") in message
 
 
-def test_offline_mode_goes_through_datasets_and_its_cache(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # HF_HUB_OFFLINE: the datasets library answers from its local cache; an empty
-    # cache is a one-line refusal naming the dataset and the task's split
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv(DATA_ENV, raising=False)
-    with pytest.raises(DataError) as error:
-        load_examples("boardgame_qa")
-    assert str(error.value).startswith(
-        "hubert233/BigBenchExtraHard: cannot load split boardgame_qa: "
+def test_offline_mode_goes_through_datasets_and_its_cache(tmp_path: Path) -> None:
+    # HF_HUB_OFFLINE: the datasets library answers from its local cache (it reads the
+    # variable when imported, hence a fresh process); an empty cache is a one-line
+    # refusal naming the dataset and the task's split, and nothing is written
+    env = {k: v for k, v in os.environ.items() if k != DATA_ENV}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    target = tmp_path / "task"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_genopt.cli", "init", "bbeh/boardgame_qa", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
-    assert "\n" not in str(error.value)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "genopt: error: hubert233/BigBenchExtraHard: cannot load split boardgame_qa: "
+    )
+    assert result.stderr.count("\n") == 1
+    assert not target.exists()
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the shared BBEH data is not on this machine")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from pytest_genopt.suites.hub import DataError, check_hub
 
 __all__ = [
     "DATA_ENV",
@@ -44,11 +44,6 @@ ATTRIBUTION = (
     "BIG-Bench Extra Hard (Kazemi et al., 2025), published by Google DeepMind under "
     "CC-BY-4.0: https://github.com/google-deepmind/bbeh"
 )
-_HUB_PROBE_SECONDS = 3.0
-
-
-class DataError(ValueError):
-    """A task's data cannot be read; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +102,11 @@ def load_examples(task: str, source: str | None = None) -> Split:
     if chosen and not _looks_like_hub_id(chosen):
         raise DataError(f"{chosen}: no such file or folder (from --data or ${DATA_ENV})")
     dataset = chosen or HUB_DATASET
-    _check_hub(dataset)
+    check_hub(
+        dataset,
+        "pass a local copy with --data PATH (a task.json or the benchmark's folder of "
+        f"them) or set {DATA_ENV}=PATH",
+    )
     return split(task, _read_dataset(dataset, task), f"hf://{dataset}/{task}")
 
 
@@ -168,16 +167,6 @@ def _looks_like_hub_id(text: str) -> bool:
     return len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
 
 
-def _check_hub(dataset: str) -> None:
-    """Fail at once when the Hub cannot answer (unless ``datasets`` is told to work
-    offline, from its cache)."""
-    offline_mode = (
-        os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
-    )
-    if not offline_mode and not _hub_reachable():
-        raise DataError(_offline_message(dataset))
-
-
 def _read_dataset(dataset: str, task: str) -> list[Example]:
     """Split ``task`` of a Hub dataset id or a local copy of one, through ``datasets``."""
     try:
@@ -198,24 +187,6 @@ def _read_dataset(dataset: str, task: str) -> list[Example]:
             "expected input and target"
         )
     return [Example(input=str(row["input"]), target=str(row["target"])) for row in rows]
-
-
-def _hub_reachable() -> bool:
-    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname or "", port), _HUB_PROBE_SECONDS):
-            return True
-    except OSError:
-        return False
-
-
-def _offline_message(dataset: str) -> str:
-    return (
-        f"the Hugging Face Hub is unreachable, so {dataset} cannot be read: pass a "
-        f"local copy with --data PATH (a task.json or the benchmark's folder of them) "
-        f"or set {DATA_ENV}=PATH"
-    )
 
 
 def _one_line(exc: BaseException) -> str:
