@@ -1,0 +1,1 @@
+"""MLAgentBench-style suite: ML pipelines on real tabular data, offline (issue 11, in progress)."""
