@@ -60,6 +60,9 @@ def test_crashes_and_hangs_are_rejected_and_a_boosted_model_accepted(
     assert main(["init", "mlagentbench/credit_scoring", str(target), "--start", "pipeline"]) == 0
     (target / "optimizer.py").write_text(OPTIMIZER, encoding="utf-8")
     monkeypatch.chdir(target)
+    # one thread per model: OpenMP threads spinning against the other test worker on a
+    # 2-core machine made a 1-second fit take longer than the timeout
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     result = genopt(
         pytester,
         "--genopt-iterations=3",
