@@ -19,6 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from pytest_genopt.backends.python import one_line
 from pytest_genopt.taskmodel import CACHE_HEADER, GATEWAY_ENV, GATEWAY_KEY_ENV
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class ModelGateway:
                 return _error(exc.status_code, "api_error", str(exc))
             return exc.status_code, payload, "miss"
         except (anthropic.AnthropicError, TypeError) as exc:
-            return _error(502, "api_error", f"task model gateway: {' '.join(str(exc).split())}")
+            return _error(502, "api_error", f"task model gateway: {one_line(str(exc))}")
         response: dict[str, Any] = message.model_dump(mode="json")
         self.cache.put(body, response)
         with self._lock:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_genopt.backends.python import one_line
 from pytest_genopt.modelcache import ModelCache
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def _gateway_error(error: urllib.error.HTTPError) -> str:
         detail = json.loads(error.read())["error"]["message"]
     except (OSError, ValueError, KeyError, TypeError):
         detail = error.reason
-    return f"Error code: {error.code} - {' '.join(str(detail).split())}"
+    return f"Error code: {error.code} - {one_line(str(detail))}"
 
 
 def _completion(message: dict[str, Any], *, cached: bool) -> Completion:
@@ -221,4 +222,4 @@ def _completion(message: dict[str, Any], *, cached: bool) -> Completion:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__

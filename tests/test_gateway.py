@@ -87,7 +87,6 @@ def test_direct_client_caches_and_replays(tmp_path: Path, monkeypatch: pytest.Mo
         model = TaskModel("claude-test", tmp_path / "cache", environ={})
         assert not model.complete("Q").cached
         assert model.complete("Q").cached
-        assert TaskModel("other-model", tmp_path / "cache", replay=True, environ={}).replay
         with pytest.raises(TaskModelError, match="GENOPT_TASK_MODEL_REPLAY=1 and this request"):
             TaskModel("other-model", tmp_path / "cache", replay=True, environ={}).complete("Q")
     assert len(upstream.messages_requests) == 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_genopt.backends.python import one_line
 from pytest_genopt.suites.hub import DataError, check_hub
 
 __all__ = [
@@ -190,7 +191,7 @@ def _read_dataset(dataset: str, task: str) -> list[Example]:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return one_line(str(exc), 200) or type(exc).__name__
 
 
 def split_files(chosen: Split) -> dict[str, str]:

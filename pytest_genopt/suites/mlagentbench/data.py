@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_genopt.backends.python import one_line
 from pytest_genopt.suites.hub import DataError, check_hub
 
 __all__ = ["SOURCES", "SPLIT_SEED", "DataError", "Source", "export", "folds", "load_table"]
@@ -135,7 +136,7 @@ def load_table(source: str | Path) -> Any:
         except DataError:
             raise
         except Exception as exc:  # datasets raises many types; any means no table
-            raise DataError(f"{source}: cannot load: {' '.join(str(exc).split())[:200]}") from None
+            raise DataError(f"{source}: cannot load: {one_line(str(exc), 200)}") from None
         return table.to_pandas()
 
 
