@@ -16,17 +16,16 @@ model's calls.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import INIT, PYTEST, environment, last_report, timed  # noqa: E402
 from tests.bbeh.model import ROBUST_EXTRACT, task_model  # noqa: E402
 
 OPTIMIZER = f"""
@@ -37,22 +36,13 @@ def propose(request):
     edit = {{"parameter": "program.py::extract_answer", "text": ROBUST}}
     return {{"edits": [edit], "rationale": "read every answer format"}}
 """
-PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
-
-
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
-    return time.perf_counter() - start
 
 
 def measure(task: str, data: str, workdir: Path) -> None:
     target = workdir / task
-    identity = {f"GIT_{r}_{f}": v for r in ("AUTHOR", "COMMITTER")
-                for f, v in (("NAME", "bench"), ("EMAIL", "bench@x.invalid"))}  # fmt: skip
-    env = {**os.environ, **identity, "GENOPT_TASK_MODEL": "claude-loopback"}
-    init = [sys.executable, "-m", "pytest_genopt.cli", "init", f"bbeh/{task}", str(target)]
-    subprocess.run([*init, "--data", data], env=env, check=True, capture_output=True)
+    env = environment(GENOPT_TASK_MODEL="claude-loopback")
+    init = [*INIT, f"bbeh/{task}", str(target), "--data", data]
+    subprocess.run(init, env=env, check=True, capture_output=True)
     (target / "optimizer.py").write_text(OPTIMIZER, encoding="utf-8")
     with task_model(Path(data)) as server:
         env.update(ANTHROPIC_BASE_URL=server.base_url, ANTHROPIC_API_KEY="sk-bench-key")
@@ -62,8 +52,7 @@ def measure(task: str, data: str, workdir: Path) -> None:
         flags = ["--genopt-iterations=1", "--genopt-backend=python:optimizer:propose",
                  "--genopt-batch-size=3", "--genopt-holdout-every=1"]  # fmt: skip
         run = timed([*PYTEST, *flags], target, env)
-    last = (target / ".genopt" / "runs" / "last").read_text().strip()
-    report = json.loads((target / ".genopt" / "runs" / last / "report.json").read_text())
+    report = last_report(target)
     groups = report["holdout"]["groups"]
     usage = next(iter(report["task_usage"].values()), {})
     print(
