@@ -235,6 +235,7 @@ class Controller:
         self._optimize(session, parameters)
 
     def _optimize(self, session: pytest.Session, parameters: list[Parameter]) -> None:
+        from pytest_genopt.github import publish
         from pytest_genopt.loop import Optimization
         from pytest_genopt.redaction import secret_values
 
@@ -257,9 +258,9 @@ class Controller:
             self.optimization.run(dict(self.collector.trials))
         except KeyboardInterrupt:  # raised before the run's own handling began
             self.cancel.set()
-        if self.settings.push is not None and not self.optimization.failed:
-            self._push()
+        pushed = self.settings.push is not None and not self.optimization.failed and self._push()
         self._summarize()
+        self.summary += publish(self.optimization, pushed=pushed)  # GitHub Actions, when there
         if self.optimization.failed:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         elif self.cancel.is_set():
@@ -325,16 +326,18 @@ class Controller:
         if reporter is not None:
             reporter.write_line(line)
 
-    def _push(self) -> None:
+    def _push(self) -> bool:
         from pytest_genopt.workspace import WorkspaceError
 
         if self.workspace is None or self.settings.push is None:
-            return
+            return False
         try:
             self.workspace.push(self.settings.push, untracked_ok=self.settings.push_untracked)
             self.summary.append(f"genopt: pushed {self.workspace.branch} to {self.settings.push}")
         except WorkspaceError as exc:
             self.summary.append(f"genopt: push failed: {exc}")
+            return False
+        return True
 
     def _summarize(self) -> None:
         from pytest_genopt.report import summary_lines

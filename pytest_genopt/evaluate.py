@@ -155,11 +155,13 @@ def session_args(config: pytest.Config) -> list[str]:
 
 
 def candidate_environment(environ: Mapping[str, str], keep: Sequence[str] = ()) -> dict[str, str]:
-    """``environ`` without secrets: ``ANTHROPIC_API_KEY`` and every secret-named variable.
+    """``environ`` without secrets: ``ANTHROPIC_API_KEY`` and every secret-named variable,
+    and without the GitHub runner's file commands (a candidate must not speak for the job).
 
     A name matching one of the ``keep`` globs (ini ``genopt_candidate_env``)
     is kept even when it looks like a secret.
     """
+    from pytest_genopt.github import FILE_COMMANDS
     from pytest_genopt.redaction import is_secret_name
 
     def kept(name: str) -> bool:
@@ -168,7 +170,8 @@ def candidate_environment(environ: Mapping[str, str], keep: Sequence[str] = ()) 
     return {
         name: value
         for name, value in environ.items()
-        if kept(name) or not (name == "ANTHROPIC_API_KEY" or is_secret_name(name))
+        if kept(name)
+        or not (name == "ANTHROPIC_API_KEY" or name in FILE_COMMANDS or is_secret_name(name))
     }
 
 
