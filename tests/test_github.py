@@ -95,7 +95,11 @@ def holds(condition: str, outputs: dict[str, dict[str, str]]) -> bool:
     return True
 
 
-def resolve(env: dict[str, Any], outputs: dict[str, dict[str, str]]) -> dict[str, str]:
+def resolve(
+    env: dict[str, Any],
+    outputs: dict[str, dict[str, str]],
+    contexts: dict[str, str] = CONTEXTS,
+) -> dict[str, str]:
     """A step's or the job's ``env:``: step outputs from earlier steps, contexts from the test."""
     resolved = {}
     for name, value in env.items():
@@ -103,8 +107,8 @@ def resolve(env: dict[str, Any], outputs: dict[str, dict[str, str]]) -> dict[str
         match = _OUTPUT_EXPRESSION.match(text)
         if match:
             resolved[name] = outputs.get(match[1], {}).get(match[2], "")
-        elif name in CONTEXTS:
-            resolved[name] = CONTEXTS[name]
+        elif name in contexts:
+            resolved[name] = contexts[name]
         else:
             assert "${{" not in text, f"the test gives no value for {name}: {text}"
             resolved[name] = text
@@ -241,32 +245,41 @@ def _expand(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$(\w+)", lambda m: env[m[1]], text)
 
 
-def test_an_interrupted_run_writes_its_outputs_and_an_unwritable_summary_is_one_warning(
+def test_a_cancelled_job_stops_the_run_as_ctrl_c_and_an_unwritable_summary_is_one_warning(
     calc_project: Path, tmp_path: Path
 ) -> None:
-    summary = tmp_path / "summary"  # a directory: cannot be appended to
+    """The runner signals the step's shell only (SIGINT, then SIGTERM): the step passes it
+    on, and the run writes what it has. Its summary file cannot be written (a directory)."""
+    job = workflow()["jobs"]["optimize"]
+    step = next(s for s in job["steps"] if s.get("id") == "genopt")
+    script = tmp_path / "script.sh"
+    script.write_text(step["run"], encoding="utf-8")
+    summary = tmp_path / "summary"
     summary.mkdir()
     output = tmp_path / "output"
     output.write_text("earlier=kept\n")
+    contexts = {**CONTEXTS, "GENOPT_BACKEND": "exchange:exchange"}
+    env = {
+        **os.environ,
+        **ADDOPTS,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        **resolve({**job["env"], **step["env"]}, {}, contexts),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+    }
     exchange = calc_project / "exchange"
-    args = ["-p", "no:cacheprovider", "--genopt-iterations=3", "--genopt-backend=exchange:exchange"]
     status, out, err = interrupt_when(
-        [sys.executable, "-m", "pytest", *args],
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         calc_project,
         lambda: any(exchange.glob("*.request.json")),
         signal.SIGINT,
-        env={
-            **os.environ,
-            **ADDOPTS,
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_OUTPUT": str(output),
-        },
+        env=env,
     )
     assert status == pytest.ExitCode.INTERRUPTED, out + err  # not failed by the summary
     assert "Traceback" not in out + err
     assert f"genopt: warning: GITHUB_STEP_SUMMARY={summary} not written: Is a directory" in out
     entries = read_outputs(output)
-    assert entries[0] == ("earlier", "kept")
+    assert entries[0] == ("earlier", "kept")  # appended after what was there
     written = dict(entries[1:])
     run = written["run"]
     report = calc_project / ".genopt" / "runs" / run / "report.md"
@@ -276,7 +289,7 @@ def test_an_interrupted_run_writes_its_outputs_and_an_unwritable_summary_is_one_
         "baseline": "0.2",
         "objective": "0.2",
         "accepted": "0",
-        "pushed": "false",
+        "pushed": "false",  # the project has no origin
         "report": str(report),
         "stopped": "interrupted (Ctrl-C)",
     }
