@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_genopt.github import RunOutcome, append_summary, output_line
+from pytest_genopt.github import append_summary, output_line
 from tests.conftest import git
 from tests.test_interrupts import interrupt_when
 
@@ -296,6 +296,41 @@ def test_a_cancelled_job_stops_the_run_as_ctrl_c_and_an_unwritable_summary_is_on
     assert "Stopped: interrupted (Ctrl-C)." in report.read_text(encoding="utf-8")
 
 
+def test_a_run_stopped_in_its_preflight_publishes_why(
+    pytester: pytest.Pytester, calc_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # passes in the checkout, fails in a candidate tree: the preflight stops the run
+    # before its start is journaled, so there is no report.md to append
+    (calc_project / "tests" / "test_where.py").write_text(
+        "def test_where():\n    assert '.genopt' not in __file__\n"
+    )
+    summary, output = pytester.path / "summary.md", pytester.path / "output"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("PYTEST_ADDOPTS", ADDOPTS["PYTEST_ADDOPTS"])
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--genopt-iterations=2", "--genopt-backend=search"
+    )
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    written = dict(read_outputs(output))
+    run, stopped = written["run"], written["stopped"]
+    assert stopped.startswith("preflight: 1 test(s) give other results in a candidate tree")
+    assert written == {
+        "run": run,
+        "branch": f"genopt/{run}",
+        "baseline": "",
+        "objective": "",
+        "accepted": "0",
+        "pushed": "false",
+        "report": "",
+        "stopped": stopped,
+    }
+    assert summary.read_text(encoding="utf-8") == (
+        f"# genopt run {run}\n\nThe run failed before it wrote a report: {stopped}\n\n"
+        f"Branch `genopt/{run}`, 0 accepted edit(s).\n"
+    )
+
+
 def test_outputs_summary_and_body_limits(tmp_path: Path) -> None:
     # a value with a line break takes the heredoc form and reads back whole
     out = tmp_path / "output"
@@ -317,14 +352,6 @@ def test_outputs_summary_and_body_limits(tmp_path: Path) -> None:
     )
     append_summary(summary, report)  # full: nothing more, nothing lost
     assert summary.read_bytes() == text
-
-    # no report.md (the run stopped before it wrote one): a few lines say why
-    outcome = RunOutcome("r", "genopt/r", None, None, 0, False, None, "preflight: x", True)
-    assert outcome.markdown() == (
-        "# genopt run r\n\nThe run failed before it wrote a report: preflight: x\n\n"
-        "Branch `genopt/r`, 0 accepted edit(s).\n"
-    )
-    assert outcome.outputs()["objective"] == ""
 
 
 def test_the_pull_request_body_step_cuts_a_long_report(tmp_path: Path) -> None:
