@@ -1,12 +1,12 @@
 """GitHub Actions: the run's report in the job summary, its outcome as step outputs.
 
-When the controller finishes a run that began (its workspace was made), and
-``GITHUB_STEP_SUMMARY`` names a file, the run's ``report.md`` is appended to
-it; when ``GITHUB_OUTPUT`` names a file, ``name=value`` lines are appended
-(:data:`OUTPUTS`).  Both files are shared with the job's other steps and tools,
-so they are only ever appended to.  A file that cannot be written costs one
-warning line, never the run: the report stays in the run's folder and the
-branch is as it was.
+When the controller (never an xdist worker or a candidate evaluation)
+finishes a run that began (its workspace was made), and ``GITHUB_STEP_SUMMARY``
+names a file, the run's ``report.md`` is appended to it; when ``GITHUB_OUTPUT``
+names a file, the lines of :meth:`RunOutcome.outputs` are appended.  Other tools
+of the same step write to these files too, so they are only ever appended to.
+A file that cannot be written costs one warning line, never the run: the report
+stays in the run's folder and the branch is as it was.
 
 The runner's file-command variables (:data:`FILE_COMMANDS`) are also what a
 candidate evaluation must not inherit: a candidate writing there would speak
@@ -164,7 +164,7 @@ def output_line(name: str, value: str) -> str:
 
 
 def _append(path: Path, text: str) -> None:
-    # one write in append mode: never truncates what other steps wrote
+    # one write in append mode: never truncates what other tools wrote
     with open(path, "a", encoding="utf-8", newline="") as fh:
         fh.write(text)
 

@@ -32,9 +32,9 @@ def propose(request):
                        "replace": "return a + b"}], "rationale": "add must add"}
 """
 
-#: a tool of the job's own (a test reporter) writing to the step's files, as the
-#: session's tests end: what genopt writes must come after it, and candidate
-#: evaluations must not inherit the files (without the sandbox they would write here)
+#: a tool of the job's own (a test reporter) writing to the step's files as the
+#: session's tests end: what genopt writes must come after it; candidate evaluations
+#: must not inherit the files (they would write here, or fail in the sandbox)
 REPORTING_CONFTEST = """\
 import os
 
@@ -146,6 +146,7 @@ def test_the_workflow_triggers_permissions_and_secrets() -> None:
     assert on["schedule"][0]["cron"]
     assert on["pull_request"] == {"types": ["labeled"]}
     assert data["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert data["defaults"] == {"run": {"shell": "bash"}}  # as run_step runs the steps
     job = data["jobs"]["optimize"]
     assert "github.event.label.name == 'genopt'" in job["if"]
     steps = {s.get("id"): s for s in job["steps"]}
