@@ -58,6 +58,10 @@ def test_mixed():
 """
 
 
+#: the plugins none of the tests' own pytest sessions needs (see _git_identity)
+QUIET_PLUGINS = "-p no:hypothesispytest -p no:benchmark -p no:anyio -p no:syrupy"
+
+
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real git in temp repos needs an identity; never rely on the machine's config."""
@@ -69,9 +73,15 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     # where installed), which none of their projects uses: anyio's alone imports trio
     # where it is installed, more than half of each evaluation's start-up time; syrupy's
     # import takes 0.24 s.
-    monkeypatch.setenv(
-        "PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark -p no:anyio -p no:syrupy"
-    )
+    monkeypatch.setenv("PYTEST_ADDOPTS", QUIET_PLUGINS)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester's own fixture drops PYTEST_ADDOPTS: set it again for its sessions and
+    their candidate evaluations (measured: a push test took 69.8 s without, 11.8 s with)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", QUIET_PLUGINS)
+    return pytester
 
 
 def git(path: Path, *args: str, input_text: str | None = None) -> str:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pytest_genopt.github import append_summary, output_line
-from tests.conftest import git
+from tests.conftest import QUIET_PLUGINS, git
 from tests.test_interrupts import interrupt_when
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "examples" / "ci" / "github-actions.yml"
@@ -57,9 +57,9 @@ CONTEXTS = {
     "GH_TOKEN": "",  # gh is not run: it needs GitHub
 }
 
-#: pytester's fixture drops the PYTEST_ADDOPTS that tests/conftest.py sets; the
-#: processes started here without pytester need it back (each plugin costs start-up time)
-ADDOPTS = {"PYTEST_ADDOPTS": "-p no:hypothesispytest -p no:benchmark -p no:anyio -p no:syrupy"}
+#: the processes started here get the quiet plugin options explicitly (their environment
+#: is built from scratch in places)
+ADDOPTS = {"PYTEST_ADDOPTS": QUIET_PLUGINS}
 
 _OUTPUT_EXPRESSION = re.compile(r"^\$\{\{\s*steps\.([\w-]+)\.outputs\.(\w+)\s*\}\}$")
 _CONDITION = re.compile(r"^steps\.([\w-]+)\.outputs\.(\w+) (==|!=) '([^']*)'$")
