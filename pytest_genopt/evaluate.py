@@ -256,7 +256,8 @@ def evaluate(
     if unavailable:
         reason = f"--genopt-sandbox=required: {unavailable}"
         return Evaluation({n: _no_report(n) for n in asked}, "crashed", reason, 0.0, "")
-    confine = sandbox == "auto" and not _sandbox_unavailable(sandbox)
+    # "required" confines as "auto" does (it only refuses to go on without the sandbox)
+    confine = not _sandbox_unavailable(sandbox)
     parallel = workers > 1 and xdist_available() and not _disables(args, "xdist")
     with tempfile.TemporaryDirectory(prefix="genopt-eval-") as tmp_name:
         tmp = Path(tmp_name)

@@ -109,8 +109,9 @@ def test_write_everywhere(genopt):
 
 
 @needs_landlock
+@pytest.mark.parametrize("mode", ["auto", "required"])  # required once confined nothing
 def test_the_sandbox_keeps_the_checkout_git_and_home_read_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     user = init_repo(tmp_path / "user", {"tests/test_calc.py": "def test_a():\n    pass\n"})
     home = tmp_path / "home"
@@ -123,7 +124,7 @@ def test_the_sandbox_keeps_the_checkout_git_and_home_read_only(
     env = {"GENOPT_TEST_TARGETS": os.pathsep.join(map(str, targets))}
     nodeid = "tests/test_calc.py::test_write_everywhere"
 
-    confined = evaluate(candidate, [nodeid], env=env, sandbox="auto")
+    confined = evaluate(candidate, [nodeid], env=env, sandbox=mode)
     assert confined.status == "ok", confined.output
     trial = confined.trials[nodeid]
     assert trial.outcome == "passed", trial.message
