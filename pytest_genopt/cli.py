@@ -264,7 +264,9 @@ def _print_demo_report(report: dict[str, Any], directory: Path) -> None:
 
 
 def show_report(directory: Path, run: str) -> int:
+    """Print the run's report.md, then one line naming its learning curve's PNG."""
     from pytest_genopt.journal import resolve_run, run_dir
+    from pytest_genopt.report import CURVE_FILE
 
     try:
         run_id = resolve_run(directory, run)
@@ -274,6 +276,11 @@ def show_report(directory: Path, run: str) -> int:
     if not path.exists():
         raise CommandError(f"run {run_id} has no report yet ({path})")
     print(path.read_text(encoding="utf-8"), end="")
+    curve = path.with_name(CURVE_FILE)
+    if curve.is_file():
+        print(f"genopt: learning curve: {curve}")
+    else:
+        print(f"genopt: no learning curve: {curve} does not exist (report.md says why)")
     return 0
 
 

@@ -162,6 +162,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     _write_atomic(path, encodable(text).encode("utf-8"))
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    _write_atomic(path, data)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` by ``data`` in one rename; on failure no temporary file is left.
 

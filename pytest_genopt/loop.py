@@ -46,7 +46,6 @@ from pytest_genopt.journal import (
     run_dir,
     write_json_atomic,
     write_last,
-    write_text_atomic,
 )
 from pytest_genopt.protocol import Response
 from pytest_genopt.redaction import redact, redact_text
@@ -55,8 +54,8 @@ from pytest_genopt.report import (
     holdout_groups,
     holdout_objective,
     iteration_line,
-    render_markdown,
     summary_of,
+    write_markdown,
 )
 from pytest_genopt.state import Attempt, RunState, fold
 from pytest_genopt.task_usage import TaskUsage, merge
@@ -729,7 +728,7 @@ class Optimization:
             for sha in state.accepted_commits
         }
         write_json_atomic(self.dir / "report.json", report)
-        write_text_atomic(self.dir / "report.md", render_markdown(report, diffs))
+        write_markdown(self.dir, report, diffs)
         if self.settings.report is not None:
             write_json_atomic(self.settings.report, report)
         return report

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from pytest_genopt.task_usage import describe
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_genopt.evidence import Trial
     from pytest_genopt.state import IterationRecord, RunState
 
 REPORT_VERSION = 1
+
+#: the learning-curve picture next to report.md
+CURVE_FILE = "curve.png"
 
 
 def summary_of(trials: dict[str, Trial]) -> dict[str, Any]:
@@ -107,8 +113,42 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
-    """A human summary fit for a pull-request body."""
+def write_markdown(directory: Path, report: dict[str, Any], diffs: dict[str, str]) -> None:
+    """Write report.md, and the learning curve it embeds, into the run's ``directory``.
+
+    The picture never fails the run: without matplotlib, or when drawing fails,
+    report.md says so in one line instead. Raises OSError when report.md cannot be
+    written.
+    """
+    from pytest_genopt.journal import write_text_atomic
+
+    curve = draw_curve(directory / CURVE_FILE, report)
+    write_text_atomic(directory / "report.md", render_markdown(report, diffs, curve))
+
+
+def draw_curve(path: Path, report: dict[str, Any]) -> str:
+    """Draw the run's learning curve at ``path``; the markdown line that shows it, or
+    the one line that says why there is none (a stale picture is removed then)."""
+    from pytest_genopt.backends.python import describe_exception
+    from pytest_genopt.plots import PLOTS_HINT, PlotsUnavailable, draw_learning_curve
+
+    try:
+        draw_learning_curve(report, path)
+    except PlotsUnavailable:
+        line = f"No learning curve: matplotlib is not installed (`{PLOTS_HINT}` draws one)."
+    except Exception as exc:  # a picture must never fail or lose a run
+        line = f"No learning curve: drawing it failed: {describe_exception(exc)}."
+    else:
+        return f"![learning curve]({path.name})"
+    # e.g. a directory in its place: the line says there is no picture
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    return line
+
+
+def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = "") -> str:
+    """A human summary fit for a pull-request body; ``curve`` is the learning curve's
+    markdown line, shown above the iteration table."""
     baseline, best = report["baseline"], report["best"]
     lines = [
         f"# genopt run {report['run']}",
@@ -130,6 +170,7 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str]) -> str:
         f"batch size {s['batch_size']}, candidates {s['candidates']}, seed {s['seed']}. "
         f"Stopped: {report['stopped']}.",
         "",
+        *([curve, ""] if curve else []),
         *_iteration_table(report["iterations"]),
     ]
     accepted = [
