@@ -1,0 +1,1 @@
+"""genopt study: the three design choices as a measured study."""
