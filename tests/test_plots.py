@@ -1,0 +1,206 @@
+"""A run's learning curve: curve.png next to report.md, with and without matplotlib."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from matplotlib.image import imread
+
+from pytest_genopt import cli
+from pytest_genopt.plots import PLOTS_HINT, best_so_far, candidate_points, holdout_series
+from pytest_genopt.report import write_markdown
+from tests.conftest import BUGGY_CALC, init_repo, read_json
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TESTS = """\
+import pytest
+from calc import add
+
+
+@pytest.mark.parametrize(("a", "b", "total"), [(1, 2, 3), (0, 0, 0), (-2, -3, -5),
+                                               (100, 23, 123), (7, -2, 5)])
+def test_train(a, b, total):
+    assert add(a, b) == total
+
+
+@pytest.mark.genopt(holdout="validation")
+@pytest.mark.parametrize(("a", "b", "total"), [(2, 2, 4), (5, 0, 5), (100, 1, 101)])
+def test_validation(a, b, total):
+    assert add(a, b) == total
+
+
+@pytest.mark.genopt(holdout="test")
+@pytest.mark.parametrize(("a", "b", "total"), [(3, 3, 6), (4, 4, 8), (9, 0, 9)])
+def test_test(a, b, total):
+    assert add(a, b) == total
+"""
+
+# 1: better (4 of 5 training tests), accepted: it breaks a test outside its batch (of
+# one), which becomes the next batch; 2: fixes that one but breaks a passing test,
+# rejected on the full set; 3: worse on its batch, rejected there
+OPTIMIZER = """\
+def propose(request):
+    batch = request["evidence"][0]["test"]
+    if request["iteration"] == 1:
+        broken = 7 if "100" in batch else 100
+        text = f"def add(a, b):\\n    return a + b if a != {broken} else 0\\n"
+    elif request["iteration"] == 2:
+        text = "def add(a, b):\\n    return a + b if a >= 0 else 0\\n"
+    else:
+        text = "def add(a, b):\\n    return a * b\\n"
+    return {"edits": [{"parameter": "calc.py::add", "text": text}], "rationale": "step"}
+"""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG's signature and IHDR chunk (which must come first)."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def check_png(path: Path) -> tuple[int, int]:
+    """A valid PNG that matplotlib reads back as an RGB(A) image of its IHDR's size."""
+    width, height = png_size(path)
+    assert width > 0
+    assert height > 0
+    image = imread(path)
+    assert image.shape[:2] == (height, width)
+    assert image.shape[2] in (3, 4)
+    return width, height
+
+
+def project_with_holdout(pytester: pytest.Pytester) -> Path:
+    return init_repo(
+        pytester.path / "project",
+        {
+            "calc.py": BUGGY_CALC,
+            "tests/test_calc.py": TESTS,
+            "optimizer.py": OPTIMIZER,
+            "pytest.ini": "[pytest]\npythonpath = .\n",
+        },
+    )
+
+
+def last_run(project: Path) -> tuple[Path, dict[str, Any]]:
+    runs = project / ".genopt" / "runs"
+    folder = runs / (runs / "last").read_text().strip()
+    return folder, read_json(folder / "report.json")
+
+
+def test_a_run_draws_its_learning_curve_and_report_md_embeds_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_with_holdout(pytester)
+    monkeypatch.chdir(project)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--genopt-iterations=3",
+        "--genopt-backend=python:optimizer:propose",
+        "--genopt-batch-size=1",
+        "--genopt-holdout-every=1",
+        "--genopt-seed=0",
+        timeout=300,
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    folder, report = last_run(project)
+    assert [i["decision"] for i in report["iterations"]] == ["accepted", "rejected", "rejected"]
+    # what the picture shows, from the real report: the best moves at iteration 1 only;
+    # iteration 2 was measured on every test, iteration 3 only on its batch
+    assert best_so_far(report) == [0.2, 0.8, 0.8, 0.8]
+    assert candidate_points(report) == [
+        (1, 0.8, "accepted"),
+        (2, 0.8, "rejected"),
+        (3, 0.0, "batch"),
+    ]
+    assert holdout_series(report, "test") == [pytest.approx(1 / 3), 1.0, 1.0, 1.0]
+    validation = report["holdout"]["groups"]["validation"]  # which test broke decides it
+    assert validation["baseline"] == pytest.approx(1 / 3)
+    assert (
+        holdout_series(report, "validation") == [validation["baseline"]] + [validation["best"]] * 3
+    )
+    check_png(folder / "curve.png")
+    markdown = (folder / "report.md").read_text()
+    # the picture sits right above the iteration table
+    assert "![learning curve](curve.png)\n\n| iteration | decision |" in markdown
+    capsys.readouterr()  # pytester's own echo of the run
+    assert cli.main(["report", "--dir", str(project)]) == 0
+    shown = capsys.readouterr().out
+    assert shown == markdown + f"genopt: learning curve: {folder / 'curve.png'}\n"
+
+    # matplotlib gone (as if not installed: its modules already imported here too),
+    # report.md says how to get the picture and the stale one goes; `genopt report`
+    # says there is none
+    with monkeypatch.context() as patch:
+        for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"]:
+            patch.setitem(sys.modules, name, None)
+        write_markdown(folder, report, {})
+    markdown = (folder / "report.md").read_text()
+    assert "![learning curve]" not in markdown
+    line = f"No learning curve: matplotlib is not installed (`{PLOTS_HINT}` draws one)."
+    assert f"{line}\n\n| iteration | decision |" in markdown
+    assert not (folder / "curve.png").exists()
+    assert cli.main(["report", "--dir", str(project)]) == 0
+    assert capsys.readouterr().out.endswith(
+        f"genopt: no learning curve: {folder / 'curve.png'} does not exist (report.md says why)\n"
+    )
+
+    # drawing that fails (here: a folder where the picture goes) costs one line, no more
+    (folder / "curve.png").mkdir()
+    write_markdown(folder, report, {})
+    markdown = (folder / "report.md").read_text()
+    assert "No learning curve: drawing it failed: IsADirectoryError: " in markdown
+    assert "| 3 | rejected |" in markdown
+
+
+def test_a_run_without_matplotlib_succeeds_and_says_how_to_get_the_picture(
+    pytester: pytest.Pytester,
+) -> None:
+    project = project_with_holdout(pytester)
+    # a pytest whose process cannot import matplotlib, exactly as if it were not installed
+    blocked = (
+        "import sys; sys.modules['matplotlib'] = None; import pytest; "
+        "raise SystemExit(pytest.main())"
+    )
+    args = ["--genopt-iterations=1", "--genopt-backend=python:optimizer:propose"]
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    folder, report = last_run(project)
+    assert [i["decision"] for i in report["iterations"]] == ["accepted"]
+    assert not (folder / "curve.png").exists()
+    markdown = (folder / "report.md").read_text()
+    assert f"No learning curve: matplotlib is not installed (`{PLOTS_HINT}` draws one)." in (
+        markdown
+    )
+    assert "| 1 | accepted |" in markdown
+
+
+def test_the_plugin_and_the_report_writers_do_not_import_matplotlib() -> None:
+    code = (
+        "import sys, pytest_genopt.plugin, pytest_genopt.loop, pytest_genopt.report, "
+        "pytest_genopt.plots, pytest_genopt.study.aggregate, pytest_genopt.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout == "[]\n"
