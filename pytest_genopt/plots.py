@@ -225,9 +225,9 @@ def draw_study_curves(
     mean ± standard error over its repeats (a band), and the holdout group ``holdout``
     where measured (dashed, same colour). Legend outside the axes, titled ``title``
     (what the configurations' labels name)."""
+    figure = _figure(11, 6)  # first: it says when matplotlib is missing
     from matplotlib.lines import Line2D
 
-    figure = _figure(11, 6)
     axes = figure.add_subplot()
     colours = _palette(len(curves))
     handles = []
