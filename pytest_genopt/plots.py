@@ -74,7 +74,7 @@ def holdout_series(report: dict[str, Any], group: str) -> list[float | None]:
     was not measured. The measurement at the end (on the best) counts for the last
     iteration when no measurement after it was recorded."""
     values: list[float | None] = [None] * (len(best_so_far(report)))
-    measured = report["holdout"]["groups"].get(group, {})
+    measured = report.get("holdout", {}).get("groups", {}).get(group, {})
     values[0] = measured.get("baseline")
     for it in report["iterations"]:
         holdout = it.get("holdout") or {}
@@ -104,7 +104,7 @@ def _save(figure: Figure, path: Path) -> None:
     from pytest_genopt.journal import write_bytes_atomic
 
     buffer = io.BytesIO()
-    # no "Software" stamp: the same data gives the same bytes on any matplotlib
+    # no "Software" text chunk (the matplotlib version): only the data shapes the file
     figure.savefig(buffer, format="png", metadata={"Software": None})
     write_bytes_atomic(path, buffer.getvalue())
 
