@@ -1,13 +1,15 @@
 """Atari benchmark suite: ALE games (Pong, Breakout, Space Invaders) with typed objects.
 
 ``make_env(game)`` returns an environment whose frames carry objects read from the
-console RAM (positions in screen pixels).  Needs the ``atari`` extra
+console RAM (positions in screen pixels).  ``register_game`` adds a game the package
+does not ship (its environment id, object extractor and events).  Needs the ``atari`` extra
 (``pip install pytest-genopt[atari]``) to create environments; importing is cheap.
 """
 
 from __future__ import annotations
 
 from pytest_genopt.suites.atari.env import GAMES, AtariEnv, Frame, make_env
+from pytest_genopt.suites.atari.games import Event, Game, GameEvents, get_game, register_game
 from pytest_genopt.suites.atari.objects import (
     Alien,
     BreakoutBall,
@@ -31,7 +33,10 @@ __all__ = [
     "BreakoutObjects",
     "BreakoutPaddle",
     "Bullet",
+    "Event",
     "Frame",
+    "Game",
+    "GameEvents",
     "GameObjects",
     "InvadersPlayer",
     "PongBall",
@@ -39,5 +44,7 @@ __all__ = [
     "PongPaddle",
     "Shield",
     "SpaceInvadersObjects",
+    "get_game",
     "make_env",
+    "register_game",
 ]

@@ -14,13 +14,7 @@ import importlib
 import operator
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from pytest_genopt.suites.atari.objects import (
-    EXTRACTORS,
-    BreakoutObjects,
-    GameObjects,
-    PongObjects,
-    SpaceInvadersObjects,
-)
+from pytest_genopt.suites.atari.games import GAMES, get_game
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,18 +23,18 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["GAMES", "AtariEnv", "Frame", "make_env"]
+    from pytest_genopt.suites.atari.objects import (
+        BreakoutObjects,
+        PongObjects,
+        SpaceInvadersObjects,
+    )
 
-#: Supported games: short name -> gymnasium environment id.
-GAMES: dict[str, str] = {
-    "pong": "ALE/Pong-v5",
-    "breakout": "ALE/Breakout-v5",
-    "space_invaders": "ALE/SpaceInvaders-v5",
-}
+__all__ = ["GAMES", "AtariEnv", "Frame", "make_env"]
 
 _INSTALL_HINT = "pip install pytest-genopt[atari]"
 
-ObjectsT = TypeVar("ObjectsT", bound=GameObjects)
+# Any type: a registered game's objects are whatever its extractor returns.
+ObjectsT = TypeVar("ObjectsT")
 
 
 class Frame(Generic[ObjectsT]):
@@ -48,8 +42,9 @@ class Frame(Generic[ObjectsT]):
 
     Attributes:
         ram: the 128 bytes of Atari RAM after the step (read-only uint8 array).
-        objects: the game's objects (``PongObjects``, ``BreakoutObjects`` or
-            ``SpaceInvadersObjects``), positions in pixels of the 160 x 210 screen.
+        objects: the game's objects (``PongObjects``, ``BreakoutObjects``,
+            ``SpaceInvadersObjects`` or what a registered game's extractor returns),
+            positions in pixels of the 160 x 210 screen.
     """
 
     __slots__ = ("objects", "ram")
@@ -80,7 +75,7 @@ def _load_gymnasium() -> Any:
             f"Install it with: {_INSTALL_HINT}"
         ) from exc
     gymnasium.register_envs(ale_py)
-    if GAMES["pong"] not in gymnasium.registry:  # ale_py was imported before gymnasium
+    if "ALE/Pong-v5" not in gymnasium.registry:  # ale_py was imported before gymnasium
         importlib.import_module("ale_py.registration").register_v5_envs()
     return gymnasium
 
@@ -95,7 +90,7 @@ class AtariEnv(Generic[ObjectsT]):
     manager) to free the emulator.
 
     Attributes:
-        game: the game's short name (a key of :data:`GAMES`).
+        game: the game's short name (a registered game: a key of :data:`GAMES`).
         frameskip: emulator frames per step.
         action_names: the meaning of each action index, e.g. ``("NOOP", "FIRE", ...)``.
     """
@@ -228,7 +223,7 @@ def make_env(
     sticky_actions: float = ...,
     render_rgb: bool = ...,
     full_action_space: bool = ...,
-) -> AtariEnv[GameObjects]: ...
+) -> AtariEnv[Any]: ...
 def make_env(
     game: str,
     *,
@@ -237,10 +232,11 @@ def make_env(
     render_rgb: bool = False,
     full_action_space: bool = False,
 ) -> AtariEnv[Any]:
-    """Create the Atari environment for ``game`` (a key of :data:`GAMES`).
+    """Create the Atari environment for ``game``, a registered game (a key of :data:`GAMES`).
 
     Args:
-        game: ``"pong"``, ``"breakout"`` or ``"space_invaders"``.
+        game: ``"pong"``, ``"breakout"``, ``"space_invaders"`` or a game registered
+            with :func:`~pytest_genopt.suites.atari.games.register_game`.
         frameskip: emulator frames per ``step`` (the action is repeated); default 4.
         sticky_actions: probability that the previous action is repeated instead of the
             chosen one on each frame (``repeat_action_probability``); default 0.
@@ -251,17 +247,16 @@ def make_env(
         ValueError: for an unknown game.
         RuntimeError: when gymnasium / ale-py are not installed.
     """
-    if game not in GAMES:
-        raise ValueError(f"unknown Atari game {game!r}; known games: {', '.join(sorted(GAMES))}")
+    spec = get_game(game)
     if frameskip < 1:
         raise ValueError(f"frameskip must be >= 1, got {frameskip}")
     gymnasium = _load_gymnasium()
     gym_env = gymnasium.make(
-        GAMES[game],
+        spec.env_id,
         obs_type="ram",
         frameskip=frameskip,
         repeat_action_probability=sticky_actions,
         full_action_space=full_action_space,
         render_mode="rgb_array" if render_rgb else None,
     )
-    return AtariEnv(game, gym_env, EXTRACTORS[game], frameskip=frameskip, render_rgb=render_rgb)
+    return AtariEnv(game, gym_env, spec.extract, frameskip=frameskip, render_rgb=render_rgb)

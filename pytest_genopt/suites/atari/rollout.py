@@ -22,17 +22,19 @@ import numbers
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
 
 from pytest_genopt import tracing
-from pytest_genopt.suites.atari.env import GAMES, make_env
+from pytest_genopt.suites.atari.env import make_env
+from pytest_genopt.suites.atari.games import _registry, get_game
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pytest_genopt.suites.atari.env import AtariEnv
+    from pytest_genopt.suites.atari.games import Event, GameEvents
     from pytest_genopt.suites.atari.objects import (
         BreakoutObjects,
-        GameObjects,
         PongObjects,
         SpaceInvadersObjects,
     )
@@ -44,6 +46,7 @@ __all__ = [
     "LIFE_WINDOW",
     "SCORE_BOUNDS",
     "STEP_FIELDS",
+    "EventCount",
     "Policy",
     "RolloutResult",
     "TraceMode",
@@ -64,14 +67,16 @@ TraceMode: TypeAlias = Literal["losses", "all", "none"]
 #: current life, but no more than this many.
 LIFE_WINDOW = 200
 
-#: Extra action names per game, mapped to the game's own names.  In Pong the ALE calls
+#: Extra action names of the shipped games, mapped to the game's own names (registered
+#: with each game; a registered game brings its own).  In Pong the ALE calls
 #: moving the paddle up "RIGHT" and down "LEFT"; "UP" and "DOWN" say what they do, and
 #: traces show them instead.
 ACTION_ALIASES: dict[str, dict[str, str]] = {
     "pong": {"UP": "RIGHT", "DOWN": "LEFT", "UPFIRE": "RIGHTFIRE", "DOWNFIRE": "LEFTFIRE"},
 }
 
-#: Per game, the ``(low, high)`` returns that :func:`normalized_score` maps to 0 and 1.
+#: Per shipped game, the ``(low, high)`` returns that :func:`normalized_score` maps to 0
+#: and 1 (registered with each game; a registered game brings its own).
 #: They are chosen for episodes of about 1,000 agent steps (frameskip 4, sticky actions
 #: 0.25), the task templates' step cap; measured returns in that setting:
 #:
@@ -146,7 +151,8 @@ def compact_space_invaders(objects: SpaceInvadersObjects) -> dict[str, Any]:
     }
 
 
-#: The compact-step function of each game (what one traced step shows of the objects).
+#: The compact-step function of each shipped game (what one traced step shows of the
+#: objects; registered with each game).
 STEP_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "pong": compact_pong,
     "breakout": compact_breakout,
@@ -173,10 +179,17 @@ LIFE_LOST: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def action_labels(game: str, action_names: Sequence[str]) -> tuple[str, ...]:
-    """The names traces use for each action index: the game's names, with the aliases of
-    :data:`ACTION_ALIASES` in their place (Pong's "RIGHT" shows as "UP")."""
-    shown = {name: alias for alias, name in ACTION_ALIASES.get(game, {}).items()}
+    """The names traces use for each action index: the game's names, with the game's
+    registered aliases in their place (Pong's "RIGHT" shows as "UP")."""
+    shown = {name: alias for alias, name in get_game(game).action_aliases.items()}
     return tuple(shown.get(name, name) for name in action_names)
+
+
+class EventCount(NamedTuple):
+    """How often one of the game's events happened in each episode of a rollout."""
+
+    event: Event
+    counts: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,8 @@ class RolloutResult:
         game_over: whether each episode ended before the step cap.
         max_steps: the step cap.
         seconds: wall time of the whole rollout.
+        events: each of the game's registered events (:class:`GameEvents`) with its
+            count per episode, in the order the summary names them.
     """
 
     game: str
@@ -204,6 +219,7 @@ class RolloutResult:
     game_over: tuple[bool, ...]
     max_steps: int
     seconds: float
+    events: tuple[EventCount, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -216,19 +232,14 @@ class RolloutResult:
         return sum(self.returns) / len(self.returns)
 
     def summary(self) -> str:
-        """One line for the optimizer: returns, losses and steps."""
+        """One line for the optimizer: returns, the game's events and steps."""
         seeds = ", ".join(map(str, self.seeds))
         returns = ", ".join(_number(r) for r in self.returns)
-        lost = []
-        points, lives = sum(self.points_lost), sum(self.lives_lost)
-        if points:
-            lost.append(f"{points} point{'s' if points != 1 else ''}")
-        if lives:
-            lost.append(f"{lives} {'lives' if lives != 1 else 'life'}")
+        counts = [e.event.words(sum(e.counts)) for e in self.events]
         ended = sum(self.game_over)
         return (
-            f"{self.game} seed(s) {seeds}: return {returns}; lost "
-            f"{' and '.join(lost) or 'nothing'}; {self.steps} steps "
+            f"{self.game} seed(s) {seeds}: return {returns}; "
+            f"{' and '.join(counts) or 'no events'}; {self.steps} steps "
             f"(cap {self.max_steps} per episode; {ended} of {len(self.seeds)} ended in game over)"
         )
 
@@ -239,7 +250,7 @@ def _number(value: float) -> str:
 
 def _action_table(game: str, action_names: Sequence[str]) -> dict[object, int]:
     table: dict[object, int] = {name: i for i, name in enumerate(action_names)}
-    for alias, name in ACTION_ALIASES.get(game, {}).items():
+    for alias, name in get_game(game).action_aliases.items():
         if name in table:
             table[alias] = table[name]
     table.update({i: i for i in range(len(action_names))})
@@ -265,16 +276,16 @@ def _resolve(action: object, table: dict[object, int], game: str, t: int) -> int
 
 
 class _LossWindow:
-    """The last steps of an episode, held back until a loss shows they are worth tracing.
+    """The last steps of an episode, held back until a setback shows they are worth tracing.
 
     Each step keeps the number it had on the test's clock and the trainable calls made
     while it was played (held out of the record, which keeps only the last ``horizon``
-    calls): traced at a loss, the window shows each policy call just before its step,
-    in game order, instead of the calls of the steps after the last loss.
+    calls): traced at a setback, the window shows each policy call just before its step,
+    in game order, instead of the calls of the steps after the last setback.
     """
 
     def __init__(self, size: int, fields: Callable[..., dict[str, Any]], seed: int) -> None:
-        self.steps: deque[tuple[int, int, float, Any, int, list[tracing.CallRecord]]]
+        self.steps: deque[tuple[int, int, float, Any, str | None, int, list[tracing.CallRecord]]]
         self.steps = deque(maxlen=size)
         self.fields = fields
         self.seed = seed
@@ -286,28 +297,80 @@ class _LossWindow:
         if self.active:
             self.kept = tracing.hold_calls()
 
-    def end(self, t: int, action: int, reward: float, objects: Any) -> None:
-        """The step is played: hold it with its calls."""
+    def end(self, t: int, action: int, reward: float, objects: Any, event: str | None) -> None:
+        """The step is played: hold it with its calls and its event, if any."""
         calls = tracing.release_calls(self.kept)
         self.kept = None
-        self.steps.append((t, action, reward, objects, tracing.tick() or 0, calls))
+        self.steps.append((t, action, reward, objects, event, tracing.tick() or 0, calls))
 
-    def flush(self, event: str | None) -> None:
-        """Trace the held steps with their calls; the last one marked with ``event``."""
+    def flush(self) -> None:
+        """Trace the held steps with their calls, each marked with its event."""
         if not self.active:
             return
         latest = tracing.release_calls(self.kept)  # a step cut short: its calls come last
         self.kept = None
-        last = len(self.steps) - 1
-        for i, (t, action, reward, objects, seq, calls) in enumerate(self.steps):
+        for t, action, reward, objects, event, seq, calls in self.steps:
             tracing.put_calls(calls)
             fields = self.fields(t, action, reward, objects)
-            if i == last and event is not None:
+            if event is not None:
                 fields["event"] = event
                 fields["seed"] = self.seed
             tracing.trace_at(seq, fields)
         tracing.put_calls(latest)
         self.steps.clear()
+
+
+class _EventWatch:
+    """Names what each step meant in the game, from its registered :class:`GameEvents`.
+
+    ``step`` returns the step's labels (None for most steps) and whether one of them is
+    a setback; counts are kept per event for the current episode.
+    """
+
+    def __init__(self, events: GameEvents) -> None:
+        self.events = events
+        self.order = events.all()
+        self.counts: dict[str, int] = {}
+        self.lives = 0
+        self.seen = False  # a life was marked lost before the counter dropped
+        self.watch_objects = events.life_seen is not None or bool(events.setbacks)
+
+    def reset(self, lives: int) -> None:
+        self.counts = {e.label: 0 for e in self.order}
+        self.lives = lives
+        self.seen = False
+
+    def _mark(self, event: Event, labels: list[str]) -> None:
+        self.counts[event.label] += 1
+        labels.append(event.label)
+
+    def step(self, before: Any, after: Any, reward: float, lives: int) -> list[str] | None:
+        if not reward and lives >= self.lives and not self.watch_objects:
+            self.lives = lives
+            return None  # the usual step: nothing happened
+        events, labels = self.events, list[str]()
+        if reward > 0 and events.scored is not None:
+            self._mark(events.scored, labels)
+        if reward < 0 and events.conceded is not None:
+            self._mark(events.conceded, labels)
+        if lives < self.lives and events.life_lost is not None:
+            if self.seen:
+                self.seen = False  # marked when it happened
+            else:
+                self._mark(events.life_lost, labels)
+        self.lives = lives
+        seen = events.life_seen
+        if seen is not None and events.life_lost is not None and seen(before, after):
+            self.seen = True
+            self._mark(events.life_lost, labels)
+        for event, detector in events.setbacks:
+            if detector(before, after):
+                self._mark(event, labels)
+        return labels or None
+
+    def is_setback(self, labels: list[str]) -> bool:
+        scored = self.events.scored
+        return scored is None or any(label != scored.label for label in labels)
 
 
 def run_policy(
@@ -326,31 +389,32 @@ def run_policy(
     Args:
         policy: called with the current objects (``PongObjects``, ...) at every step;
             returns an action index or name (``"FIRE"``; Pong also accepts ``"UP"`` and
-            ``"DOWN"``, see :data:`ACTION_ALIASES`).
-        game: ``"pong"``, ``"breakout"`` or ``"space_invaders"``.
+            ``"DOWN"``, see :data:`ACTION_ALIASES`; a game's registered aliases).
+        game: ``"pong"``, ``"breakout"``, ``"space_invaders"`` or a game registered
+            with :func:`~pytest_genopt.suites.atari.games.register_game`.
         seeds: one seed or several (one episode each).
         max_steps: step cap per episode (agent steps of ``frameskip`` frames).
         genopt: the test's ``genopt`` fixture; with a run active, steps are traced and
             one feedback line is added.  None (or no run active) records nothing.
-        trace: ``"losses"`` traces, at each lost point or life, the steps since the
-            previous loss up to the credit horizon (``genopt.horizon``, or
-            :data:`LIFE_WINDOW` steps when it is ``all``), the losing step marked with
-            ``event="lost point"`` or ``"lost life"``; ``"all"`` traces every step;
+        trace: ``"losses"`` traces, at each setback of the game's registered events
+            (Pong's ``"lost point"``, Breakout's ``"lost life"``), the steps since the
+            previous setback up to the credit horizon (``genopt.horizon``, or
+            :data:`LIFE_WINDOW` steps when it is ``all``); ``"all"`` traces every step;
             ``"none"`` nothing.  The fixture keeps the last ``horizon`` traced steps.
         frameskip: emulator frames per step.
         sticky_actions: probability of repeating the previous action on each frame;
             above 0 each seed gives a different episode.
 
     Each traced step is a flat dict: ``t`` (step index in its episode), ``action`` (its
-    name), ``reward``, the game's objects as short lists (:data:`STEP_FIELDS`), and on a
-    losing step ``event`` and ``seed``.
+    name), ``reward``, the game's objects as short lists (its ``step_fields``), and on a
+    step with one of the game's events ``event`` (its label; several joined by ", ")
+    and ``seed``.
 
     Raises:
         ValueError: for an unknown game or trace mode, ``max_steps < 1``, no seeds, or an
             action the game does not have (the message lists the valid ones).
     """
-    if game not in GAMES:
-        raise ValueError(f"unknown Atari game {game!r}; known games: {', '.join(sorted(GAMES))}")
+    spec = get_game(game)
     if trace not in ("losses", "all", "none"):
         raise ValueError(f"trace must be 'losses', 'all' or 'none', got {trace!r}")
     if max_steps < 1:
@@ -363,22 +427,15 @@ def run_policy(
     window = 0
     if recording and genopt is not None:
         window = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
-    record_all = recording and trace == "all"
-    record_losses = recording and trace == "losses" and window > 0
-    compact = STEP_FIELDS[game]
-    missed = LIFE_LOST.get(game)
-
+    watch = _EventWatch(spec.events)
     started = time.perf_counter()
-    returns: list[float] = []
-    lengths: list[int] = []
-    points_lost: list[int] = []
-    lives_lost: list[int] = []
-    game_over: list[bool] = []
+    episodes: list[_Episode] = []
     with make_env(game, frameskip=frameskip, sticky_actions=sticky_actions) as env:
         table = _action_table(game, env.action_names)
         labels = action_labels(game, env.action_names)
+        compact = spec.step_fields
 
-        def step_fields(t: int, action: int, reward: float, objects: GameObjects) -> dict[str, Any]:
+        def step_fields(t: int, action: int, reward: float, objects: Any) -> dict[str, Any]:
             fields: dict[str, Any] = {
                 "t": t,
                 "action": labels[action],
@@ -387,78 +444,107 @@ def run_policy(
             fields.update(compact(objects))
             return fields
 
+        record = _Recording(
+            genopt if recording and trace == "all" else None,
+            window if recording and trace == "losses" else 0,
+            step_fields,
+        )
         for seed in seed_list:
-            frame = env.reset(seed)
-            lives = env.info.get("lives", 0)
-            objects: Any = frame.objects
-            previous: Any = objects
-            hit_seen = False
-            held = _LossWindow(window if record_losses else 0, step_fields, seed)
-            total = 0.0
-            n_points = n_lives = 0
-            done = False
-            t = 0
-            while t < max_steps:
-                held.begin()
-                try:
-                    action = policy(objects)
-                    try:
-                        index = table[action]
-                    except (KeyError, TypeError):  # a new spelling, or not an action at all
-                        index = _resolve(action, table, game, t)
-                    frame, reward, done = env.step(index)
-                except BaseException:
-                    held.flush(None)  # the steps that led to the failure are evidence
-                    raise
-                previous, objects = objects, frame.objects
-                total += reward
-                event = None
-                if reward < 0:
-                    n_points += 1
-                    event = "lost point"
-                now = env.info.get("lives", 0)
-                if now < lives:
-                    n_lives += 1
-                    if hit_seen:
-                        hit_seen = False  # traced when it happened
-                    else:
-                        event = "lost life"
-                lives = now
-                if missed is not None and missed(previous, objects):
-                    hit_seen = True
-                    event = "lost life"
-                if record_losses:
-                    held.end(t, index, reward, objects)
-                    if event is not None:
-                        held.flush(event)
-                elif record_all and genopt is not None:
-                    fields = step_fields(t, index, reward, objects)
-                    if event is not None:
-                        fields["event"] = event
-                        fields["seed"] = seed
-                    genopt.trace(**fields)
-                t += 1
-                if done:
-                    break
-            returns.append(total)
-            lengths.append(t)
-            points_lost.append(n_points)
-            lives_lost.append(n_lives)
-            game_over.append(done)
+            episodes.append(_play(env, policy, table, seed, max_steps, watch, record))
     result = RolloutResult(
         game=game,
         seeds=tuple(seed_list),
-        returns=tuple(returns),
-        lengths=tuple(lengths),
-        points_lost=tuple(points_lost),
-        lives_lost=tuple(lives_lost),
-        game_over=tuple(game_over),
+        returns=tuple(e.total for e in episodes),
+        lengths=tuple(e.length for e in episodes),
+        points_lost=tuple(e.points_lost for e in episodes),
+        lives_lost=tuple(e.lives_lost for e in episodes),
+        game_over=tuple(e.done for e in episodes),
         max_steps=max_steps,
         seconds=time.perf_counter() - started,
+        events=tuple(
+            EventCount(event, tuple(e.counts[event.label] for e in episodes))
+            for event in watch.order
+        ),
     )
     if genopt is not None:
         genopt.feedback(result.summary())
     return result
+
+
+@dataclass
+class _Recording:
+    """Where a rollout's steps go: every step to ``genopt`` (trace "all"), or windows of
+    ``window`` steps before each setback (trace "losses"), or nowhere."""
+
+    genopt: TrialReporter | None
+    window: int
+    fields: Callable[[int, int, float, Any], dict[str, Any]]
+
+
+@dataclass
+class _Episode:
+    total: float
+    length: int
+    points_lost: int
+    lives_lost: int
+    done: bool
+    counts: dict[str, int]
+
+
+def _play(
+    env: AtariEnv[Any],
+    policy: Policy,
+    table: dict[object, int],
+    seed: int,
+    max_steps: int,
+    watch: _EventWatch,
+    record: _Recording,
+) -> _Episode:
+    """Play one episode, tracing its steps as ``record`` says."""
+    frame = env.reset(seed)
+    lives = env.info.get("lives", 0)
+    watch.reset(lives)
+    objects: Any = frame.objects
+    fields = record.fields
+    held = _LossWindow(record.window, fields, seed)
+    total = 0.0
+    n_points = n_lives = 0
+    done = False
+    t = 0
+    while t < max_steps:
+        held.begin()
+        try:
+            action = policy(objects)
+            try:
+                index = table[action]
+            except (KeyError, TypeError):  # a new spelling, or not an action at all
+                index = _resolve(action, table, env.game, t)
+            frame, reward, done = env.step(index)
+        except BaseException:
+            held.flush()  # the steps that led to the failure are evidence
+            raise
+        previous, objects = objects, frame.objects
+        total += reward
+        n_points += reward < 0
+        now = env.info.get("lives", 0)
+        n_lives += now < lives
+        lives = now
+        marks = watch.step(previous, objects, reward, now)
+        event = None if marks is None else ", ".join(marks)
+        if held.active:
+            held.end(t, index, reward, objects, event)
+            if marks is not None and watch.is_setback(marks):
+                held.flush()
+        elif record.genopt is not None:
+            step = fields(t, index, reward, objects)
+            if event is not None:
+                step["event"] = event
+                step["seed"] = seed
+            record.genopt.trace(**step)
+        t += 1
+        if done:
+            break
+    return _Episode(total, t, n_points, n_lives, done, watch.counts)
 
 
 def normalized_score(
@@ -466,16 +552,18 @@ def normalized_score(
 ) -> float:
     """The mean over episodes of ``(return - low) / (high - low)``, each clipped to [0, 1].
 
-    ``low, high`` are :data:`SCORE_BOUNDS` ``[game]`` (chosen for a step cap of about
-    1,000 agent steps) unless ``bounds`` is given.  Raises ValueError for an unknown
+    ``low, high`` are the game's registered ``score_bounds`` (for the shipped games
+    :data:`SCORE_BOUNDS`, chosen for a step cap of about 1,000 agent steps) unless
+    ``bounds`` is given.  Raises ValueError for an unknown
     game, no returns, a non-finite return or ``high <= low``.
     """
     if bounds is None:
-        if game not in SCORE_BOUNDS:
-            raise ValueError(
-                f"no score bounds for {game!r}; known games: {', '.join(sorted(SCORE_BOUNDS))}"
-            )
-        bounds = SCORE_BOUNDS[game]
+        games = _registry()
+        known = games.get(game) if isinstance(game, str) else None
+        if known is None or known.score_bounds is None:
+            with_bounds = sorted(name for name, g in games.items() if g.score_bounds)
+            raise ValueError(f"no score bounds for {game!r}; known games: {', '.join(with_bounds)}")
+        bounds = known.score_bounds
     low, high = float(bounds[0]), float(bounds[1])
     if not high > low:
         raise ValueError(f"score bounds need low < high, got ({low}, {high})")
