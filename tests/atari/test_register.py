@@ -8,6 +8,7 @@ process keeps exactly the shipped games.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -23,7 +24,7 @@ from pytest_genopt.suites.atari import GAMES, Event, GameEvents, get_game, regis
 from pytest_genopt.suites.atari.env import _load_gymnasium
 from pytest_genopt.suites.atari.games import default_step_fields
 from pytest_genopt.suites.atari.pixels import Box, bounding_box
-from pytest_genopt.suites.atari.rollout import normalized_score
+from pytest_genopt.suites.atari.rollout import normalized_score, run_policy
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -83,13 +84,13 @@ def near(found: Box, box: Any) -> bool:
     right = abs(found.x + found.w - box.x - box.w) <= 2
     top = abs(found.y - box.y) <= 3
     bottom = abs(found.y + found.h - box.y - box.h) <= 3
-    return (left or right) and top and bottom
+    return bool((left or right) and top and bottom)
 
 
 def test_boxing_objects_match_the_rendered_frames(tmp_path: Path) -> None:
     boxing = load(write_project(tmp_path) / "boxing.py")
     _load_gymnasium()
-    env = gymnasium.make(
+    env: Any = gymnasium.make(
         "ALE/Boxing-v5",
         obs_type="ram",
         frameskip=4,
@@ -265,8 +266,8 @@ GOOD: dict[str, Any] = {"env_id": "ALE/Boxing-v5", "extract": extract, "events":
         ("boxing", {"events": {"scored": "punch"}}, TypeError, "must be a GameEvents"),
         (
             "boxing",
-            {"events": GameEvents(scored="punch")},
-            TypeError,  # type: ignore[arg-type]
+            {"events": GameEvents(scored="punch")},  # type: ignore[arg-type]
+            TypeError,
             "events.scored of Atari game 'boxing' must be an Event, got 'punch'",
         ),
         (
@@ -283,7 +284,7 @@ GOOD: dict[str, Any] = {"env_id": "ALE/Boxing-v5", "extract": extract, "events":
         ),
         (
             "boxing",
-            {"events": GameEvents(setbacks=((Event("knocked"), 3),))},
+            {"events": GameEvents(setbacks=((Event("knocked"), 3),))},  # type: ignore[arg-type]
             TypeError,
             "the detector of 'knocked' of Atari game 'boxing' must be callable",
         ),
@@ -319,3 +320,28 @@ def test_the_shipped_games_are_registrations_with_their_own_events() -> None:
     }
     with pytest.raises(ValueError, match="unknown Atari game 'boxing'; known games: breakout"):
         get_game("boxing")
+
+
+def test_replace_registers_a_game_again_and_the_summary_counts_zero_events() -> None:
+    pong = get_game("pong")
+    fields: dict[str, Any] = {
+        "env_id": pong.env_id,
+        "extract": pong.extract,
+        "events": pong.events,
+        "step_fields": pong.step_fields,
+        "action_aliases": pong.action_aliases,
+        "replace": True,
+    }
+    try:
+        register_game("pong", **fields, score_bounds=(-1, 1))
+        assert normalized_score("pong", 0) == 0.5
+        assert normalized_score("pong", 1) == 1.0  # the new bounds, not (-21, 21)
+    finally:
+        register_game("pong", **fields, score_bounds=pong.score_bounds)
+    assert get_game("pong") == pong
+    # the first point is lost at step 63: none lost yet, and the feedback says so
+    result = run_policy(lambda objects: "NOOP", "pong", seeds=0, max_steps=20)
+    assert [(e.event.label, e.counts) for e in result.events] == [("lost point", (0,))]
+    assert "; lost 0 points; 20 steps" in result.summary()
+    no_events = dataclasses.replace(result, events=())
+    assert "; no events; 20 steps" in no_events.summary()
