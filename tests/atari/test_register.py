@@ -12,6 +12,7 @@ import dataclasses
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -345,3 +346,26 @@ def test_replace_registers_a_game_again_and_the_summary_counts_zero_events() -> 
     assert "; lost 0 points; 20 steps" in result.summary()
     no_events = dataclasses.replace(result, events=())
     assert "; no events; 20 steps" in no_events.summary()
+
+
+def test_the_shipped_games_register_once_gymnasium_can_be_imported() -> None:
+    # A fresh process: the registry is filled on first use, which needs gymnasium.
+    code = (
+        "import sys\n"
+        "sys.modules['gymnasium'] = None\n"
+        "from pytest_genopt.suites.atari import make_env\n"
+        "try:\n"
+        "    make_env('pong')\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+        "del sys.modules['gymnasium']\n"
+        "with make_env('pong') as env:\n"
+        "    print('played:', env.game)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    refused, played = done.stdout.splitlines()
+    assert refused.startswith("refused: The Atari suite needs gymnasium")
+    assert "pip install pytest-genopt[atari]" in refused
+    assert played == "played: pong"

@@ -124,7 +124,15 @@ def _registry() -> dict[str, Game]:
     global _shipped_loaded
     if not _shipped_loaded:
         _shipped_loaded = True  # before the import: it registers through this registry
-        importlib.import_module("pytest_genopt.suites.atari.shipped")
+        before = dict(_REGISTRY)
+        try:
+            importlib.import_module("pytest_genopt.suites.atari.shipped")
+        except BaseException:
+            # e.g. gymnasium missing: say so now, and try again on the next use
+            _shipped_loaded = False
+            _REGISTRY.clear()
+            _REGISTRY.update(before)
+            raise
     return _REGISTRY
 
 
