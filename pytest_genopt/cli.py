@@ -67,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the project (default: the current directory)",
     )
 
+    _add_study(commands)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed_on: list[str] = []
+    if argv[:1] == ["study"] and "--" in argv:  # what follows goes to every run's pytest
+        cut = argv.index("--")
+        argv, passed_on = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -78,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
+        if args.command == "study":
+            return study(args, passed_on)
         return show_report(args.dir, args.run)
     except CommandError as exc:
         print(f"genopt: error: {exc}", file=sys.stderr)
@@ -85,6 +93,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a run began: nothing to resume
         print("genopt: interrupted", file=sys.stderr)
         return 2
+
+
+def _add_study(commands: Any) -> None:
+    study = commands.add_parser(
+        "study",
+        help="run a grid of configurations x repeated seeds and aggregate them",
+        description="Run SOURCE (a suite task or a git repository) once per configuration "
+        "of the grid and repeat, each an ordinary pytest --genopt run in its own clone; "
+        "options after -- go to every run's pytest.",
+    )
+    study.add_argument("source", nargs="?", help="SUITE/TASK (see genopt list) or a git repo")
+    study.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="a factor and its values: horizon, batch_size, start, or any --genopt-NAME",
+    )
+    study.add_argument("--repeats", type=int, default=1, metavar="R", help="seeds per config")
+    study.add_argument("--iterations", type=int, default=10, metavar="N")
+    study.add_argument("--backend", metavar="SPEC", help="--genopt-backend of every run")
+    study.add_argument("--seed", type=int, default=0, metavar="S", help="repeat r uses S + r")
+    study.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at once")
+    study.add_argument("--executor", default="local", choices=("local", "ray"))
+    study.add_argument("--address", metavar="ADDR", help="Ray cluster (default: $RAY_ADDRESS)")
+    study.add_argument("--out", type=Path, default=Path("genopt-study"), metavar="DIR")
+    study.add_argument("--budget-usd", type=float, metavar="USD", help="for the whole study")
+    study.add_argument("--max-tokens", type=int, metavar="N", help="for the whole study")
+    study.add_argument(
+        "--report", type=Path, metavar="DIR", help="only rebuild study.json, .md and plots"
+    )
+
+
+def study(args: argparse.Namespace, passed_on: list[str]) -> int:
+    from pytest_genopt.study.command import StudyError, StudyOptions, rebuild_report, run_study
+    from pytest_genopt.study.grid import GridError
+    from pytest_genopt.study.source import SourceError
+
+    try:
+        if args.report is not None:
+            rebuild_report(args.report)
+            print(f"genopt: rebuilt {args.report / 'study.md'}")
+            return 0
+        if args.source is None:
+            raise CommandError("study: give SOURCE (a suite task or a git repository)")
+        options = StudyOptions(
+            source=args.source,
+            grid=args.grid,
+            out=args.out,
+            repeats=args.repeats,
+            iterations=args.iterations,
+            backend=args.backend,
+            seed=args.seed,
+            jobs=args.jobs,
+            executor=args.executor,
+            address=args.address,
+            budget_usd=args.budget_usd,
+            max_tokens=args.max_tokens,
+            pytest_args=passed_on,
+        )
+        return run_study(options)
+    except (StudyError, GridError, SourceError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def find(task_id: str) -> Task:

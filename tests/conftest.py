@@ -11,6 +11,19 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
+# Drawing (a run's curve.png, a study's plots) imports matplotlib lazily. A pytester test
+# puts sys.modules back afterwards, dropping what drawing inside it first imported, and
+# matplotlib breaks when those modules are imported again in the same process ("Legend
+# needs either Axes or FigureBase as parent"). Imported here, they are in every snapshot.
+try:
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.image
+    import matplotlib.lines
+    import matplotlib.ticker  # noqa: F401
+except ImportError:  # the plots extra is optional; its tests say so
+    pass
+
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.invalid",
