@@ -132,7 +132,7 @@ _POINTS: dict[str, dict[str, Any]] = {
 def draw_learning_curve(report: dict[str, Any], path: Path) -> None:
     """A run's learning curve as a PNG at ``path``: the best objective so far (a step
     line), each evaluated candidate (accepted / rejected / rejected on its batch) and
-    one dashed line per holdout group where the holdout was measured.
+    one series of points per holdout group where the holdout was measured.
 
     Raises PlotsUnavailable without matplotlib, OSError when ``path`` cannot be written.
     """
@@ -148,13 +148,13 @@ def draw_learning_curve(report: dict[str, Any], path: Path) -> None:
     colours = ["tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
     for n, group in enumerate(holdout_groups(report)):
         measured = [(x, v) for x, v in enumerate(holdout_series(report, group)) if v is not None]
-        axes.plot(
+        axes.plot(  # points only: between two measurements nothing is known
             [x for x, _ in measured],
             [v for _, v in measured],
-            linestyle="--",
+            linestyle="none",
             marker="s",
             color=colours[n % len(colours)],
-            label=f"holdout {group}",
+            label=f"holdout (group {group}), where measured",
         )
     _integer_iterations(axes)
     axes.set_ylabel("objective (higher is better)")
@@ -192,30 +192,27 @@ def _palette(n: int) -> list[Any]:
     return [colours[i % len(colours)] for i in range(n)]
 
 
-def _band(axes: Axes, series: Sequence[Estimate | None], colour: Any, dashed: bool) -> None:
-    """A mean line with its ± SE band; the best so far as steps (it moves only at
-    accepted iterations), the holdout as dashed segments between its measurements."""
+def _band(axes: Axes, series: Sequence[Estimate | None], colour: Any, points: bool) -> None:
+    """The best so far as steps (it moves only at accepted iterations) with its ± SE
+    band; with ``points``, the holdout as points with ± SE bars where it was measured
+    (between two measurements nothing is known, so no line joins them)."""
     known = [(x, e) for x, e in enumerate(series) if e is not None]
     if not known:
         return
     xs = [x for x, _ in known]
     means = [e.mean for _, e in known]
-    axes.plot(
-        xs,
-        means,
-        color=colour,
-        linestyle="--" if dashed else "-",
-        marker="s" if dashed else None,
-        markersize=3,
-        drawstyle="default" if dashed else "steps-post",
-    )
     errors = [e.se or 0.0 for _, e in known]
+    if points:
+        axes.errorbar(
+            xs, means, yerr=errors, color=colour, linestyle="none", marker="s",
+            markersize=4, capsize=3,
+        )  # fmt: skip
+        return
+    axes.plot(xs, means, color=colour, drawstyle="steps-post")
     if any(errors):
         low = [m - e for m, e in zip(means, errors, strict=True)]
         high = [m + e for m, e in zip(means, errors, strict=True)]
-        axes.fill_between(
-            xs, low, high, color=colour, alpha=0.15, linewidth=0, step=None if dashed else "post"
-        )
+        axes.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0, step="post")
 
 
 def draw_study_curves(
@@ -223,7 +220,7 @@ def draw_study_curves(
 ) -> None:
     """learning_curves.png: per configuration the best objective so far per iteration,
     mean ± standard error over its repeats (a band), and the holdout group ``holdout``
-    where measured (dashed, same colour). Legend outside the axes, titled ``title``
+    where measured (points with ± SE bars, same colour). Legend outside the axes, titled ``title``
     (what the configurations' labels name)."""
     figure = _figure(11, 6)  # first: it says when matplotlib is missing
     from matplotlib.lines import Line2D
@@ -232,8 +229,8 @@ def draw_study_curves(
     colours = _palette(len(curves))
     handles = []
     for curve, colour in zip(curves, colours, strict=True):
-        _band(axes, curve.best, colour, dashed=False)
-        _band(axes, curve.holdout, colour, dashed=True)
+        _band(axes, curve.best, colour, points=False)
+        _band(axes, curve.holdout, colour, points=True)
         handles.append(Line2D([], [], color=colour, label=curve.label))
     if holdout is not None:
         handles += [
@@ -242,10 +239,10 @@ def draw_study_curves(
                 [],
                 [],
                 color="black",
-                linestyle="--",
+                linestyle="none",
                 marker="s",
-                markersize=3,
-                label=f"holdout {holdout}",
+                markersize=4,
+                label=f"holdout (group {holdout}), where measured",
             ),
         ]
     _integer_iterations(axes)
