@@ -202,6 +202,8 @@ def test_a_ray_study_brings_every_run_back(
     out = tmp_path / "study"
     argv = ["study", str(source), *GRID, *RUN, "--jobs", "2", "--executor", "ray"]
     assert main([*argv, "--out", str(out)]) == 0
+    assert "| all | 4 | 0 | 1.0000 ± 0.0000 |" in (out / "study.md").read_text()
+    assert check_png(out / "plots" / "learning_curves.png")
     for run in check_grid(out):
         folder = out / "runs" / run["id"]
         assert not (folder / "project").exists()  # it ran in a Ray worker's own folder
@@ -301,3 +303,22 @@ def test_a_candidate_cannot_forge_the_study_or_touch_its_source(
     assert run["status"] == "finished"
     assert run["report"]["best"]["objective"] == 1.0  # its real score, not the forged one
     assert tree_state(source) == before
+
+
+def test_a_failed_run_is_described_by_its_own_stop_line(tmp_path: Path) -> None:
+    from pytest_genopt.study.runner import _failure
+
+    log = tmp_path / "pytest.log"
+    log.write_text(
+        "\x1b[31mFAILED\x1b[0m tests/test_number.py::test_ordinal - AssertionError: '13rd'\n"
+        "genopt: run 1-a: stopped: preflight: the start does not evaluate as a candidate\n"
+        "\x1b[31m1 failed\x1b[0m, 549 passed\n"
+    )
+    assert _failure(log, 3) == (
+        "pytest exited with status 3: genopt: run 1-a: stopped: preflight: the start does "
+        "not evaluate as a candidate"
+    )
+    log.write_text("\x1b[31mE   AssertionError: no\x1b[0m\n")
+    assert _failure(log, 1) == "pytest exited with status 1: E   AssertionError: no"
+    log.write_text("")
+    assert _failure(log, 5) == "pytest exited with status 5 (see pytest.log)"

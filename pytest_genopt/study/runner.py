@@ -128,12 +128,21 @@ def _resumable_run(project: Path) -> str | None:
 
 
 def _failure(log: Path, status: int) -> str:
-    """The line of the log that says what went wrong, or the exit status."""
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    for line in reversed(lines):
-        text = line.strip()
-        if text.startswith(("ERROR:", "genopt: error", "E   ")) or "Error:" in text:
-            return f"pytest exited with status {status}: {text[:300]}"
+    """The line of the log that says what went wrong, or the exit status: the run's own
+    stop line first, then pytest's usage error, then the last error-looking line."""
+    import re
+
+    text = log.read_text(encoding="utf-8", errors="replace")
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()]
+    checks: list[Callable[[str], bool]] = [
+        lambda line: line.startswith("genopt: run ") and ": stopped: " in line,
+        lambda line: line.startswith(("ERROR:", "genopt: error")),
+        lambda line: line.startswith("E   ") or "Error:" in line,
+    ]
+    for wanted in checks:
+        found = [line for line in lines if wanted(line)]
+        if found:
+            return f"pytest exited with status {status}: {found[-1][:300]}"
     return f"pytest exited with status {status} (see pytest.log)"
 
 
