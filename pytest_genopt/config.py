@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +20,6 @@ from pytest_genopt.acceptance import ACCEPTED, BUILTIN, STRICT, policy_named
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from pytest_genopt.acceptance import AcceptancePolicy
 
@@ -89,6 +89,9 @@ class Settings:
     push_untracked: bool = False
     #: evaluate the holdout tests after every N-th iteration; None: at the start and end only
     holdout_every: int | None = None
+    #: folders besides the checkout whose imports candidates get from their own tree
+    #: (--genopt-import-root; absolute, resolved)
+    import_roots: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -392,7 +395,21 @@ def read_settings(config: pytest.Config) -> Settings:
         **_isolation(read, iterations),
         push_untracked=bool(config.getoption("genopt_push_untracked", False)),
         holdout_every=holdout_every,
+        import_roots=_import_roots(config),
     )
+
+
+def _import_roots(config: pytest.Config) -> tuple[str, ...]:
+    """--genopt-import-root values: existing folders, resolved."""
+    roots: list[str] = []
+    for raw in config.getoption("genopt_import_root", None) or []:
+        path = Path(str(raw)).expanduser()
+        if not str(raw).strip() or not path.is_dir():
+            raise pytest.UsageError(
+                f"--genopt-import-root: invalid value {raw!r}; expected an existing folder"
+            )
+        roots.append(str(path.resolve()))
+    return tuple(dict.fromkeys(roots))
 
 
 _SIZE = re.compile(r"(\d+)\s*([KMGT]?)I?B?", re.IGNORECASE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,7 +20,6 @@ from pytest_genopt.update import editable
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
-    from pathlib import Path
 
     from pytest_genopt.backends import Backend
     from pytest_genopt.config import Settings
@@ -309,6 +309,7 @@ class Controller:
             known=known,
             rerun=rerun,
             checkout=self._checkout(directory),
+            import_roots=[Path(root) for root in s.import_roots],
             regions=region_files(self.parameters),
             env=self.gateway.environment() if self.gateway is not None else None,
         )

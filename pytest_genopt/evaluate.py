@@ -215,6 +215,7 @@ def evaluate(
     rerun: bool = False,
     checkout: tuple[Path, Path] | None = None,
     regions: Sequence[str] = (),
+    import_roots: Sequence[Path] = (),
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -231,7 +232,8 @@ def evaluate(
     fails the evaluation where it does not, "off" does not confine.
     ``memory`` caps each process's data memory in bytes (None: no cap).
     ``checkout`` is (the user's repository top level, the candidate tree's):
-    imports from the first are served from the second (:mod:`pytest_genopt.imports`).
+    imports from the first are served from the second (:mod:`pytest_genopt.imports`),
+    and so are imports from each of ``import_roots`` (``--genopt-import-root``).
     ``regions`` are rootdir-relative files whose functions each test runs are
     recorded in its trial (``Trial.reached``).
 
@@ -263,7 +265,7 @@ def evaluate(
         tmp = Path(tmp_name)
         (tmp / "tmp").mkdir()
         spec, child_env = _worker_spec(
-            directory, tmp, asked, paths, env, keep_env, checkout,
+            directory, tmp, asked, paths, env, keep_env, checkout, tuple(import_roots),
             horizon=horizon, trainable_files=trainable_files,
             workers=workers if parallel else 1, rerun=rerun, regions=regions,
         )  # fmt: skip
@@ -309,6 +311,7 @@ def _worker_spec(
     env: Mapping[str, str] | None,
     keep_env: Sequence[str],
     checkout: tuple[Path, Path] | None,
+    import_roots: tuple[Path, ...],
     *,
     horizon: int | None,
     trainable_files: Sequence[str],
@@ -318,7 +321,7 @@ def _worker_spec(
 ) -> tuple[WorkerSpec, dict[str, str]]:
     """The worker's spec and the child's environment for one evaluation in ``tmp``."""
     private = tmp / "tmp"
-    child_env = _child_env(directory, env, keep_env, private, checkout)
+    child_env = _child_env(directory, env, keep_env, private, checkout, import_roots)
     spec = WorkerSpec(
         key="" if rerun else secrets.token_hex(32),
         output="" if rerun else str(tmp / "result.json"),
@@ -334,6 +337,7 @@ def _worker_spec(
         junitxml=str(tmp / "junit.xml") if rerun else "",
         source=str(checkout[0]) if checkout else "",
         tree=str(checkout[1]) if checkout else "",
+        also=[str(root) for root in import_roots] if checkout else [],
         regions=[p.replace(os.sep, "/") for p in regions],
     )
     child_env["PYTHONPATH"] = _without(spec.pythonpath, str(directory))
@@ -396,6 +400,7 @@ def _child_env(
     keep: Sequence[str],
     private: Path,
     checkout: tuple[Path, Path] | None,
+    import_roots: tuple[Path, ...] = (),
 ) -> dict[str, str]:
     child = candidate_environment(os.environ, keep)
     if env:
@@ -404,7 +409,8 @@ def _child_env(
         child.pop(key, None)
     rest = _without(child.get("PYTHONPATH", ""), str(directory))
     if checkout is not None:
-        rest = _tree_pythonpath(rest, *checkout)
+        for source in (checkout[0], *import_roots):
+            rest = _tree_pythonpath(rest, source, checkout[1])
     child["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), rest) if p)
     # a candidate file rewritten within the same second with the same size would
     # otherwise be run from a stale .pyc

@@ -124,6 +124,11 @@ class TreeFinder:
     def __init__(self, source: str, tree: str) -> None:
         self._twins = _Twins(source, tree)
 
+    @property
+    def source(self) -> str:
+        """The resolved folder whose imports this finder serves from the tree."""
+        return self._twins.source
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
@@ -188,7 +193,11 @@ def install(source: str, tree: str) -> None:
         # the entry stays, after its twin: what only the checkout has still imports
         entries.append(entry)
     sys.path[:] = list(dict.fromkeys(entries))
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, TreeFinder)]
+    # one finder per source (the checkout, and each --genopt-import-root): chained, each
+    # serves from the tree what the finders after it would find in its source
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not (isinstance(f, TreeFinder) and f.source == twins.source)
+    ]
     sys.meta_path.insert(0, TreeFinder(source, tree))
     if mapped:
         rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -78,6 +78,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="REV",
     )
     group.addoption(
+        "--genopt-import-root",
+        dest="genopt_import_root",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="candidates import what lies in DIR from their own tree, as they do the "
+        "checkout (e.g. the checkout an editable install points at; repeatable)",
+    )
+    group.addoption(
         "--genopt-only",
         dest="genopt_only",
         action="append",

@@ -149,6 +149,8 @@ class WorkerSpec:
     #: first are served from the second (:mod:`pytest_genopt.imports`); "" for none
     source: str = ""
     tree: str = ""
+    #: more folders whose imports are served from the tree (--genopt-import-root)
+    also: list[str] = field(default_factory=list)
     #: files whose functions each test runs are recorded (large file parameters)
     regions: list[str] = field(default_factory=list)
 
@@ -176,7 +178,8 @@ def receive(fd: int) -> None:
     sys.path.insert(0, spec.candidate)
     os.environ["PYTHONPATH"] = spec.pythonpath
     if spec.source:
-        imports.install(spec.source, spec.tree)
+        for source in (spec.source, *spec.also):
+            imports.install(source, spec.tree)
 
 
 def sign(key: str, payload: str) -> str:
@@ -235,7 +238,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and _WORKERINPUT in workerinput:
         spec = WorkerSpec.from_json(workerinput[_WORKERINPUT])
         if spec.source:  # xdist hands its workers our sys.path, not our meta-path finder
-            imports.install(spec.source, spec.tree)
+            for source in (spec.source, *spec.also):
+                imports.install(source, spec.tree)
     if spec is None:
         return
     from pytest_genopt.collector import TrialCollector, TrialRecorder

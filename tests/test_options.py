@@ -94,6 +94,10 @@ if TYPE_CHECKING:
         (["--genopt-model=bad model"], "--genopt-model: invalid value 'bad model'"),
         (["--genopt-only="], "--genopt-only: invalid value ''"),
         (
+            ["--genopt-import-root=no/such/folder"],
+            "--genopt-import-root: invalid value 'no/such/folder'; expected an existing folder",
+        ),
+        (
             ["--genopt-holdout-every=0"],
             "--genopt-holdout-every: invalid value '0'; expected an integer >= 1",
         ),

@@ -39,6 +39,7 @@ def propose(request):
 """
 GRID = ["--grid", "horizon=1,all", "--grid", "batch_size=1,2", "--repeats", "2"]
 RUN = ["--iterations", "1", "--backend", "python:optimizer:propose"]
+PLAIN_RUN = ["--genopt-iterations=1", "--genopt-backend=python:optimizer:propose"]
 
 
 @pytest.fixture
@@ -322,3 +323,31 @@ def test_a_failed_run_is_described_by_its_own_stop_line(tmp_path: Path) -> None:
     assert _failure(log, 1) == "pytest exited with status 1: E   AssertionError: no"
     log.write_text("")
     assert _failure(log, 5) == "pytest exited with status 5 (see pytest.log)"
+
+
+def test_a_source_imported_from_its_checkout_is_studied_in_each_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkout on PYTHONPATH stands in for an editable install of it: every clone
+    would import the checkout, unless its folder is an import root of the runs."""
+    files = {
+        "src/calc.py": BUGGY_CALC,
+        "tests/test_calc.py": CALC_TESTS,
+        "optimizer.py": OPTIMIZER.replace("calc.py::add", "src/calc.py::add"),
+        ".gitignore": ".genopt/\n__pycache__/\n",
+    }
+    source = init_repo(tmp_path / "source", files)
+    monkeypatch.setenv("PYTHONPATH", str(source / "src"))
+    out = tmp_path / "study"
+    assert main(["study", str(source), *RUN, "--out", str(out)]) == 0
+    (run,) = study_json(out)["runs"]
+    assert run["report"]["best"]["objective"] == 1.0
+    # the same run in a clone without the import root cannot evaluate its candidates
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True)
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *PLAIN_RUN],
+        cwd=clone, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "imported from" in plain.stdout, plain.stdout
+    assert "could not map that import" in plain.stdout

@@ -221,6 +221,10 @@ def _job(options: StudyOptions, spec: RunSpec, source: Source, budget: list[str]
     if options.backend is not None:
         args.append(f"--genopt-backend={options.backend}")
     args += [*spec.options(), *source.options_for(spec), *budget, *options.pytest_args]
+    if source.kind == "repository" and options.executor == "local":
+        # an editable install (or PYTHONPATH) pointing at the source checkout: each
+        # run's candidates import it from their own tree all the same
+        args.append(f"--genopt-import-root={source.name}")
     return {"id": spec.id, "config": dict(spec.config), "repeat": spec.repeat,
             "seed": spec.seed, "args": args}  # fmt: skip
 
