@@ -47,6 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where a task with data reads it: a file, a folder or a Hub dataset id "
         "(bbeh: default $GENOPT_BBEH_DATA, else the Hub)",
     )
+    init.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help="how the tests evaluate, for a task with protocols (atari: quick, the "
+        "default, or paper; see `genopt list`)",
+    )
 
     demo = commands.add_parser(
         "demo", help="optimize a new Pong task end to end (anthropic with a key, else search)"
@@ -79,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return list_tasks()
         if args.command == "init":
             task = find(args.task)
-            init_task(task, args.directory, args.start, args.data)
+            init_task(task, args.directory, args.start, args.data, args.protocol)
             print(next_steps(task, args.directory, args.start))
             return 0
         if args.command == "demo":
@@ -177,13 +183,22 @@ def list_tasks() -> int:
             default = " (default)" if variant == task.default_variant else ""
             description = task.variant_descriptions.get(variant, "")
             print(f"    --start {variant}{default}: {description}")
+        for index, (protocol, description) in enumerate(task.protocols.items()):
+            default = " (default)" if index == 0 else ""
+            print(f"    --protocol {protocol}{default}: {description}")
     return 0
 
 
-def init_task(task: Task, directory: Path, variant: str | None, data: str | None = None) -> None:
+def init_task(
+    task: Task,
+    directory: Path,
+    variant: str | None,
+    data: str | None = None,
+    protocol: str | None = None,
+) -> None:
     """Write ``task`` into ``directory`` as a new git repository with a first commit.
 
-    Everything is read and checked (variant, data) before anything is written.
+    Everything is read and checked (variant, data, protocol) before anything is written.
     """
     import git
 
@@ -191,11 +206,13 @@ def init_task(task: Task, directory: Path, variant: str | None, data: str | None
         raise CommandError(f"{directory} exists and is not an empty directory")
     if data is not None and task.data_files is None:
         raise CommandError(f"--data: task {task.id} reads no data")
+    if protocol is not None and not task.protocols:
+        raise CommandError(f"--protocol: task {task.id} has no protocols (it evaluates one way)")
     try:
-        files = task.files(variant)
+        files = task.files(variant, protocol)
         if task.data_files is not None:
             files.update(task.data_files(data))
-    except ValueError as exc:  # an unknown variant, or data that cannot be read
+    except ValueError as exc:  # an unknown variant or protocol, or data that cannot be read
         raise CommandError(str(exc)) from None
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

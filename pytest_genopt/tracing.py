@@ -16,7 +16,8 @@ import itertools
 import math
 import numbers
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeAlias, TypeVar, overload
 
 from pytest_genopt.task_usage import TaskUsage, count
@@ -291,6 +292,19 @@ def put_calls(calls: list[CallRecord]) -> None:
     record = _CURRENT
     if record is not None:
         record.calls.extend(calls)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Record nothing inside the block: ``@trainable`` calls run unrecorded and the
+    fixture's methods do nothing, e.g. for an evaluation whose steps are not evidence
+    (recording its thousands of calls would only be pushed out of the horizon)."""
+    global _CURRENT
+    record, _CURRENT = _CURRENT, None
+    try:
+        yield
+    finally:
+        _CURRENT = record
 
 
 class TrialReporter:

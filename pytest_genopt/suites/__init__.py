@@ -44,18 +44,29 @@ class Task:
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: files made from the task's data (``genopt init --data SOURCE``), or None
     data_files: Callable[[str | None], dict[str, str]] | None = None
+    #: evaluation protocols (``genopt init --protocol NAME``), each with a sentence;
+    #: the first is the default.  Empty: the task evaluates one way.
+    protocols: dict[str, str] = field(default_factory=dict)
+    #: the files that record a protocol (e.g. ``protocol.json``), given its name
+    protocol_files: Callable[[str], dict[str, str]] | None = None
 
     @property
     def id(self) -> str:
         return f"{self.suite}/{self.name}"
 
-    def files(self, variant: str | None = None) -> dict[str, str]:
-        """The task's files for ``variant``: shared, the variant's, then the task's own."""
+    def files(self, variant: str | None = None, protocol: str | None = None) -> dict[str, str]:
+        """The task's files for ``variant``: shared, the variant's, the task's own, then
+        those recording ``protocol`` (default: the task's first)."""
         chosen = variant or self.default_variant
         if chosen not in self.variants:
             raise ValueError(
                 f"task {self.id} has no variant {chosen!r}; choose one of "
                 f"{', '.join(self.variants)}"
+            )
+        if protocol is not None and protocol not in self.protocols:
+            offered = ", ".join(self.protocols) or "none: it evaluates one way"
+            raise ValueError(
+                f"task {self.id} has no protocol {protocol!r}; choose one of {offered}"
             )
         files: dict[str, str] = {}
         layers = [self.root / "common", self.root / "variants" / chosen]
@@ -69,6 +80,8 @@ class Task:
                 )
                 if path.is_file() and not hidden:
                     files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
+        if self.protocol_files is not None and self.protocols:
+            files.update(self.protocol_files(protocol or next(iter(self.protocols))))
         return files
 
 

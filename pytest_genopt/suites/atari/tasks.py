@@ -2,14 +2,18 @@
 
 Importing this module is cheap (no gymnasium); the templates are plain files under
 ``templates/<game>/`` (``common/`` for the tests, ``variants/<variant>/`` for the
-starting ``policy.py``).
+starting ``policy.py``).  Each task offers the evaluation protocols of
+:mod:`.protocol` (``quick`` by default, ``paper`` for a game in its table): the protocol
+is written to ``protocol.json``, which the tests read, and described in the README.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from pytest_genopt.suites import Task
+from pytest_genopt.suites.atari.protocol import protocol_for, protocols_of
 
 __all__ = ["TEMPLATES", "tasks"]
 
@@ -38,10 +42,21 @@ _VARIANTS = {
 }
 
 _DESCRIPTIONS = {
-    "pong": "Pong: win points against the computer's paddle within 1,000 steps",
-    "breakout": "Breakout: keep the ball in play and break bricks within 1,000 steps",
-    "space_invaders": "Space Invaders: shoot invaders and dodge their shots within 1,000 steps",
+    "pong": "Pong: win points against the computer's paddle",
+    "breakout": "Breakout: keep the ball in play and break bricks",
+    "space_invaders": "Space Invaders: shoot invaders and dodge their shots",
 }
+
+
+def protocol_files(game: str, name: str) -> dict[str, str]:
+    """The files recording protocol ``name`` of ``game``'s task: ``protocol.json`` (what
+    the tests read) and the README with the protocol described at its end."""
+    protocol = protocol_for(game, name)
+    readme = (TEMPLATES / game / "common" / "README.md").read_text(encoding="utf-8")
+    return {
+        "protocol.json": protocol.to_text(),
+        "README.md": readme.rstrip("\n") + "\n\n" + protocol.describe(),
+    }
 
 
 def tasks() -> list[Task]:
@@ -56,6 +71,8 @@ def tasks() -> list[Task]:
             default_variant="skeleton",
             extra="atari",
             variant_descriptions=dict(variants),
+            protocols=protocols_of(game),
+            protocol_files=partial(protocol_files, game),
         )
         for game, variants in _VARIANTS.items()
     ]
