@@ -74,6 +74,7 @@ def test_one_task_per_game_with_blank_and_skeleton_variants() -> None:
                 "README.md",
                 "pytest.ini",
                 "policy.py",
+                "protocol.json",
                 "tests/test_policy.py",
             }
         assert task.files() == task.files("skeleton")

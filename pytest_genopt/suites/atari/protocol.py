@@ -377,7 +377,7 @@ def evaluate(
         returns = ", ".join(_number(r) for r in result.returns)
         genopt.feedback(
             f"{protocol.name} protocol evaluation: mean raw score "
-            f"{_number(result.mean_return)} over {len(result.returns)} episode(s); "
+            f"{_number(result.mean_return)} over {_plural(len(result.returns), 'episode')}; "
             f"raw score per episode: {returns}; {result.summary()}"
         )
     return result
