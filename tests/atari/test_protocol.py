@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ PAPERS_NUMBERS = {
 
 def small(protocol: Protocol, **changes: Any) -> Protocol:
     """``protocol`` with fewer, shorter episodes: the wiring, without 10 x 4,000 steps."""
-    return Protocol(**{**protocol.__dict__, **changes})
+    return dataclasses.replace(protocol, **changes)
 
 
 def test_the_paper_table_and_the_ale_settings_it_asks_for() -> None:

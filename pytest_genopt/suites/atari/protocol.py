@@ -185,10 +185,10 @@ class Protocol:
 
     def describe(self) -> str:
         """The protocol in a few Markdown lines, for the task's README."""
-        tests = _plural(len(self.seeds), "training test") + f" (seeds {_list(self.seeds)})"
+        tests = f"{_plural(len(self.seeds), 'training test')} ({_seeds_text(self.seeds)})"
         if self.holdout_seeds:
-            tests += f" and {_plural(len(self.holdout_seeds), 'holdout test')} (seeds "
-            tests += f"{_list(self.holdout_seeds)}: reported, never used to accept an edit)"
+            tests += f" and {_plural(len(self.holdout_seeds), 'holdout test')} "
+            tests += f"({_seeds_text(self.holdout_seeds)}: reported, never used to accept an edit)"
         bounds = "the game's `score_bounds`"
         if self.score_bounds is not None:
             bounds = f"low = {self.score_bounds[0]:g}, high = {self.score_bounds[1]:g}"
@@ -196,14 +196,16 @@ class Protocol:
         if not self.sticky_actions:
             sticky += " (a deterministic emulator: a deterministic policy plays the same game"
             sticky += " in every episode)"
+        episodes = "1 episode"
+        if self.episodes > 1:
+            episodes = f"{self.episodes} episodes (consecutive seeds from its own)"
         lines = [
             f"## Evaluation protocol: {self.name}",
             "",
             "`protocol.json` records it and `tests/test_policy.py` reads it:",
             "",
-            f"- {tests}, each playing {_plural(self.episodes, 'episode')} (consecutive "
-            f"seeds from its own) of at most {self.max_steps:,} steps of {self.frameskip} "
-            f"frames, {sticky}.",
+            f"- {tests}, each playing {episodes} of at most {self.max_steps:,} steps of "
+            f"{self.frameskip} frames, {sticky}.",
             "- A test's value is `normalized_score`: the mean over its episodes of "
             f"`(return - low) / (high - low)` clipped to [0, 1], {bounds}.",
         ]
@@ -274,8 +276,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _list(seeds: tuple[int, ...]) -> str:
-    return ", ".join(map(str, seeds))
+def _seeds_text(seeds: tuple[int, ...]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
 def protocols_of(game: str) -> dict[str, str]:
