@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             task = find(args.task)
             init_task(task, args.directory, args.start, args.data, args.protocol)
-            print(next_steps(task, args.directory, args.start))
+            print(next_steps(task, args.directory, args.start, args.protocol))
             return 0
         if args.command == "demo":
             return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
@@ -253,8 +253,12 @@ DEFAULT_COMMANDS = (
 )
 
 
-def next_steps(task: Task, directory: Path, variant: str | None = None) -> str:
+def next_steps(
+    task: Task, directory: Path, variant: str | None = None, protocol: str | None = None
+) -> str:
     commands = task.commands.get(variant or task.default_variant) or DEFAULT_COMMANDS
+    if protocol is not None:  # its own settings (e.g. the paper's horizons) are there
+        commands = (*commands, f"# README.md: the {protocol} protocol and its commands")
     return (
         f"genopt: wrote {task.id} into {directory} (a git repository with one commit)\n"
         "next:\n"

@@ -122,7 +122,9 @@ def test_init_paper_writes_the_protocol_and_its_tests_report_raw_scores(
 ) -> None:
     target = pytester.path / "pong"
     assert main(["init", "atari/pong", str(target), "--protocol", "paper"]) == 0
-    assert "genopt: wrote atari/pong" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "genopt: wrote atari/pong" in out
+    assert out.endswith("    # README.md: the paper protocol and its commands\n")
     assert git(target, "status", "--porcelain") == ""
     written = read_protocol(target / "protocol.json", game="pong")
     assert written == protocol_for("pong", "paper")
