@@ -320,7 +320,7 @@ def test_retry_after_header_is_honoured(
     assert len(server.requests) == 2
 
 
-def test_connection_refused_is_a_backend_error(
+def test_an_unreachable_endpoint_stops_the_run_after_its_retries(
     make_backend: Callable[..., AnthropicBackend],
 ) -> None:
     with socket.socket() as probe:
@@ -328,14 +328,19 @@ def test_connection_refused_is_a_backend_error(
         port = probe.getsockname()[1]
     backend = make_backend(base_url=f"http://127.0.0.1:{port}", sdk_max_retries=0)
 
-    with pytest.raises(BackendError) as caught:
+    with pytest.raises(BackendFatal) as caught:
         backend.propose(REQUEST)
 
     message = str(caught.value)
     assert message.startswith(
-        f"anthropic: cannot connect to http://127.0.0.1:{port} after 5 attempts"
+        f"anthropic: cannot connect to http://127.0.0.1:{port} (5 attempts in "
     )
+    assert message.endswith("can be resumed (--genopt-resume) when the network is back")
     assert one_line(message)
+    # with waits that outlast the budget, it stops after the first attempt
+    slow = make_backend(base_url=f"http://127.0.0.1:{port}", sdk_max_retries=0, overload_wait=60)
+    with pytest.raises(BackendFatal, match=r"\(1 attempt in 0 s\)"):
+        slow.propose(REQUEST)
 
 
 def test_timeouts_are_retried_then_a_backend_error(

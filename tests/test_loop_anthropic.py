@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -139,3 +140,29 @@ def test_missing_api_key_is_a_usage_error(
     result.stderr.fnmatch_lines(
         ["ERROR: --genopt-backend=anthropic: ANTHROPIC_API_KEY is not set*"]
     )
+
+
+def test_an_unreachable_api_stops_the_run_soon_and_it_resumes_when_back(
+    pytester: pytest.Pytester,
+    calc_project: Path,
+    api: MessagesServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: the network is "down"
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", down)
+    args = ["--genopt-iterations=1", "--genopt-backend=anthropic", "--genopt-seed=0"]
+    result = genopt(pytester, *args)
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    stopped = report_of(calc_project)["stopped"]
+    assert stopped.startswith(f"anthropic: cannot connect to {down} (2 attempts in ")
+    assert stopped.endswith("can be resumed (--genopt-resume) when the network is back")
+    assert report_of(calc_project)["iterations"] == []
+    # the network is back: the same run goes on and keeps the fix
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
+    fix = {"edits": [{"parameter": "calc.py::add", "text": FIX}], "rationale": "add"}
+    api.add(MessagesServer.tool_reply(fix, usage(200, 60)))
+    resumed = genopt(pytester, *args, "--genopt-resume=last")
+    report = report_of(calc_project)
+    assert [i["decision"] for i in report["iterations"]] == ["accepted"], resumed.stdout.str()

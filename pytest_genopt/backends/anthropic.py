@@ -9,7 +9,9 @@ Failures are layered: the SDK retries 408/409/429/5xx and connection errors
 itself (``sdk_max_retries``); when it still gives up on an overload, a rate
 limit, a server error or a connection problem this backend waits and tries
 again (``overload_retries``), then raises :class:`BackendError`.  A rejected
-API key is :class:`BackendFatal` at once.
+API key is :class:`BackendFatal` at once, and so is an endpoint that stays
+unreachable for :data:`CONNECT_BUDGET` seconds of retries (DNS, refused): the run
+stops in one line and can be resumed, instead of every iteration waiting as long.
 
 The SDK is imported only when a backend is built, so importing this module
 stays cheap.
@@ -62,6 +64,10 @@ TOOL_DESCRIPTION = (
     "exactly once, with all your edits."
 )
 
+#: seconds a call keeps retrying an endpoint it cannot reach (DNS, refused, reset)
+#: before the run stops: a network that is down does not come back within one call,
+#: and every later iteration would wait as long again
+CONNECT_BUDGET = 10.0
 #: longest wait honoured from a ``retry-after`` header, in seconds
 RETRY_AFTER_CAP = 60.0
 
@@ -206,9 +212,11 @@ class AnthropicBackend:
 
         attempts = self._overload_retries + 1
         failure, detail = "no attempt made", ""
+        unreachable_since: float | None = None
         for attempt in range(attempts):
             headers: Mapping[str, str] | None = None
             detail = ""
+            unreachable = False
             try:
                 reply = self._client.messages.create(
                     model=self.model,
@@ -247,6 +255,9 @@ class AnthropicBackend:
                 cause = exc.__cause__
                 detail = f": {self._one_line(str(cause))}" if cause and str(cause) else ""
                 failure = f"cannot connect to {self._endpoint()}"
+                unreachable = True
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
             except anthropic.APIError as exc:
                 raise BackendError(f"anthropic: {self._one_line(exc.message)}") from None
             except json.JSONDecodeError:
@@ -260,10 +271,27 @@ class AnthropicBackend:
                         f"{self._one_line(str(reply))}"
                     )
                 return reply
+            wait = self._wait(attempt, headers)
+            if unreachable and unreachable_since is not None:
+                self._check_reachable(attempt, attempts, unreachable_since, wait, detail)
             if attempt + 1 < attempts:
-                time.sleep(self._wait(attempt, headers))
+                time.sleep(wait)
         plural = "" if attempts == 1 else "s"
         raise BackendError(f"anthropic: {failure} after {attempts} attempt{plural}{detail}")
+
+    def _check_reachable(
+        self, attempt: int, attempts: int, since: float, wait: float, detail: str
+    ) -> None:
+        """Stop the run (resumable) once an unreachable endpoint has had its time."""
+        spent = time.monotonic() - since
+        if attempt + 1 < attempts and spent + wait <= CONNECT_BUDGET:
+            return
+        plural = "" if attempt == 0 else "s"
+        raise BackendFatal(
+            f"anthropic: cannot connect to {self._endpoint()} ({attempt + 1} attempt{plural} "
+            f"in {spent:.0f} s){detail}; the run stops here and can be resumed "
+            "(--genopt-resume) when the network is back"
+        )
 
     def _wait(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         retry_after = _retry_after(headers)
