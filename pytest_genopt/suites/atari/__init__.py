@@ -1,4 +1,5 @@
-"""Atari benchmark suite: ALE games (Pong, Breakout, Space Invaders) with typed objects.
+"""Atari benchmark suite: ALE games (Pong, Breakout, Space Invaders,
+Freeway, ...) with typed objects.
 
 ``make_env(game)`` returns an environment whose frames carry objects read from the
 console RAM (positions in screen pixels).  ``register_game`` adds a game the package
@@ -9,6 +10,7 @@ does not ship (its environment id, object extractor and events).  Needs the ``at
 from __future__ import annotations
 
 from pytest_genopt.suites.atari.env import GAMES, AtariEnv, Frame, make_env
+from pytest_genopt.suites.atari.freeway import Car, Chicken, FreewayObjects
 from pytest_genopt.suites.atari.games import Event, Game, GameEvents, get_game, register_game
 from pytest_genopt.suites.atari.objects import (
     Alien,
@@ -33,8 +35,11 @@ __all__ = [
     "BreakoutObjects",
     "BreakoutPaddle",
     "Bullet",
+    "Car",
+    "Chicken",
     "Event",
     "Frame",
+    "FreewayObjects",
     "Game",
     "GameEvents",
     "GameObjects",

@@ -6,6 +6,7 @@ the same path as a game a project registers from its ``conftest.py``.
 
 from __future__ import annotations
 
+from pytest_genopt.suites.atari.freeway import compact_freeway, extract_freeway, hit_by_a_car
 from pytest_genopt.suites.atari.games import Event, GameEvents, register_game
 from pytest_genopt.suites.atari.objects import EXTRACTORS
 from pytest_genopt.suites.atari.rollout import (
@@ -19,6 +20,13 @@ from pytest_genopt.suites.atari.rollout import (
 POINT_LOST = Event("lost point", "lost {n} point", "lost {n} points")
 #: Breakout's balls and Space Invaders' cannons.
 LIFE_LOST_EVENT = Event("lost life", "lost {n} life", "lost {n} lives")
+
+#: Freeway's setback: a car pushes the chicken back (no life is lost).
+HIT_BY_A_CAR = Event("hit by a car", "hit by a car {n} time", "hit by a car {n} times")
+#: Freeway over 1,000 steps (the quick protocol): holding UP crosses 11 times, a
+#: crossing without a hit takes ~51 steps (43 walking, 8 waiting at the bottom), so
+#: about 19 is the most the cap allows; 0 = never across.
+FREEWAY_BOUNDS = (0.0, 20.0)
 
 _ENV_IDS = {
     "pong": "ALE/Pong-v5",
@@ -42,3 +50,17 @@ for _name, _env_id in _ENV_IDS.items():
         score_bounds=SCORE_BOUNDS[_name],
         action_aliases=ACTION_ALIASES.get(_name),
     )
+
+# The paper's other games, each with its objects in a module of its own.
+register_game(
+    "freeway",
+    env_id="ALE/Freeway-v5",
+    extract=extract_freeway,
+    # No lives: a car pushes the chicken back, and the clock ends the game.
+    events=GameEvents(
+        scored=Event("crossed the road", "{n} crossing", "{n} crossings"),
+        setbacks=((HIT_BY_A_CAR, hit_by_a_car),),
+    ),
+    step_fields=compact_freeway,
+    score_bounds=FREEWAY_BOUNDS,
+)

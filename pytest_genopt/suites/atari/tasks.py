@@ -39,12 +39,19 @@ _VARIANTS = {
         "skeleton": "target choice, aiming with a lead and dodging alien shots, with "
         "mistuned constants",
     },
+    "freeway": {
+        "blank": "a chicken that stands still; `act` carries a docstring with Freeway's "
+        "lanes and the object API",
+        "skeleton": "a lane target (is the next lane's car clear?) and a walk-or-wait "
+        "action, with mistuned constants (look-ahead, margin)",
+    },
 }
 
 _DESCRIPTIONS = {
     "pong": "Pong: win points against the computer's paddle",
     "breakout": "Breakout: keep the ball in play and break bricks",
     "space_invaders": "Space Invaders: shoot invaders and dodge their shots",
+    "freeway": "Freeway: get the chicken across the road as often as possible",
 }
 
 
@@ -60,7 +67,7 @@ def protocol_files(game: str, name: str) -> dict[str, str]:
 
 
 def tasks() -> list[Task]:
-    """The Atari tasks ``atari/pong``, ``atari/breakout`` and ``atari/space_invaders``."""
+    """The Atari tasks, one per game (``atari/pong``, ..., ``atari/freeway``)."""
     return [
         Task(
             suite="atari",
