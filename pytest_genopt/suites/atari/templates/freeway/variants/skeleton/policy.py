@@ -61,8 +61,8 @@ def choose_lane_target(objects: FreewayObjects) -> int | None:
     if lane < 0:
         return lane  # across: the score is counted, keep going
     car = objects.cars[lane]
-    lookahead = 2  # steps of the car's motion to check
-    margin = 0  # px of clearance on each side of the chicken
+    lookahead = 0  # steps of the car's motion to check
+    margin = -3  # px of clearance on each side of the chicken
     for k in range(lookahead + 1):
         if car_covers(car.x + car.dx * k, CHICKEN_X - margin, CHICKEN_X + CHICKEN_W + margin):
             return None
