@@ -13,22 +13,21 @@ colour in the frame.  Measured rendering effects are tolerated explicitly:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
 import gymnasium  # noqa: F401
 import pytest
 
 from pytest_genopt import tracing
+from pytest_genopt.cli import main
 from pytest_genopt.suites import find_task
 from pytest_genopt.suites.atari import FreewayObjects, get_game, make_env
 from pytest_genopt.suites.atari.freeway import LANE_H, LANE_Y0, lane_at
 from pytest_genopt.suites.atari.pixels import Box, _mask_box, bounding_box, color_mask
 from pytest_genopt.suites.atari.rollout import normalized_score, run_policy
 from pytest_genopt.trainables import discover
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from tests.conftest import git
 
 # --------------------------------------------------------------------------- Freeway
 
@@ -182,15 +181,6 @@ NEW_SKELETONS = {
 }
 
 
-def write_task(path: Path, game: str, variant: str) -> Path:
-    path.mkdir()
-    for name, text in find_task(f"atari/{game}").files(variant).items():
-        target = path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("game", sorted(NEW_TASKS))
 def test_new_game_tasks_initialize_and_their_tests_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, game: str
@@ -198,15 +188,20 @@ def test_new_game_tasks_initialize_and_their_tests_run(
     """Both starts of each task: the blank one fails, the skeleton scores part-way."""
     readme = find_task(f"atari/{game}").files()["README.md"]
     assert "| object | meaning |" in readme
-    blank = write_task(pytester.path / "blank", game, "blank")
+    # genopt init, as a user runs it: a repository with the variant committed
+    for variant in ("blank", "skeleton"):
+        target = pytester.path / variant
+        assert main(["init", f"atari/{game}", str(target), "--start", variant]) == 0
+        assert f"atari/{game}: {variant} starting variant" in git(
+            target, "log", "-1", "--format=%s"
+        )
+    blank, skeleton = pytester.path / "blank", pytester.path / "skeleton"
     [act] = discover(blank)
     assert act.id == "policy.py::act"
     for words in ("Geometry", "y grows DOWNWARDS", "objects.", "Return an action name"):
         assert words in act.text
-    skeleton = write_task(pytester.path / "skeleton", game, "skeleton")
     assert [p.id for p in discover(skeleton)] == NEW_SKELETONS[game]
-    # One script runs a training seed and a holdout seed of both starts.
-    (pytester.path / "conftest.py").write_text("", encoding="utf-8")
+    # Each start plays a training seed and a holdout seed (-rA names the passed ones).
     runs, returns = {}, {}
     for variant, task in (("blank", blank), ("skeleton", skeleton)):
         monkeypatch.chdir(task)
