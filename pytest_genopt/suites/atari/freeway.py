@@ -41,8 +41,9 @@ LANE_Y0 = 28
 LANE_H = 16
 #: The agent's chicken always stands in columns 44..50.
 CHICKEN_X = 44
-#: A car's x wraps round the screen with this period.
-_PERIOD = 160
+_LANES = tuple(range(FREEWAY_LANES))
+_LANE_YS = tuple(LANE_Y0 + LANE_H * lane for lane in _LANES)
+_new = tuple.__new__
 
 ChickenState: TypeAlias = Literal["walking", "hit", "crossed"]
 
@@ -134,23 +135,25 @@ def _state(timer: int) -> ChickenState:
     return "hit" if timer else "walking"
 
 
-def _wrapped(delta: int) -> int:
-    return (delta + _PERIOD // 2) % _PERIOD - _PERIOD // 2
-
-
 def extract_freeway(ram: Any, prev: FreewayObjects | None = None) -> FreewayObjects:
     """Read the Freeway objects from RAM (``bytes`` or a uint8 array; see the module)."""
     r = ram if isinstance(ram, bytes) else bytes(ram)
     y = 193 - r[14]
     pc = None if prev is None else prev.chicken
     chicken = Chicken(CHICKEN_X, y, 7, 8, 0, 0 if pc is None else y - pc.y, _state(r[106]))
-    cars = []
-    for lane in range(FREEWAY_LANES):
-        x = r[117 - lane] - 3
-        dx = 0 if prev is None else _wrapped(x - prev.cars[lane].x)
-        cars.append(Car(x, LANE_Y0 + LANE_H * lane, 8, 8, dx, 0, lane))
+    xs = [r[117 - lane] - 3 for lane in _LANES]
+    if prev is None:
+        moves = [0] * FREEWAY_LANES
+    else:
+        # the motion with the wrap round the 160 px screen taken out
+        moves = [(x - car[0] + 80) % 160 - 80 for x, car in zip(xs, prev.cars, strict=True)]
+    # tuple.__new__ skips the NamedTuple constructor: the rollout builds ten cars a step
+    cars = tuple(
+        _new(Car, (x, y, 8, 8, dx, 0, lane))
+        for x, dx, y, lane in zip(xs, moves, _LANE_YS, _LANES, strict=True)
+    )
     score = (r[103] >> 4) * 10 + (r[103] & 0x0F)
-    return FreewayObjects(chicken, tuple(cars), score)
+    return FreewayObjects(chicken, cars, score)
 
 
 def hit_by_a_car(before: FreewayObjects, after: FreewayObjects) -> bool:
