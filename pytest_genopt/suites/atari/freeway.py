@@ -2,8 +2,8 @@
 
 The agent is the left chicken (x 44): it crosses ten lanes of traffic from the bottom
 pavement to the top one, scoring 1 point per crossing, and then starts again from the
-bottom.  A car that hits it pushes it back down about one lane and stuns it for a
-moment; there are no lives, and the game ends on its clock after 2 minutes 16 seconds
+bottom.  A car that hits it pushes it back down (~20 px) and stuns it for ~14
+steps; there are no lives, and the game ends on its clock after 2 minutes 16 seconds
 (2,048 steps of 4 frames).  Actions: 0 NOOP, 1 UP, 2 DOWN.
 
 Addresses (checked against the rendered frames by ``tests/atari/test_new_games.py``):
@@ -54,8 +54,9 @@ class Chicken(NamedTuple):
     ``y`` is its top pixel: 187 at the start (bottom pavement), about 16 when it reaches
     the top pavement and scores.  UP moves it 4 px per step (``dy == -4``), DOWN 4 px
     down.  ``state``: ``"walking"`` (it obeys UP and DOWN), ``"hit"`` (a car hit it: it
-    is pushed back ~16 px and ignores the joystick for about 45 steps) or
-    ``"crossed"`` (it just scored and waits ~8 steps at the bottom).
+    is pushed back ~20 px, less near the bottom, and ignores the joystick for ~14
+    steps) or
+    ``"crossed"`` (it just scored and waits 7 steps at the bottom).
     """
 
     x: int

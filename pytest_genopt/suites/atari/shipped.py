@@ -24,8 +24,8 @@ LIFE_LOST_EVENT = Event("lost life", "lost {n} life", "lost {n} lives")
 #: Freeway's setback: a car pushes the chicken back (no life is lost).
 HIT_BY_A_CAR = Event("hit by a car", "hit by a car {n} time", "hit by a car {n} times")
 #: Freeway over 1,000 steps (the quick protocol): holding UP crosses 11 times, a
-#: crossing without a hit takes ~51 steps (43 walking, 8 waiting at the bottom), so
-#: about 19 is the most the cap allows; 0 = never across.
+#: crossing without a hit takes ~50 steps (43 walking, 7 waiting at the bottom), so
+#: about 20 is the most the cap allows; 0 = never across.
 FREEWAY_BOUNDS = (0.0, 20.0)
 
 _ENV_IDS = {

@@ -3,7 +3,7 @@
 Each test asserts at least 15 crossings before the step cap and reports
 ``normalized_score("freeway", returns) = crossings / 20`` clipped to [0, 1]: 0 = never
 across, 1 = 20 crossings, about the most 1,000 steps allow (a crossing without a hit
-takes ~51 steps).  Holding UP regardless crosses 11 times.  Sticky actions (each
+takes ~50 steps).  Holding UP regardless crosses 11 times.  Sticky actions (each
 frame keeps the previous action with probability 0.25) make every seed a different
 episode.  The ``holdout`` seeds are only reported by genopt runs, never used as
 evidence or to accept an edit.

@@ -19,7 +19,7 @@ def act(objects: FreewayObjects) -> str:
 
     The agent is a chicken crossing a ten-lane road from the bottom pavement to the
     top one; each crossing scores 1 point and the chicken starts again at the bottom.
-    A car that hits the chicken pushes it back about one lane and stuns it for ~45
+    A car that hits the chicken pushes it back ~20 px and stuns it for ~14
     steps.  There are no lives: the game ends on its clock after 2,048 steps.
 
     Geometry (pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS): the

@@ -74,7 +74,7 @@ def select_action(objects: FreewayObjects, target: int | None) -> str:
     """ "UP" towards ``target`` (a lane), "NOOP" to wait when it is None.
 
     "DOWN" moves the chicken 4 px back down; a chicken that waits where a car will
-    pass is hit, pushed back ~16 px and stunned for about 45 steps.
+    pass is hit, pushed back ~20 px and stunned for about 14 steps.
     """
     chicken = objects.chicken
     if chicken.state != "walking":
