@@ -150,8 +150,8 @@ def extract_freeway(ram: Any, prev: FreewayObjects | None = None) -> FreewayObje
         moves = [(x - car[0] + 80) % 160 - 80 for x, car in zip(xs, prev.cars, strict=True)]
     # tuple.__new__ skips the NamedTuple constructor: the rollout builds ten cars a step
     cars = tuple(
-        _new(Car, (x, y, 8, 8, dx, 0, lane))
-        for x, dx, y, lane in zip(xs, moves, _LANE_YS, _LANES, strict=True)
+        _new(Car, (x, top, 8, 8, dx, 0, lane))
+        for x, dx, top, lane in zip(xs, moves, _LANE_YS, _LANES, strict=True)
     )
     score = (r[103] >> 4) * 10 + (r[103] & 0x0F)
     return FreewayObjects(chicken, cars, score)
