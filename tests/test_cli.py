@@ -74,7 +74,10 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 def test_init_refuses_unknown_tasks_and_variants(tmp_path: Path) -> None:
     result = genopt("init", "atari/pacman", str(tmp_path / "x"))
     assert result.returncode == 2
-    assert "unknown task 'atari/pacman'; known: atari/breakout, atari/pong" in result.stderr
+    assert (
+        "unknown task 'atari/pacman'; known: atari/breakout, atari/freeway, atari/pong"
+        in result.stderr
+    )
     result = genopt("init", "atari/pong", str(tmp_path / "y"), "--start", "expert")
     assert result.returncode == 2
     assert "task atari/pong has no variant 'expert'; choose one of" in result.stderr
