@@ -24,6 +24,7 @@ def test_games_table() -> None:
         "breakout": "ALE/Breakout-v5",
         "space_invaders": "ALE/SpaceInvaders-v5",
         "freeway": "ALE/Freeway-v5",
+        "qbert": "ALE/Qbert-v5",
     }
     assert set(EXTRACTORS) < set(GAMES)  # the newer games keep their objects in modules
 

@@ -26,6 +26,7 @@ from pytest_genopt.suites.atari.objects import (
     Shield,
     SpaceInvadersObjects,
 )
+from pytest_genopt.suites.atari.qbert import Cube, Enemy, QbertObjects, QbertPlayer
 
 __all__ = [
     "GAMES",
@@ -37,6 +38,8 @@ __all__ = [
     "Bullet",
     "Car",
     "Chicken",
+    "Cube",
+    "Enemy",
     "Event",
     "Frame",
     "FreewayObjects",
@@ -47,6 +50,8 @@ __all__ = [
     "PongBall",
     "PongObjects",
     "PongPaddle",
+    "QbertObjects",
+    "QbertPlayer",
     "Shield",
     "SpaceInvadersObjects",
     "get_game",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pytest_genopt.suites.atari.freeway import compact_freeway, extract_freeway, hit_by_a_car
 from pytest_genopt.suites.atari.games import Event, GameEvents, register_game
 from pytest_genopt.suites.atari.objects import EXTRACTORS
+from pytest_genopt.suites.atari.qbert import compact_qbert, extract_qbert
 from pytest_genopt.suites.atari.rollout import (
     ACTION_ALIASES,
     LIFE_LOST,
@@ -63,4 +64,18 @@ register_game(
     ),
     step_fields=compact_freeway,
     score_bounds=FREEWAY_BOUNDS,
+)
+
+#: Q*bert over 1,000 steps (the quick protocol): 25 points a cube; a policy that avoids
+#: the enemies clears the first pyramid (21 cubes and a bonus) and scores ~4,000.
+QBERT_BOUNDS = (0.0, 5000.0)
+register_game(
+    "qbert",
+    env_id="ALE/Qbert-v5",
+    extract=extract_qbert,
+    events=GameEvents(
+        scored=Event("scored", "scored {n} time", "scored {n} times"), life_lost=LIFE_LOST_EVENT
+    ),
+    step_fields=compact_qbert,
+    score_bounds=QBERT_BOUNDS,
 )

@@ -45,6 +45,12 @@ _VARIANTS = {
         "skeleton": "a lane target (is the next lane's car clear?) and a walk-or-wait "
         "action, with mistuned constants (look-ahead, margin)",
     },
+    "qbert": {
+        "blank": "a Q*bert that stands still; `act` carries a docstring with the pyramid's "
+        "moves and the object API",
+        "skeleton": "a next-cube choice (safe from enemies, not yet changed) and a hop "
+        "towards it, with mistuned constants (danger distance, weight of new cubes)",
+    },
 }
 
 _DESCRIPTIONS = {
@@ -52,6 +58,7 @@ _DESCRIPTIONS = {
     "breakout": "Breakout: keep the ball in play and break bricks",
     "space_invaders": "Space Invaders: shoot invaders and dodge their shots",
     "freeway": "Freeway: get the chicken across the road as often as possible",
+    "qbert": "Q*bert: change the pyramid's cubes while dodging balls and Coily",
 }
 
 
