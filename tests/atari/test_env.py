@@ -25,6 +25,7 @@ def test_games_table() -> None:
         "space_invaders": "ALE/SpaceInvaders-v5",
         "freeway": "ALE/Freeway-v5",
         "qbert": "ALE/Qbert-v5",
+        "seaquest": "ALE/Seaquest-v5",
     }
     assert set(EXTRACTORS) < set(GAMES)  # the newer games keep their objects in modules
 

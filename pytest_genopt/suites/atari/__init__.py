@@ -26,7 +26,10 @@ from pytest_genopt.suites.atari.objects import (
     Shield,
     SpaceInvadersObjects,
 )
-from pytest_genopt.suites.atari.qbert import Cube, Enemy, QbertObjects, QbertPlayer
+from pytest_genopt.suites.atari.qbert import Cube, QbertObjects, QbertPlayer
+from pytest_genopt.suites.atari.qbert import Enemy as QbertEnemy
+from pytest_genopt.suites.atari.seaquest import Enemy as SeaquestEnemy
+from pytest_genopt.suites.atari.seaquest import SeaquestObjects, Submarine
 
 __all__ = [
     "GAMES",
@@ -39,7 +42,6 @@ __all__ = [
     "Car",
     "Chicken",
     "Cube",
-    "Enemy",
     "Event",
     "Frame",
     "FreewayObjects",
@@ -50,10 +52,14 @@ __all__ = [
     "PongBall",
     "PongObjects",
     "PongPaddle",
+    "QbertEnemy",
     "QbertObjects",
     "QbertPlayer",
+    "SeaquestEnemy",
+    "SeaquestObjects",
     "Shield",
     "SpaceInvadersObjects",
+    "Submarine",
     "get_game",
     "make_env",
     "register_game",

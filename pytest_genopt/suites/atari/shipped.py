@@ -16,6 +16,7 @@ from pytest_genopt.suites.atari.rollout import (
     SCORE_BOUNDS,
     STEP_FIELDS,
 )
+from pytest_genopt.suites.atari.seaquest import compact_seaquest, extract_seaquest
 
 #: Pong has no lives: the opponent's points are its setbacks.
 POINT_LOST = Event("lost point", "lost {n} point", "lost {n} points")
@@ -78,4 +79,16 @@ register_game(
     ),
     step_fields=compact_qbert,
     score_bounds=QBERT_BOUNDS,
+)
+
+register_game(
+    "seaquest",
+    env_id="ALE/Seaquest-v5",
+    extract=extract_seaquest,
+    # Points for each shark or enemy submarine shot and for surfacing with divers.
+    events=GameEvents(
+        scored=Event("scored", "scored {n} time", "scored {n} times"), life_lost=LIFE_LOST_EVENT
+    ),
+    step_fields=compact_seaquest,
+    score_bounds=(0.0, 1000.0),
 )

@@ -51,6 +51,12 @@ _VARIANTS = {
         "skeleton": "a next-cube choice (safe from enemies, not yet changed) and a hop "
         "towards it, with mistuned constants (danger distance, weight of new cubes)",
     },
+    "seaquest": {
+        "blank": "a submarine that waits on the surface; `act` carries a docstring with "
+        "Seaquest's lanes and the object API",
+        "skeleton": "a depth to patrol (or the surface when oxygen is low) and a steer-"
+        "and-shoot action, with mistuned constants (oxygen threshold, lane, dead zone)",
+    },
 }
 
 _DESCRIPTIONS = {
@@ -59,6 +65,7 @@ _DESCRIPTIONS = {
     "space_invaders": "Space Invaders: shoot invaders and dodge their shots",
     "freeway": "Freeway: get the chicken across the road as often as possible",
     "qbert": "Q*bert: change the pyramid's cubes while dodging balls and Coily",
+    "seaquest": "Seaquest: shoot sharks and submarines, rescue divers, mind the oxygen",
 }
 
 
