@@ -29,6 +29,19 @@ SUB = (187, 187, 53)
 ENEMY_COLOURS = ((92, 186, 92), (170, 170, 170))
 OXYGEN_BAR = (214, 214, 214)
 OXYGEN_ROW = 170
+#: The divers collected are drawn as blue figures in rows 178..186, under the oxygen bar.
+DIVER_ICON = (24, 26, 167)
+
+
+def blob_starts(mask: Any, gap: int = 2) -> list[int]:
+    """Left columns of the groups of ``mask``'s columns (gaps over ``gap`` px apart)."""
+    starts: list[int] = []
+    last = -10
+    for x in np.flatnonzero(mask.any(axis=0)):
+        if x > last + gap:
+            starts.append(int(x))
+        last = x
+    return starts
 
 
 def script(t: int) -> str:
@@ -45,17 +58,11 @@ def enemy_columns(rgb: Any, lane: int) -> list[int]:
     mask = np.zeros(band.shape[:2], dtype=bool)
     for colour in ENEMY_COLOURS:
         mask |= np.all(band == colour, axis=2)
-    starts: list[int] = []
-    last = -10
-    for x in np.flatnonzero(mask.any(axis=0)):
-        if x > last + 2:
-            starts.append(int(x) + 8)
-        last = x
-    return starts
+    return [x + 8 for x in blob_starts(mask)]
 
 
 def test_seaquest_objects_match_pixels() -> None:
-    subs = exact_lanes = lanes = surfaced = facing_checked = 0
+    subs = exact_lanes = lanes = surfaced = facing_checked = rescuing = 0
     total = 0.0
     with make_env("seaquest", render_rgb=True) as env:
         prev: SeaquestObjects = env.reset(seed=0).objects
@@ -106,16 +113,19 @@ def test_seaquest_objects_match_pixels() -> None:
             # Oxygen bar, score, lives.
             bar = int(np.all(rgb[OXYGEN_ROW] == OXYGEN_BAR, axis=1).sum())
             assert bar == min(obj.oxygen, 63), (t, obj.oxygen, bar)
+            icons = blob_starts(np.all(rgb[176:188] == DIVER_ICON, axis=2))
+            assert len(icons) == obj.divers, (t, obj.divers, icons)
+            rescuing += obj.divers > 0
             total += reward
             assert obj.score == total
             assert obj.lives == env.info["lives"] - 1
             prev = obj
-    print(subs, exact_lanes, lanes, surfaced, facing_checked, total)
     assert subs > 300
     assert facing_checked > 200
     assert exact_lanes > 0.9 * lanes
     assert total >= 40  # enemies were shot (20 points each), and vanished from the RAM
     assert surfaced >= 10
+    assert rescuing > 50  # a diver was picked up and shown
 
 
 def dive_and_shoot(objects: SeaquestObjects) -> str:
