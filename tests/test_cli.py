@@ -76,7 +76,7 @@ def test_init_refuses_unknown_tasks_and_variants(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert (
         "unknown task 'atari/pacman'; known: atari/breakout, atari/freeway, atari/pong, "
-        "atari/seaquest, atari/space_invaders" in result.stderr
+        "atari/qbert, atari/seaquest, atari/space_invaders" in result.stderr
     )
     result = genopt("init", "atari/pong", str(tmp_path / "y"), "--start", "expert")
     assert result.returncode == 2
