@@ -26,6 +26,7 @@ def test_games_table() -> None:
         "freeway": "ALE/Freeway-v5",
         "qbert": "ALE/Qbert-v5",
         "seaquest": "ALE/Seaquest-v5",
+        "asterix": "ALE/Asterix-v5",
     }
     assert set(EXTRACTORS) < set(GAMES)  # the newer games keep their objects in modules
 

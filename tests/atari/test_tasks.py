@@ -61,7 +61,7 @@ def write_task(path: Path, game: str, variant: str) -> Path:
 def test_one_task_per_game_with_blank_and_skeleton_variants() -> None:
     listed = tasks()
     # the paper's newer games are tested in test_new_games.py
-    games = (*GAMES, "freeway", "qbert", "seaquest")
+    games = (*GAMES, "freeway", "qbert", "seaquest", "asterix")
     assert [t.id for t in listed] == [f"atari/{game}" for game in games]
     for task in listed:
         assert task.suite == "atari"

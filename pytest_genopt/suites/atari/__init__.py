@@ -9,6 +9,7 @@ does not ship (its environment id, object extractor and events).  Needs the ``at
 
 from __future__ import annotations
 
+from pytest_genopt.suites.atari.asterix import Asterix, AsterixObjects, LaneObject
 from pytest_genopt.suites.atari.env import GAMES, AtariEnv, Frame, make_env
 from pytest_genopt.suites.atari.freeway import Car, Chicken, FreewayObjects
 from pytest_genopt.suites.atari.games import Event, Game, GameEvents, get_game, register_game
@@ -34,6 +35,8 @@ from pytest_genopt.suites.atari.seaquest import SeaquestObjects, Submarine
 __all__ = [
     "GAMES",
     "Alien",
+    "Asterix",
+    "AsterixObjects",
     "AtariEnv",
     "BreakoutBall",
     "BreakoutObjects",
@@ -49,6 +52,7 @@ __all__ = [
     "GameEvents",
     "GameObjects",
     "InvadersPlayer",
+    "LaneObject",
     "PongBall",
     "PongObjects",
     "PongPaddle",

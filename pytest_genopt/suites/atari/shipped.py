@@ -6,6 +6,7 @@ the same path as a game a project registers from its ``conftest.py``.
 
 from __future__ import annotations
 
+from pytest_genopt.suites.atari.asterix import asterix_registration
 from pytest_genopt.suites.atari.freeway import compact_freeway, extract_freeway, hit_by_a_car
 from pytest_genopt.suites.atari.games import Event, GameEvents, register_game
 from pytest_genopt.suites.atari.objects import EXTRACTORS
@@ -92,3 +93,5 @@ register_game(
     step_fields=compact_seaquest,
     score_bounds=(0.0, 1000.0),
 )
+
+register_game("asterix", **asterix_registration())

@@ -57,6 +57,12 @@ _VARIANTS = {
         "skeleton": "a depth to patrol (or the surface when oxygen is low) and a steer-"
         "and-shoot action, with mistuned constants (oxygen threshold, lane, dead zone)",
     },
+    "asterix": {
+        "blank": "an Asterix that stands still; `act` carries a docstring with Asterix's "
+        "lanes and the object API",
+        "skeleton": "a lane choice (the nearest object worth points clear of lyres) and "
+        "a move there dodging lyres, with mistuned constants (safety, danger)",
+    },
 }
 
 _DESCRIPTIONS = {
@@ -66,6 +72,7 @@ _DESCRIPTIONS = {
     "freeway": "Freeway: get the chicken across the road as often as possible",
     "qbert": "Q*bert: change the pyramid's cubes while dodging balls and Coily",
     "seaquest": "Seaquest: shoot sharks and submarines, rescue divers, mind the oxygen",
+    "asterix": "Asterix: collect the objects worth points and dodge the lyres",
 }
 
 
