@@ -189,7 +189,8 @@ def compact_asterix(objects: AsterixObjects) -> dict[str, Any]:
     }
 
 
-#: Asterix over 1,000 steps (the quick protocol): see ``docs/suites/atari.md``.
+#: Asterix over 1,000 steps (the quick protocol): standing still scores 200, the task's
+#: skeleton 800 .. 3,300 (measured over its 8 seeds), so 5,000 leaves room above.
 ASTERIX_BOUNDS = (0.0, 5000.0)
 
 
