@@ -319,7 +319,7 @@ def test_the_shipped_games_are_registrations_with_their_own_events() -> None:
         "UPFIRE": "RIGHTFIRE",
         "DOWNFIRE": "LEFTFIRE",
     }
-    with pytest.raises(ValueError, match="unknown Atari game 'boxing'; known games: breakout"):
+    with pytest.raises(ValueError, match=r"unknown Atari game 'boxing'; known games: .*breakout, "):
         get_game("boxing")
 
 
