@@ -141,6 +141,7 @@ def check_lane(rgb: Any, obj: AsterixObjects, lane: int, o: Any, stats: dict[str
         return  # touching Asterix: partly hidden behind it
     assert drawn is not None, o
     assert (o.lane, o.y, o.w, o.h, o.dy) == (lane, LANE_Y0 + LANE_H * lane, 8, 11, 0)
+    assert abs(o.dx) <= 8, o
     stats["objects"] += 1
     ys, xs = np.nonzero(mask)
     assert tuple(band[ys[0], xs[0]]) == KIND_COLOURS[o.kind], (o, band[ys[0], xs[0]])

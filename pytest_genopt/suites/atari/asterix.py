@@ -47,6 +47,9 @@ LANE_H = 16
 _LANES = tuple(range(ASTERIX_LANES))
 _LYRES = frozenset((204, 216))
 _POINTS, _EMPTY = 12, 11
+#: Objects slide 4 px per step at first (7 seen once at an edge); a larger jump is a
+#: new object.
+_MAX_DX = 16
 
 AsterixState: TypeAlias = Literal["alive", "hit"]
 LaneObjectKind: TypeAlias = Literal["lyre", "reward", "points"]
@@ -87,7 +90,8 @@ class LaneObject(NamedTuple):
     ``kind``: ``"lyre"`` (an enemy: touching it costs a life), ``"reward"`` (worth
     points when Asterix touches it) or ``"points"`` (a collected object's points, shown
     for a moment; harmless).  ``dx`` is the motion since the previous step (0 when the
-    lane's object just changed).  The drawn sprite is sometimes 1 px right of ``x``.
+    lane's object just changed or came in anew at an edge).  The drawn sprite is
+    sometimes 1 px right of ``x``.
     """
 
     x: int
@@ -155,6 +159,8 @@ def _lane_object(r: bytes, lane: int, prev: AsterixObjects | None) -> LaneObject
     x = r[42 + lane]
     before = None if prev is None else prev.lanes[lane]
     dx = 0 if before is None or before.kind != kind else x - before.x
+    if abs(dx) > _MAX_DX:
+        dx = 0  # a new object came in at the other edge
     return LaneObject(x, LANE_Y0 + LANE_H * lane, 8, 11, dx, 0, lane, kind)
 
 
