@@ -149,6 +149,8 @@ def test_an_interrupted_study_resumes_its_run_where_it_stopped(
         (["--grid", "horizon=1,1"], "a value given twice"),
         (["--repeats", "0"], "--repeats must be >= 1, got 0"),
         (["--jobs", "0"], "--jobs must be >= 1, got 0"),
+        (["--budget-usd", "-1"], "--budget-usd must be a number >= 0, got -1.0"),
+        (["--max-tokens", "0"], "--max-tokens must be >= 1, got 0"),
         (["--", "--genopt-seed=3"], "--genopt-seed after --: the study sets it"),
         (["--grid", "horizon=1", "--", "--genopt-horizon=3"], "--genopt-horizon after --"),
         (["SOURCE=atari/nope"], "atari/nope: neither a suite task"),

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from pytest_genopt.backends import Usage
 from pytest_genopt.journal import write_json_atomic
@@ -21,9 +22,6 @@ from pytest_genopt.study.grid import RESERVED, RunSpec, parse_grid, run_specs
 from pytest_genopt.study.progress import Progress
 from pytest_genopt.study.runner import read_record, read_versioned
 from pytest_genopt.study.source import Source, prepare_source
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = ["StudyError", "StudyOptions", "rebuild_report", "run_study"]
 
@@ -103,6 +101,8 @@ def run_study(options: StudyOptions) -> int:
     specs = run_specs(factors, options.repeats, options.seed)
     _check_options(options, factors)
     options.out = options.out.resolve()  # git and the runs work in other directories
+    if Path(options.source).is_dir():  # the same repository from any working directory
+        options.source = str(Path(options.source).resolve())
     settings = _settings(options)
     _check_folder(options.out, settings)
     executor = _executor(options)  # before writing: an unreachable cluster changes nothing
@@ -137,6 +137,10 @@ def _check_options(options: StudyOptions, factors: dict[str, list[str]]) -> None
         raise StudyError(f"--iterations must be >= 1, got {options.iterations}")
     if options.jobs < 1:
         raise StudyError(f"--jobs must be >= 1, got {options.jobs}")
+    if options.budget_usd is not None and not options.budget_usd >= 0:  # NaN too
+        raise StudyError(f"--budget-usd must be a number >= 0, got {options.budget_usd}")
+    if options.max_tokens is not None and options.max_tokens < 1:
+        raise StudyError(f"--max-tokens must be >= 1, got {options.max_tokens}")
     if options.executor not in ("local", "ray"):
         raise StudyError(f"--executor must be local or ray, got {options.executor!r}")
     if options.backend is not None and "backend" in factors:
