@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import gymnasium  # noqa: F401
 import numpy as np
 
-from pytest_genopt import tracing
 from pytest_genopt.cli import main
 from pytest_genopt.suites import find_task
 from pytest_genopt.suites.atari import get_game, make_env
 from pytest_genopt.suites.atari.asterix import LANE_H, LANE_Y0, AsterixObjects
 from pytest_genopt.suites.atari.pixels import Box, _mask_box
-from pytest_genopt.suites.atari.rollout import normalized_score, run_policy
+from pytest_genopt.suites.atari.rollout import normalized_score
 from pytest_genopt.trainables import discover
+from tests.atari.test_new_games import traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -198,21 +198,3 @@ def test_asterix_task_initializes_and_its_tests_run(
 
 
 SKELETON = ["policy.py::act", "policy.py::choose_lane", "policy.py::select_action"]
-
-
-def traced_steps(game: str, policy: Any, max_steps: int) -> tuple[Any, list[dict[str, Any]]]:
-    record = tracing.begin_test(None)
-    try:
-        result = run_policy(
-            policy,
-            game,
-            seeds=0,
-            max_steps=max_steps,
-            sticky_actions=0.25,
-            genopt=tracing.TrialReporter(None),
-            trace="all",
-        )
-        steps = [s for s in tracing.render_trace(record, str) if "t" in s]
-    finally:
-        tracing.end_test()
-    return result, steps

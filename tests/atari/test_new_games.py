@@ -133,7 +133,11 @@ def test_freeway_lanes_and_hits() -> None:
 # ----------------------------------------------------------------- events, all games
 
 
-def traced_steps(game: str, policy: Any, max_steps: int) -> tuple[Any, list[dict[str, Any]]]:
+def traced_steps(
+    game: str, policy: Any, max_steps: int, sticky_actions: float = 0.25
+) -> tuple[Any, list[dict[str, Any]]]:
+    """``policy`` played on ``game`` (seed 0) with every step traced: the result and the
+    rendered steps."""
     record = tracing.begin_test(None)
     try:
         result = run_policy(
@@ -141,7 +145,7 @@ def traced_steps(game: str, policy: Any, max_steps: int) -> tuple[Any, list[dict
             game,
             seeds=0,
             max_steps=max_steps,
-            sticky_actions=0.25,
+            sticky_actions=sticky_actions,
             genopt=tracing.TrialReporter(None),
             trace="all",
         )

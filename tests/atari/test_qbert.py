@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
 import gymnasium  # noqa: F401
 
-from pytest_genopt import tracing
 from pytest_genopt.cli import main
 from pytest_genopt.suites import find_task
 from pytest_genopt.suites.atari import QbertObjects, get_game, make_env
 from pytest_genopt.suites.atari.pixels import Box, bounding_box
-from pytest_genopt.suites.atari.rollout import run_policy
 from pytest_genopt.trainables import discover
+from tests.atari.test_new_games import traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -118,19 +117,8 @@ def test_qbert_objects_match_pixels() -> None:
 def test_qbert_events_are_scoring_and_lost_lives() -> None:
     events = get_game("qbert").events
     assert [e.label for e in events.all()] == ["lost life", "scored"]
-    record = tracing.begin_test(None)
-    try:
-        result = run_policy(
-            lambda o: "UP",  # hops off the pyramid at once: every life is lost
-            "qbert",
-            seeds=0,
-            max_steps=400,
-            genopt=tracing.TrialReporter(None),
-            trace="all",
-        )
-        steps = [s for s in tracing.render_trace(record, str) if "t" in s]
-    finally:
-        tracing.end_test()
+    # hops off the pyramid at once: every life is lost
+    result, steps = traced_steps("qbert", lambda o: "UP", 400, sticky_actions=0.0)
     lost = [s for s in steps if "lost life" in s.get("event", "")]
     assert result.lives_lost == (4,)
     assert len(lost) == 4
