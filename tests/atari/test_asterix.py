@@ -10,7 +10,6 @@ and 9 to 11 rows high (the sprites differ); Asterix, once touched by a lyre, is 
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
@@ -24,7 +23,7 @@ from pytest_genopt.suites.atari.asterix import LANE_H, LANE_Y0, AsterixObjects
 from pytest_genopt.suites.atari.pixels import Box, _mask_box
 from pytest_genopt.suites.atari.rollout import normalized_score
 from pytest_genopt.trainables import discover
-from tests.atari.test_new_games import traced_steps
+from tests.atari.test_new_games import failure_returns, traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -194,7 +193,7 @@ def test_asterix_task_initializes_and_its_tests_run(
     result.stdout.fnmatch_lines(["collected 8 items*"])
     assert result.parseoutcomes() == {"failed": 1, "deselected": 7}
     # measured over the quick protocol's 8 seeds: 800 .. 3,300 (seed 0: 1,450)
-    assert re.findall(r"asterix seed\(s\) 0: return (\d+)", result.stdout.str()) == ["1450"]
+    assert failure_returns(result.stdout.str(), "asterix") == [1450]
 
 
 SKELETON = ["policy.py::act", "policy.py::choose_lane", "policy.py::select_action"]

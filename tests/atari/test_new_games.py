@@ -133,6 +133,16 @@ def test_freeway_lanes_and_hits() -> None:
 # ----------------------------------------------------------------- events, all games
 
 
+def failure_returns(output: str, game: str) -> list[int]:
+    """The returns the failed tests report, once each: read from their ``E`` lines only.
+
+    The short summary repeats the message, and whether it is cut to the terminal's
+    width depends on the terminal, so it is never counted.
+    """
+    pattern = rf"^E\s+(?:AssertionError: )?{game} seed\(s\) \d+: return (-?\d+)"
+    return [int(r) for r in re.findall(pattern, output, flags=re.MULTILINE)]
+
+
 def traced_steps(
     game: str, policy: Any, max_steps: int, sticky_actions: float = 0.25
 ) -> tuple[Any, list[dict[str, Any]]]:
@@ -220,8 +230,7 @@ def test_new_game_tasks_initialize_and_their_tests_run(
             ]
         )
         runs[variant] = result.parseoutcomes()
-        shown = re.findall(rf"{game} seed\(s\) \d+: return (-?\d+)", result.stdout.str())
-        returns[variant] = [int(r) for r in shown]
+        returns[variant] = failure_returns(result.stdout.str(), game)
     assert runs["blank"] == {"failed": 2, "deselected": 6}
     assert returns["blank"] == [0, 0]
     low, high = SKELETON_RETURNS[game]

@@ -15,7 +15,6 @@ colour in the frame.  Measured rendering effects are tolerated explicitly:
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
@@ -26,7 +25,7 @@ from pytest_genopt.suites import find_task
 from pytest_genopt.suites.atari import QbertObjects, get_game, make_env
 from pytest_genopt.suites.atari.pixels import Box, bounding_box
 from pytest_genopt.trainables import discover
-from tests.atari.test_new_games import traced_steps
+from tests.atari.test_new_games import failure_returns, traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -155,8 +154,7 @@ def test_qbert_task_initializes_and_its_tests_run(
         )
         result.stdout.fnmatch_lines(["collected 8 items*", "*test_scores_enough_points?seed0?*"])
         assert result.parseoutcomes() == {"failed": 1, "deselected": 7}
-        shown = re.findall(r"qbert seed\(s\) \d+: return (-?\d+)", result.stdout.str())
-        returns[variant] = [int(r) for r in shown]
+        returns[variant] = failure_returns(result.stdout.str(), "qbert")
     assert returns["blank"] == [0]
     # the skeleton's mistuned constants (measured over the 8 seeds: 125 each)
     assert all(0 < r < 1000 for r in returns["skeleton"]), returns
