@@ -51,13 +51,21 @@ def view(
     )
 
 
-def entry(decision: Decision, iteration: int = 1) -> HistoryEntry:
+LOWERED = {"test": "test_a", "best": 1.0, "value": 0.5, "outcome": "failed", "message": "x"}
+TIED = {"test": "test_b", "best": 0.0, "value": 0.0, "outcome": "failed", "message": "other"}
+
+
+def entry(decision: Decision, iteration: int = 1, moved: tuple[object, ...] = ()) -> HistoryEntry:
+    """A history entry; a rejection lowers a test's value unless ``moved`` says otherwise."""
+    if decision == "rejected" and not moved:
+        moved = (LOWERED,)
     return HistoryEntry(
         iteration=iteration,
         rationale="search: ...",
         edits=(Edit("agent.py::policy", text="def policy(state):\n    return 0\n"),),
         decision=decision,
         reason="",
+        moved=tuple(moved),  # type: ignore[arg-type]
     )
 
 
@@ -289,11 +297,28 @@ def test_step_scale_rule() -> None:
     assert step_scale((entry("rejected"), entry("invalid"))) == pytest.approx(0.5 * 0.85**2)
     assert step_scale((entry("error"),)) == 0.5
     assert step_scale((entry("accepted"),) * 10) == 4.0
-    assert step_scale((entry("rejected"),) * 40) == pytest.approx(0.5 * 0.85**10)
-    # only the last 10 entries count
-    assert step_scale((entry("accepted"),) * 5 + (entry("rejected"),) * 10) == pytest.approx(
-        0.5 * 0.85**10
+    assert step_scale((entry("rejected"),) * 4) == pytest.approx(0.5 * 0.85**4)
+    # only the last 10 entries count, and a success after failures is not stuck
+    assert step_scale((entry("rejected"),) * 10 + (entry("accepted"),)) == pytest.approx(
+        0.5 * 0.85**9 * 1.5
     )
+
+
+def test_a_tie_is_neutral_and_being_stuck_restarts_with_a_larger_step() -> None:
+    tie = entry("rejected", moved=(TIED,))  # no test's value went down
+    assert step_scale((tie,)) == 0.5
+    assert step_scale((entry("rejected", moved=(TIED, LOWERED)),)) == pytest.approx(0.5 * 0.85)
+    assert step_scale((entry("accepted"), tie, tie)) == pytest.approx(0.75)
+    # a moved entry that cannot be read counts against the attempt
+    assert step_scale((entry("rejected", moved=("?",)),)) == pytest.approx(0.5 * 0.85)
+    # five attempts in a row without an acceptance: the step grows from at least 0.5
+    assert step_scale((entry("rejected"),) * 5) == pytest.approx(1.0)
+    assert step_scale((tie,) * 5) == pytest.approx(1.0)
+    assert step_scale((entry("rejected"),) * 10) == pytest.approx(2.0)
+    assert step_scale((entry("rejected"),) * 40) == 4.0
+    # errors neither count as attempts nor break the run of them
+    assert step_scale((tie, tie, entry("error"), tie, tie)) == 0.5
+    assert step_scale((tie, tie, entry("error"), tie, tie, tie)) == pytest.approx(1.0)
 
 
 def _mean_relative_change(history: tuple[HistoryEntry, ...]) -> float:
@@ -308,12 +333,14 @@ def _mean_relative_change(history: tuple[HistoryEntry, ...]) -> float:
     return statistics.mean(changes)
 
 
-def test_acceptances_widen_and_rejections_narrow_the_steps() -> None:
+def test_acceptances_widen_rejections_narrow_and_being_stuck_widens_the_steps() -> None:
     accepted = _mean_relative_change(tuple(entry("accepted", i) for i in range(4)))
     neutral = _mean_relative_change(())
-    rejected = _mean_relative_change(tuple(entry("rejected", i) for i in range(8)))
+    rejected = _mean_relative_change(tuple(entry("rejected", i) for i in range(4)))
+    stuck = _mean_relative_change(tuple(entry("rejected", i) for i in range(10)))
     assert accepted > 1.5 * neutral
     assert neutral > 1.5 * rejected
+    assert stuck > 2 * neutral
 
 
 # --------------------------------------------------------------------------- a real run

@@ -41,10 +41,16 @@ drawn again with a 1.5x larger scale, at most 20 times, after which that
 literal is dropped for another.
 
 **Adaptation** (no hidden state: the step scale is a function of the request):
-with ``a`` accepted and ``r`` rejected or invalid attempts among the last 10
-entries of ``request.history`` (errors count for neither),
+among the last 10 entries of ``request.history`` (errors count for nothing),
+``a`` were accepted and ``r`` failed: invalid, or rejected with some test's
+value lower than with the kept artifact (the entry's ``moved`` tests).  A
+rejection that lowered no test's value is a tie: neutral, it neither widens
+nor narrows the search, so a flat region is crossed instead of shrunk into.
 ``s = clip(0.5 * 1.5**a * 0.85**r, 0.02, 4)``.  Success widens the search,
-failure narrows it around the current best.
+failure narrows it around the current best.  When the last ``n >= 5``
+attempts (errors skipped) were all not accepted the search is stuck, and it
+restarts from the best (every request's parameters are the best) with a
+larger step: ``s = clip(max(s, 0.5) * 2**(n // 5), 0.02, 4)``.
 
 **Seeding.**  Each answer draws from
 ``random.Random(f"{seed}:{iteration}:{fingerprint}:{k}")``.  The fingerprint
@@ -90,6 +96,10 @@ GROW = 1.5
 SHRINK = 0.85
 #: how many of the latest history entries the adaptation looks at
 WINDOW = 10
+#: attempts in a row without an acceptance after which the search is stuck
+STUCK = 5
+#: step scale factor per STUCK attempts in a row without an acceptance
+RESTART = 2.0
 #: weight of a literal whose value is not 0, 1 or -1 (those weigh 1)
 TUNABLE_WEIGHT = 3
 #: significant digits a perturbed float is written with
@@ -129,13 +139,38 @@ def find_literals(text: str, language: str) -> list[Literal]:
 
 
 def step_scale(history: Sequence[HistoryEntry]) -> float:
-    """``clip(0.5 * 1.5**accepted * 0.85**(rejected + invalid), 0.02, 4)`` over the
-    last 10 history entries."""
+    """The step scale the history asks for (see the module docstring for the rule)."""
     window = list(history)[-WINDOW:]
     accepted = sum(1 for h in window if h.decision == "accepted")
-    failed = sum(1 for h in window if h.decision in ("rejected", "invalid"))
+    failed = sum(1 for h in window if _failed(h))
     scale = BASE_SCALE * GROW**accepted * SHRINK**failed
+    stuck = 0
+    for entry in reversed(history):
+        if entry.decision == "accepted":
+            break
+        stuck += entry.decision != "error"
+    if stuck >= STUCK:
+        scale = max(scale, BASE_SCALE) * RESTART ** (stuck // STUCK)
     return min(MAX_SCALE, max(MIN_SCALE, scale))
+
+
+def _failed(entry: HistoryEntry) -> bool:
+    """Invalid, or rejected with a test's value lowered; a rejection that lowered none
+    (the objective tied) is not a failure."""
+    if entry.decision == "invalid":
+        return True
+    if entry.decision != "rejected":
+        return False
+    return any(_lowered(change) for change in entry.moved)
+
+
+def _lowered(change: object) -> bool:
+    if not isinstance(change, dict):
+        return True  # a change we cannot read counts against the attempt
+    best, value = change.get("best"), change.get("value")
+    if not isinstance(best, (int, float)) or not isinstance(value, (int, float)):
+        return True
+    return value < best
 
 
 class SearchBackend:
