@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="genopt", description="pytest-genopt: generative optimization of code under test"
     )
+    parser.add_argument("--version", action="version", version=f"genopt {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("list", help="show suites, tasks and starting variants")
@@ -55,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     demo = commands.add_parser(
-        "demo", help="optimize a new Pong task end to end (anthropic with a key, else search)"
+        "demo",
+        help="optimize a new Pong task end to end (anthropic with a key, else a recorded "
+        "LLM run replayed; every evaluation plays Pong)",
     )
     demo.add_argument("--iterations", type=int, default=10, metavar="N")
     demo.add_argument("--backend", metavar="SPEC", help="override the backend choice")
@@ -89,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(next_steps(task, args.directory, args.start, args.protocol))
             return 0
         if args.command == "demo":
-            return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
+            from pytest_genopt.demo import DemoError, run_demo
+
+            try:
+                return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
+            except DemoError as exc:
+                raise CommandError(str(exc)) from None
         if args.command == "study":
             return study(args, passed_on)
         return show_report(args.dir, args.run)
@@ -164,6 +168,12 @@ def study(args: argparse.Namespace, passed_on: list[str]) -> int:
         raise CommandError(str(exc)) from None
 
 
+def _version() -> str:
+    from pytest_genopt import __version__
+
+    return __version__
+
+
 def find(task_id: str) -> Task:
     from pytest_genopt.suites import find_task
 
@@ -174,10 +184,11 @@ def find(task_id: str) -> Task:
 
 
 def list_tasks() -> int:
+    from pytest_genopt.extras import status
     from pytest_genopt.suites import all_tasks
 
     for task in all_tasks():
-        extra = f" (needs pytest-genopt[{task.extra}])" if task.extra else ""
+        extra = f" ({status(task.extra)})" if task.extra else ""
         print(f"{task.id}{extra}: {task.description}")
         for variant in task.variants:
             default = " (default)" if variant == task.default_variant else ""
@@ -264,95 +275,6 @@ def next_steps(
         "next:\n"
         f"    cd {directory}\n" + "".join(f"    {command}\n" for command in commands)
     ).rstrip("\n")
-
-
-def choose_backend(override: str | None) -> tuple[str, str]:
-    """The demo's backend and why."""
-    if override:
-        return override, "chosen with --backend"
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return "anthropic", "ANTHROPIC_API_KEY is set"
-    return "search", "ANTHROPIC_API_KEY is not set, so the offline search baseline proposes edits"
-
-
-def run_demo(
-    iterations: int,
-    backend_override: str | None,
-    seed: int,
-    directory: Path | None,
-    variant: str | None,
-) -> int:
-    """A new Pong task, then ``pytest --genopt-iterations=N`` in it; prints what happened."""
-    if iterations < 1:
-        raise CommandError(f"--iterations must be >= 1, got {iterations}")
-    task = find("atari/pong")
-    if directory is None:
-        directory = Path(tempfile.mkdtemp(prefix="genopt-demo-")) / "pong"
-    init_task(task, directory, variant)
-    backend, why = choose_backend(backend_override)
-    print(f"genopt demo: wrote {task.id} ({variant or task.default_variant}) into {directory}")
-    print(f"genopt demo: backend {backend}: {why}")
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        f"--genopt-iterations={iterations}",
-        f"--genopt-backend={backend}",
-        f"--genopt-seed={seed}",
-    ]
-    print(f"genopt demo: running {' '.join(command[2:])}", flush=True)
-    status = _run_forwarding_signals(command, directory)
-    runs = directory / ".genopt" / "runs"
-    last = runs / "last"
-    if not last.exists():
-        if status == 2:
-            print("genopt demo: interrupted before the run began; nothing to resume")
-            return 2
-        raise CommandError(f"the run wrote no report (pytest exit status {status})")
-    run = last.read_text().strip()
-    report = json.loads((runs / run / "report.json").read_text())
-    _print_demo_report(report, directory)
-    if status == 2:  # interrupted: the run is journaled and can go on
-        from pytest_genopt.interrupts import resume_command
-
-        again = resume_command(command[3:], run, program="python -m pytest")
-        print(f"genopt: resume with: cd {shlex.quote(str(directory))} && {again}")
-        return 2
-    # the tests of the starting variant may still fail (exit 1); anything else is a problem
-    return 0 if status in (0, 1) else status
-
-
-def _run_forwarding_signals(command: list[str], directory: Path) -> int:
-    """Run the demo's pytest; Ctrl-C and SIGTERM go to it, which stops the run
-    cleanly (journal, report) and exits 2, instead of stopping this process."""
-    from pytest_genopt.interrupts import forward_signals
-
-    process = subprocess.Popen(command, cwd=directory)
-    restore = forward_signals(process.send_signal)
-    try:
-        return process.wait()
-    finally:
-        restore()
-
-
-def _print_demo_report(report: dict[str, Any], directory: Path) -> None:
-    print()
-    print(f"genopt demo: objective per iteration (baseline {report['baseline']['objective']:.4f}):")
-    for it in report["iterations"]:
-        value = it["objective"]
-        shown = "  n/a " if value is None else f"{value:.4f}"
-        print(f"    {it['iteration']:>2}  {it['decision']:<8} {shown}  {it['seconds']:.1f} s")
-    best = report["best"]
-    print(
-        f"genopt demo: best objective {best['objective']:.4f} "
-        f"({best['passed']} of {best['passed'] + best['failed']} tests pass)"
-    )
-    print(
-        f"genopt demo: branch {report['branch']} in {directory}; "
-        f"review with: git -C {directory} log --oneline {report['base'][:12]}..{report['branch']}"
-    )
-    print(f"genopt demo: stopped: {report['stopped']}")
 
 
 def show_report(directory: Path, run: str) -> int:

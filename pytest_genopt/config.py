@@ -349,9 +349,15 @@ def read_settings(config: pytest.Config) -> Settings:
         "genopt_workers", "genopt_workers", _workers, "an integer >= 1 or 'auto'", 1
     )
     budget_usd = read.parse(
-        "genopt_budget_usd", None, _number(0, strict=False), "a number of dollars >= 0", None
+        "genopt_budget_usd",
+        "genopt_budget_usd",
+        _number(0, strict=False),
+        "a number of dollars >= 0",
+        None,
     )
-    max_tokens = read.parse("genopt_max_tokens", None, _integer(1), "an integer >= 1", None)
+    max_tokens = read.parse(
+        "genopt_max_tokens", "genopt_max_tokens", _integer(1), "an integer >= 1", None
+    )
     record = read.parse("genopt_record", None, path, "a file path", None)
     report = read.parse("genopt_report", None, path, "a file path", None)
     evidence = read.parse("genopt_evidence", None, path, "a file path", None)

@@ -323,9 +323,9 @@ class Controller:
         return self.workspace.repo_root, directory.parents[depth - 1] if depth else directory
 
     def _progress(self, line: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
+        from pytest_genopt.terminal import terminal_line
+
+        terminal_line(self.config, line)
 
     def _push(self) -> bool:
         from pytest_genopt.workspace import WorkspaceError

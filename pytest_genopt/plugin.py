@@ -100,8 +100,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEC",
     )
     option("workers", "parallel test processes per evaluation, or 'auto' (default: 1)", metavar="N")
-    option("budget-usd", "stop before spending more than this many dollars", ini=False, metavar="X")
-    option("max-tokens", "stop before using more than this many tokens", ini=False, metavar="N")
+    option("budget-usd", "stop before spending more than this many dollars", metavar="X")
+    option("max-tokens", "stop before using more than this many tokens", metavar="N")
     option(
         "record", "record every backend exchange to this cassette file", ini=False, metavar="PATH"
     )
@@ -172,6 +172,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "genopt_exchange_timeout",
         "seconds the exchange backend waits for each response file (default: 3600)",
+        default=None,
+    )
+    parser.addini(
+        "genopt_replay_match",
+        "how replay:PATH finds the answer to a request: position (default: the recorded "
+        "answer for the same iteration and candidate) or request (an equal request)",
         default=None,
     )
     parser.addini(

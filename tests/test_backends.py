@@ -351,12 +351,12 @@ def test_replay_matches_identical_requests_in_recorded_order(tmp_path: Path) -> 
     recorder = RecordingBackend(Scripted([VALID, OTHER]), cassette, ())
     recorder.propose(request)
     recorder.propose(request)
-    replay = ReplayBackend(cassette)
+    replay = ReplayBackend(cassette, match="request")
     first, second = replay.propose(request), replay.propose(request)
     assert first.raw == VALID
     assert second.raw == OTHER
     first.raw["rationale"] = "changed by the caller"  # must not reach the cassette's copy
-    assert ReplayBackend(cassette).propose(request).raw == VALID
+    assert ReplayBackend(cassette, match="request").propose(request).raw == VALID
 
 
 def test_replay_keeps_the_recorded_invalid_reason(tmp_path: Path, module: str) -> None:
@@ -389,7 +389,7 @@ def test_replay_keeps_the_recorded_invalid_reason(tmp_path: Path, module: str) -
 def test_replay_of_a_changed_request_names_the_first_difference(tmp_path: Path) -> None:
     cassette = tmp_path / "tape.json"
     record(cassette, [make_request(iteration=1), make_request(iteration=2)])
-    replay = ReplayBackend(cassette)
+    replay = ReplayBackend(cassette, match="request")
     with pytest.raises(BackendFatal) as info:
         replay.propose(make_request(message="assert 0 == 3"))
     assert str(info.value) == (
@@ -416,7 +416,7 @@ def test_replay_clips_long_values(tmp_path: Path) -> None:
     cassette = tmp_path / "tape.json"
     record(cassette, [make_request(message="x" * 200)])
     with pytest.raises(BackendFatal) as info:
-        ReplayBackend(cassette).propose(make_request(message="y" * 200))
+        ReplayBackend(cassette, match="request").propose(make_request(message="y" * 200))
     recorded, current = str(info.value).split("evidence[0].message: ")[1].split(" != ")
     assert recorded == '"' + "x" * 76 + "..."
     assert current == '"' + "y" * 76 + "..."
@@ -427,7 +427,7 @@ def test_replay_shows_long_strings_where_they_differ(tmp_path: Path) -> None:
     prefix = "a long, shared beginning of an assertion message " * 3
     record(cassette, [make_request(message=prefix + "recorded ending")])
     with pytest.raises(BackendFatal) as info:
-        ReplayBackend(cassette).propose(make_request(message=prefix + "current ending"))
+        ReplayBackend(cassette, match="request").propose(make_request(message=prefix + "current ending"))
     recorded, current = str(info.value).split("evidence[0].message: ")[1].split(" != ")
     assert recorded == '"...n assertion message recorded ending"'
     assert current == '"...n assertion message current ending"'
@@ -440,13 +440,42 @@ def test_replay_names_a_setting_before_the_prompt_rendered_from_it(tmp_path: Pat
     changed = make_request(seed=8)
     changed = dataclasses.replace(changed, prompt=render(changed).text + "differs")
     with pytest.raises(BackendFatal, match=r"first difference at settings\.seed: 7 != 8$"):
-        ReplayBackend(cassette).propose(changed)
+        ReplayBackend(cassette, match="request").propose(changed)
+
+
+def test_replay_by_position_answers_each_iteration_and_candidate_whatever_the_request(
+    tmp_path: Path,
+) -> None:
+    cassette = tmp_path / "tape.json"
+    first, other = make_request(iteration=1), make_request(iteration=2)
+    recorder = RecordingBackend(Scripted([VALID, OTHER, "just words"]), cassette, ())
+    recorder.propose(first)
+    recorder.propose(first)  # iteration 1, candidate 1
+    recorder.propose(other)
+    replay = ReplayBackend(cassette)  # matching by position is the default
+    assert replay.match == "position"
+    changed = make_request(iteration=1, message="a reworded failure", seed=8)
+    assert replay.worst_case(changed) == SPENT  # what that exchange spent
+    assert replay.propose(changed).raw == VALID
+    assert replay.propose(changed).raw == OTHER
+    with pytest.raises(BackendFatal) as info:
+        replay.propose(changed)
+    assert str(info.value) == (
+        f"replay: {cassette} has no exchange for iteration 1, candidate 2 "
+        "(it holds 3 exchanges, for iterations 1, 2)"
+    )
+    assert replay.worst_case(changed) == Usage()
+    assert replay.propose(make_request(iteration=2, evidence=1)).raw == "just words"
+    with pytest.raises(BackendFatal, match="no exchange for iteration 3, candidate 0 "):
+        replay.propose(make_request(iteration=3))
+    with pytest.raises(ValueError, match="match must be one of"):
+        ReplayBackend(cassette, match="fuzzy")
 
 
 def test_replay_of_an_exhausted_cassette(tmp_path: Path) -> None:
     cassette = tmp_path / "tape.json"
     record(cassette, [make_request()])
-    replay = ReplayBackend(cassette)
+    replay = ReplayBackend(cassette, match="request")
     replay.propose(make_request())
     with pytest.raises(BackendFatal) as info:
         replay.propose(make_request(iteration=2))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_genopt.demo import CASSETTE, recorded_iterations
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -30,11 +32,18 @@ def genopt(
     )
 
 
+def test_version() -> None:
+    from pytest_genopt import __version__
+
+    result = genopt("--version")
+    assert (result.returncode, result.stdout) == (0, f"genopt {__version__}\n")
+
+
 def test_list_shows_every_game_and_variant() -> None:
     result = genopt("list")
     assert result.returncode == 0, result.stderr
     for game in ("pong", "breakout", "space_invaders"):
-        assert f"atari/{game} (needs pytest-genopt[atari])" in result.stdout
+        assert f"atari/{game} (pytest-genopt[atari] installed)" in result.stdout
     assert "--start skeleton (default)" in result.stdout
     assert "--start blank" in result.stdout
 
@@ -85,26 +94,44 @@ def test_init_refuses_unknown_tasks_and_variants(tmp_path: Path) -> None:
     assert not (tmp_path / "y").exists()
 
 
-def test_demo_runs_offline_improves_pong_and_names_its_branch(tmp_path: Path) -> None:
-    """The offline demo on the Pong skeleton, seed 0, two iterations (kept short: every
-    iteration plays Pong; the first already improves it)."""
+def test_demo_replays_the_recorded_llm_and_improves_pong_for_real(tmp_path: Path) -> None:
+    """Offline, the demo replays the shipped recording of an LLM optimizing the Pong
+    skeleton; every evaluation plays Pong (one iteration: it already improves it)."""
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     target = tmp_path / "demo"
-    result = genopt("demo", "--iterations", "2", "--dir", str(target), env=env)
+    result = genopt("demo", "--iterations", "1", "--dir", str(target), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "genopt demo: backend search: ANTHROPIC_API_KEY is not set" in out
-    assert "genopt demo: objective per iteration (baseline " in out
+    assert "ANTHROPIC_API_KEY is not set, so a recorded LLM optimizer answers" in out
     report_dir = target / ".genopt" / "runs"
     report = json.loads(
         (report_dir / (report_dir / "last").read_text().strip() / "report.json").read_text()
     )
-    assert f"genopt demo: branch {report['branch']} in {target}" in out
-    assert len(report["iterations"]) == 2
-    assert report["backend"] == "search"
+    assert report["backend"] == f"replay:{CASSETTE}"
+    [first] = report["iterations"]
+    assert first["decision"] == "accepted"
     assert report["best"]["objective"] > report["baseline"]["objective"]
     assert report["best"]["commit"] is not None
     assert git(target, "rev-parse", "--verify", report["branch"]).strip()
+    # the terminal: the run's lines, a table, returns per seed; no pytest tracebacks
+    assert "genopt: iteration 1: accepted objective" in out
+    assert re.search(r"^ +1  accepted  0\.\d{4} +The traces show the paddle", out, re.M), out
+    returns = re.findall(r"^    seed\d +([+-]\d+) -> +([+-]\d+)$", out, re.M)
+    assert len(returns) == 6, out
+    assert sum(int(b) for _, b in returns) > sum(int(a) for a, _ in returns)
+    assert f"genopt demo: branch {report['branch']} in {target}" in out
+    for noise in ("Traceback", "def test_", "[100%]"):
+        assert noise not in out
+    assert "def test_" in (target / ".genopt" / "demo-pytest.log").read_text()
+    # the recording answers the start it was made from, and at most its 10 iterations
+    refused = genopt("demo", "--start", "blank", "--dir", str(tmp_path / "b"), env=env)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "genopt: error: the recorded optimizer answered the skeleton start; --start blank "
+        "needs --backend (e.g. search, or anthropic with a key)\n"
+    )
+    assert not (tmp_path / "b").exists()
+    assert recorded_iterations() == 10
     shown = genopt("report", "--dir", str(target))
     assert shown.returncode == 0
     assert shown.stdout.startswith(f"# genopt run {report['run']}")

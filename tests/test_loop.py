@@ -198,19 +198,29 @@ def test_replay_names_the_first_difference(pytester: pytest.Pytester, scripted: 
         "--genopt-seed=0",
         "--genopt-record=../c.json",
     )
-    result = genopt(
-        pytester,
-        "--genopt-iterations=1",
-        "--genopt-backend=replay:../c.json",
-        "--genopt-seed=0",
-        "--genopt-horizon=1",
-    )
+    replay = ("--genopt-iterations=1", "--genopt-backend=replay:../c.json", "--genopt-seed=0")
+    result = genopt(pytester, *replay, "--genopt-horizon=1", "-o", "genopt_replay_match=request")
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     result.stdout.fnmatch_lines(
         [
             "*stopped: replay: request for iteration 1 is not in *: "
             "first difference at settings.horizon: 10 != 1*"
         ]
+    )
+    # by default a replay answers by iteration and candidate: the changed request runs on
+    result = genopt(pytester, *replay, "--genopt-horizon=1", "-q")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the checkout's tests, as before
+    # the first progress line is a line of its own, not glued onto pytest's "[100%]"
+    result.stdout.fnmatch_lines(["F.FFF *[[]100%[]]", "genopt: preflight: the start as a *"])
+    [replayed] = report_of(scripted)["iterations"]
+    assert (replayed["decision"], replayed["reason"]) == (
+        "invalid",
+        "calc.py::add: the new text is not valid Python: expected ':' (line 1)",
+    )
+    result = genopt(pytester, *replay, "-o", "genopt_replay_match=fuzzy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*genopt_replay_match (ini): invalid value 'fuzzy'; expected one of position, request*"]
     )
 
 

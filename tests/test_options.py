@@ -136,6 +136,15 @@ def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: genopt_holdout_every (ini): invalid value '0'; expected an integer >= 1"]
     )
+    # a budget is something a project sets once
+    for ini, expected in (
+        ("genopt_budget_usd = -1", "genopt_budget_usd (ini): invalid value '-1'; expected a"),
+        ("genopt_max_tokens = 0", "genopt_max_tokens (ini): invalid value '0'; expected an"),
+    ):
+        pytester.makeini(f"[pytest]\n{ini}\n")
+        result = pytester.runpytest()
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"ERROR: {expected}*"])
 
 
 def test_command_line_overrides_ini(pytester: pytest.Pytester) -> None:

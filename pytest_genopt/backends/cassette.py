@@ -17,9 +17,17 @@ request so that a replay, which is a new run, still matches.  Every string
 before it is written (see :mod:`pytest_genopt.redaction`); replaying redacts
 the new requests the same way before comparing.
 
-Replay answers each request with the first not-yet-used exchange whose
-request is equal to it, so a deterministic run replays offline, for free and
-identically; anything else stops with the first field that differs.
+Replay finds each request's answer in one of two ways (ini ``genopt_replay_match``):
+
+- ``position`` (the default): the exchange recorded for the same iteration and
+  candidate (the k-th request of iteration I answers with the k-th exchange
+  recorded for iteration I), whatever the request holds now.  A cassette so
+  survives changes to the request (a reworded prompt, a new trace field)
+  that leave the run's course the same; the edits are still checked against
+  the parameters as they are now, like any proposal.
+- ``request``: the first not-yet-used exchange whose request is equal to it,
+  so a deterministic run replays offline, for free and identically; anything
+  else stops with the first field that differs.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ if TYPE_CHECKING:
 
 #: the cassette format this module writes and reads
 CASSETTE_VERSION = 1
+#: the ways replay finds a request's answer; the first is the default
+MATCHES = ("position", "request")
 
 _CLIP = 80
 #: characters shown before the first difference of two long strings
@@ -156,37 +166,70 @@ class ReplayBackend:
 
     name: str
 
-    def __init__(self, path: Path, *, secrets: Sequence[str] = (), name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        secrets: Sequence[str] = (),
+        name: str | None = None,
+        match: str = MATCHES[0],
+    ) -> None:
+        if match not in MATCHES:
+            raise ValueError(f"match must be one of {MATCHES}, not {match!r}")
         self.path = Path(path)
         self.secrets = tuple(secrets)
         self.name = name if name is not None else f"replay:{path}"
+        self.match = match
         self._exchanges = _load(self.path)
         self._used = [False] * len(self._exchanges)
+        self._asked: dict[int, int] = {}  # iteration -> requests answered for it so far
         self._lock = threading.Lock()
 
     def propose(self, request: Request) -> Proposal:
-        """The recorded outcome of the first unused exchange with an equal request.
+        """The recorded outcome for ``request`` (see the module docstring).
 
         Recorded errors are raised again as :class:`BackendError` or
-        :class:`BackendFatal`; a request that is not in the cassette is a
-        :class:`BackendFatal` naming the first field that differs.
+        :class:`BackendFatal`; a request the cassette has no answer for is a
+        :class:`BackendFatal` saying why.
         """
-        current = redact(escaped(normalize_request(request)), self.secrets)
         with self._lock:
-            index = self._find(current)
+            index, problem = self._lookup(request)
             if index is None:
-                raise BackendFatal(self._mismatch(request.iteration, current))
+                raise BackendFatal(problem)
             self._used[index] = True
+            self._asked[request.iteration] = self._asked.get(request.iteration, 0) + 1
         return _outcome(self._exchanges[index])
 
     def worst_case(self, request: Request) -> Usage:
         """The recorded usage of the exchange that would answer ``request``, else zero."""
-        current = redact(escaped(normalize_request(request)), self.secrets)
         with self._lock:
-            index = self._find(current)
+            index, _ = self._lookup(request)
         if index is None or "proposal" not in self._exchanges[index]:
             return Usage()
         return Usage.from_json(self._exchanges[index]["proposal"]["usage"])
+
+    def _lookup(self, request: Request) -> tuple[int | None, str]:
+        """The index of the exchange that answers ``request``, or None and why not."""
+        if self.match == "position":
+            candidate = self._asked.get(request.iteration, 0)
+            recorded = [
+                i
+                for i, exchange in enumerate(self._exchanges)
+                if exchange["request"].get("iteration") == request.iteration
+            ]
+            if candidate < len(recorded):
+                return recorded[candidate], ""
+            held = sorted({e["request"].get("iteration") for e in self._exchanges}, key=str)
+            return None, (
+                f"replay: {self.path} has no exchange for iteration {request.iteration}, "
+                f"candidate {candidate} (it holds {len(self._exchanges)} exchanges, for "
+                f"iterations {', '.join(map(str, held)) or 'none'})"
+            )
+        current = redact(escaped(normalize_request(request)), self.secrets)
+        index = self._find(current)
+        if index is None:
+            return None, self._mismatch(request.iteration, current)
+        return index, ""
 
     def close(self) -> None:
         """Nothing to release: the cassette was read at construction."""

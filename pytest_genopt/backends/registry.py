@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_genopt.backends import Backend, BackendFatal
 from pytest_genopt.plugin import plugin_backend_key
+from pytest_genopt.terminal import terminal_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +65,7 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
         from pytest_genopt.backends.cassette import ReplayBackend
 
         path = (invocation_dir / spec.argument).resolve()
-        backend = ReplayBackend(path, secrets=secrets)
+        backend = ReplayBackend(path, secrets=secrets, match=_replay_match(config))
     elif spec.scheme == "search":
         from pytest_genopt.backends.search import SearchBackend
 
@@ -127,13 +128,23 @@ def _exchange_timeout(config: pytest.Config) -> float:
     return seconds
 
 
+def _replay_match(config: pytest.Config) -> str:
+    from pytest_genopt.backends.cassette import MATCHES
+
+    value = _ini(config, "genopt_replay_match")
+    text = "position" if value in (None, "", []) else str(value).strip()
+    if text not in MATCHES:
+        raise BackendFatal(
+            f"genopt_replay_match (ini): invalid value {text!r}; expected one of "
+            + ", ".join(MATCHES)
+        )
+    return text
+
+
 def _terminal_line(config: pytest.Config) -> Callable[[str], None]:
     """Write a line on the session's terminal (when it has one) at once."""
 
     def write(line: str) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
-            reporter.flush()  # someone is waiting to read it
+        terminal_line(config, line)
 
     return write
