@@ -70,6 +70,18 @@ def test_importing_the_suite_does_not_import_gymnasium() -> None:
     assert out.strip() == "[]"
 
 
+def test_the_emulator_prints_no_banner() -> None:
+    """Its banner would be every Atari test's captured output, shown to the optimizer."""
+    code = (
+        "from pytest_genopt.suites.atari import make_env\n"
+        "with make_env('pong') as env:\n"
+        "    env.reset(seed=0)\n"
+        "print('played')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (done.stdout, done.stderr) == ("played\n", "")
+
+
 def test_defaults_follow_the_paper() -> None:
     with make_env("pong") as env:
         ale = env.unwrapped.ale

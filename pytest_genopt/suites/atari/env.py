@@ -74,6 +74,9 @@ def _load_gymnasium() -> Any:
             f"The Atari suite needs ale-py, which is not installed ({exc}). "
             f"Install it with: {_INSTALL_HINT}"
         ) from exc
+    # The emulator's banner ("A.L.E: ... [Powered by Stella]") would be each test's
+    # captured output, shown to the optimizer as evidence: keep only its errors.
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     gymnasium.register_envs(ale_py)
     if "ALE/Pong-v5" not in gymnasium.registry:  # ale_py was imported before gymnasium
         importlib.import_module("ale_py.registration").register_v5_envs()
