@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pytest_genopt.evidence import FOLD_MARK
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from pytest_genopt.protocol import JSON, EvidenceItem, HistoryEntry, ParameterView, Request
 
@@ -138,9 +138,10 @@ def _task(request: Request) -> str:
         f"# Evidence: {len(request.evidence)} trial(s) "
         f"(credit horizon: {horizon_text} project traceback frames, trace steps and calls)",
     ]
+    shown: dict[str, int] = {}  # a test source or traceback -> the trial that showed it
     for number, item in enumerate(request.evidence, 1):
         parts.append("")
-        parts.append(_evidence(number, item))
+        parts.append(_evidence(number, item, shown))
     parts.append("")
     if request.history:
         parts.append(f"# Earlier attempts ({len(request.history)}, oldest first)")
@@ -152,24 +153,34 @@ def _task(request: Request) -> str:
     return "\n".join(parts)
 
 
-def _evidence(number: int, item: EvidenceItem) -> str:
+def _evidence(number: int, item: EvidenceItem, shown: dict[str, int]) -> str:
+    """One trial; a test source or traceback an earlier trial showed is named, not repeated."""
     lines = [f"## {number}. {item.test}: {item.outcome} (value {item.value:g})"]
     if item.message:
         lines.append("message:")
         lines.append(_fence(item.message))
     if item.test_source:
-        lines.append("test source (> marks the failing line):")
-        lines.append(_fence(item.test_source, "python"))
+        if item.test_source in shown:
+            lines.append(f"test source: as in trial {shown[item.test_source]}")
+        else:
+            shown[item.test_source] = number
+            lines.append("test source (> marks the failing line):")
+            lines.append(_fence(item.test_source, "python"))
     if item.traceback:
-        own = sum(not frame.startswith(FOLD_MARK) for frame in item.traceback)
-        lines.append(
-            f"traceback ({own} frame(s) of project code, innermost last; library frames folded):"
-        )
-        lines.append(_fence("\n".join(item.traceback)))
+        frames = "\n".join(item.traceback)
+        if frames in shown:
+            lines.append(f"traceback: as in trial {shown[frames]}")
+        else:
+            shown[frames] = number
+            own = sum(not frame.startswith(FOLD_MARK) for frame in item.traceback)
+            lines.append(
+                f"traceback ({own} frame(s) of project code, innermost last; "
+                "library frames folded):"
+            )
+            lines.append(_fence(frames))
     if item.trace:
         lines.append(f"trace ({len(item.trace)} event(s), oldest first):")
-        rendered = "\n".join(json.dumps(e, ensure_ascii=False, sort_keys=True) for e in item.trace)
-        lines.append(_fence(rendered, "json"))
+        lines.append(_fence(_trace(item.trace), "json"))
     if item.feedback:
         lines.append("feedback:")
         lines.extend(f"- {text}" for text in item.feedback)
@@ -177,6 +188,31 @@ def _evidence(number: int, item: EvidenceItem) -> str:
         lines.append("captured output:")
         lines.append(_fence(item.stdout))
     return "\n".join(lines)
+
+
+#: stands for an argument equal to the same argument of the call record just above
+SAME_ARG = "(as in the call above)"
+#: arguments shorter than this (as shown) are repeated: naming them would not be shorter
+SAME_ARG_MIN = 60
+
+
+def _trace(events: Sequence[JSON]) -> str:
+    """One JSON line per event; a long call argument that the call record just above had
+    with the same value (nested calls of one step pass the same state) is elided."""
+    lines = []
+    previous: dict[str, JSON] = {}
+    for event in events:
+        if isinstance(event, dict) and "call" in event and isinstance(event.get("args"), dict):
+            args = event["args"]
+            elided = {k: SAME_ARG if _repeated(k, v, previous) else v for k, v in args.items()}
+            previous = dict(args)
+            event = {**event, "args": elided}
+        lines.append(json.dumps(event, ensure_ascii=False, sort_keys=True))
+    return "\n".join(lines)
+
+
+def _repeated(name: str, value: JSON, previous: dict[str, JSON]) -> bool:
+    return name in previous and previous[name] == value and len(str(value)) >= SAME_ARG_MIN
 
 
 def _history(entry: HistoryEntry) -> str:
