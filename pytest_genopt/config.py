@@ -92,6 +92,8 @@ class Settings:
     #: folders besides the checkout whose imports candidates get from their own tree
     #: (--genopt-import-root; absolute, resolved)
     import_roots: tuple[str, ...] = ()
+    #: the user's goal in words, put in the prompt's stable part (--genopt-instructions)
+    instructions: str = ""
 
     @property
     def active(self) -> bool:
@@ -402,7 +404,39 @@ def read_settings(config: pytest.Config) -> Settings:
         push_untracked=bool(config.getoption("genopt_push_untracked", False)),
         holdout_every=holdout_every,
         import_roots=_import_roots(config),
+        instructions=_instructions(read, config),
     )
+
+
+#: the longest goal accepted, in characters: a goal, not a second prompt
+MAX_INSTRUCTIONS = 20_000
+
+
+def _instructions(read: _Reader, config: pytest.Config) -> str:
+    """--genopt-instructions (ini genopt_instructions): TEXT, or @FILE read as UTF-8
+    (relative to where pytest was started, or for the ini value to the ini file)."""
+    value, where = read.raw("genopt_instructions", "genopt_instructions")
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if text.startswith("@"):
+        base = config.invocation_params.dir
+        if where.endswith("(ini)") and config.inipath is not None:
+            base = config.inipath.parent
+        path = base / Path(text[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise pytest.UsageError(f"{where}: cannot read {path}: {reason}") from None
+    if not text:
+        raise pytest.UsageError(f"{where}: invalid value {value!r}; expected a goal or @FILE")
+    if len(text) > MAX_INSTRUCTIONS:
+        raise pytest.UsageError(
+            f"{where}: the goal has {len(text):,} characters; at most "
+            f"{MAX_INSTRUCTIONS:,} are accepted"
+        )
+    return text
 
 
 def _import_roots(config: pytest.Config) -> tuple[str, ...]:

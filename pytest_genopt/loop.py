@@ -655,6 +655,7 @@ class Optimization:
             "sandbox": s.sandbox,
             "memory": s.memory,
             "holdout_every": s.holdout_every,
+            "instructions": s.instructions,
         }
 
     def report(self) -> dict[str, Any]:

@@ -100,6 +100,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEC",
     )
     option("workers", "parallel test processes per evaluation, or 'auto' (default: 1)", metavar="N")
+    option(
+        "instructions",
+        "the goal in words, for the optimizer's prompt: TEXT or @FILE "
+        '(e.g. "make parse_rows faster without new dependencies")',
+        metavar="TEXT",
+    )
     option("budget-usd", "stop before spending more than this many dollars", metavar="X")
     option("max-tokens", "stop before using more than this many tokens", metavar="N")
     option(

@@ -94,10 +94,13 @@ class Prompt:
 
 def render(request: Request) -> Prompt:
     """The prompt for ``request``; ``render(r).text`` is what goes in ``r.prompt``."""
+    rules = instructions(
+        (p.kind for p in request.parameters), regions=any(p.view for p in request.parameters)
+    )
+    if request.instructions:  # the user's goal is as stable as the rules: cached with them
+        rules += f"\n\n# The user's goal\n\n{request.instructions}"
     return Prompt(
-        instructions=instructions(
-            (p.kind for p in request.parameters), regions=any(p.view for p in request.parameters)
-        ),
+        instructions=rules,
         parameters=_parameters(request.parameters),
         task=_task(request),
     )

@@ -411,6 +411,8 @@ class Request:
     history: tuple[HistoryEntry, ...] = ()
     prompt: str = ""
     protocol: int = field(default=PROTOCOL_VERSION)
+    #: the user's goal in words (--genopt-instructions); "" when none was given
+    instructions: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -423,6 +425,8 @@ class Request:
             "evidence": [e.to_json() for e in self.evidence],
             "history": [h.to_json() for h in self.history],
             "prompt": self.prompt,
+            # only when given, so requests without a goal read as they always have
+            **({"instructions": self.instructions} if self.instructions else {}),
         }
 
     @classmethod
@@ -444,6 +448,7 @@ class Request:
             evidence=tuple(EvidenceItem.from_json(e) for e in data["evidence"]),
             history=tuple(HistoryEntry.from_json(h) for h in data.get("history", ())),
             prompt=data.get("prompt", ""),
+            instructions=str(data.get("instructions", "")),
         )
 
     def dumps(self) -> str:

@@ -170,6 +170,7 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
         f"batch size {s['batch_size']}, candidates {s['candidates']}, seed {s['seed']}. "
         f"Stopped: {report['stopped']}.",
         "",
+        *(_goal_lines(s.get("instructions") or "")),
         *([curve, ""] if curve else []),
         *_iteration_table(report["iterations"]),
     ]
@@ -211,6 +212,18 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
     for model, counters in report.get("task_usage", {}).items():
         lines += [describe(model, counters) + ".", ""]
     return "\n".join(lines)
+
+
+def _goal_lines(goal: str) -> list[str]:
+    """The user's goal (--genopt-instructions) as a quote, or nothing."""
+    if not goal:
+        return []
+    return [
+        "The goal, as given to the optimizer:",
+        "",
+        *(f"> {line}" for line in goal.split("\n")),
+        "",
+    ]
 
 
 def _holdout_lines(holdout: dict[str, Any]) -> list[str]:

@@ -148,6 +148,7 @@ def build_request(
     seed: int,
     history: Sequence[HistoryEntry] = (),
     read: Callable[[str], str] | None = None,
+    instructions: str = "",
 ) -> Request:
     """The Request for one update, its prompt rendered.
 
@@ -167,6 +168,7 @@ def build_request(
         parameters=views,
         evidence=tuple(t.evidence(horizon) for t in batch),
         history=tuple(history[-HISTORY_LENGTH:]),
+        instructions=instructions,
     )
     return _with_prompt(request)
 
@@ -243,6 +245,7 @@ def next_request(
         seed=settings.seed,
         history=history,
         read=read,
+        instructions=settings.instructions,
     )
     # captured output and traces may hold the environment's secrets
     return batch, Request.from_json(redact(request.to_json(), secrets))

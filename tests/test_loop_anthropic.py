@@ -96,13 +96,31 @@ def test_the_stable_prefix_is_read_from_the_cache_until_an_edit_is_kept(
     partial = {"edits": [{"parameter": "calc.py::add", "search": "a - b",
                           "replace": "a + b if a < 50 else 0"}], "rationale": "add"}  # fmt: skip
     api.add(cache.reply(worse), cache.reply(partial), cache.reply(worse))
-    genopt(pytester, "--genopt-iterations=3", "--genopt-backend=anthropic", "--genopt-seed=0")
+    goal = "Make `add` correct for every integer.\nNo new dependencies."
+    (calc_project / "goal.txt").write_text(goal + "\n", encoding="utf-8")
+    genopt(
+        pytester,
+        "--genopt-iterations=3",
+        "--genopt-backend=anthropic",
+        "--genopt-seed=0",
+        "--genopt-instructions=@goal.txt",
+    )
     report = report_of(calc_project)
     decisions = [i["decision"] for i in report["iterations"]]
     assert decisions == ["rejected", "accepted", "invalid"]  # then "a - b" is gone
-    # the instructions and parameters come first and change only with a kept edit
+    # the instructions, the user's goal and the parameters come first and change only
+    # with a kept edit
     assert cache.hits == [False, True, False]
     assert report["usage"]["cache_read_input_tokens"] == cache.read > 0
+    for request in api.messages_requests:
+        [system] = request.body["system"]
+        assert system["cache_control"] == {"type": "ephemeral"}
+        assert system["text"].endswith(f"# The user's goal\n\n{goal}")
+    assert report["settings"]["instructions"] == goal
+    run = calc_project / ".genopt" / "runs" / report["run"]
+    assert "> Make `add` correct for every integer.\n> No new dependencies.\n" in (
+        run / "report.md"
+    ).read_text(encoding="utf-8")
 
 
 def test_budget_stops_before_a_call_it_cannot_afford(

@@ -136,6 +136,21 @@ def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: genopt_holdout_every (ini): invalid value '0'; expected an integer >= 1"]
     )
+    # a goal is words or a readable file of them
+    pytester.path.joinpath("empty.txt").write_text("  \n", encoding="utf-8")
+    pytester.path.joinpath("latin1.txt").write_bytes(b"caf\xe9")
+    pytester.path.joinpath("long.txt").write_text("x" * 20_001, encoding="utf-8")
+    where = "genopt_instructions (ini)"
+    for ini, expected in (
+        ("@missing.txt", f"{where}: cannot read */missing.txt: No such file or directory"),
+        ("@empty.txt", f"{where}: invalid value '@empty.txt'; expected a goal or @FILE"),
+        ("@latin1.txt", f"{where}: cannot read */latin1.txt: 'utf-8' codec can't decode*"),
+        ("@long.txt", f"{where}: the goal has 20,001 characters; at most 20,000 are accepted"),
+    ):
+        pytester.makeini(f"[pytest]\ngenopt_instructions = {ini}\n")
+        result = pytester.runpytest()
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"ERROR: {expected}"])
     # a budget is something a project sets once
     for ini, expected in (
         ("genopt_budget_usd = -1", "genopt_budget_usd (ini): invalid value '-1'; expected a"),
