@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the project (default: the current directory)",
     )
 
+    _add_handover(commands)
     _add_study(commands)
     argv = list(sys.argv[1:] if argv is None else argv)
     passed_on: list[str] = []
@@ -96,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CommandError(str(exc)) from None
         if args.command == "study":
             return study(args, passed_on)
+        if args.command in ("review", "apply"):
+            return handover(args)
         return show_report(args.dir, args.run)
     except CommandError as exc:
         print(f"genopt: error: {exc}", file=sys.stderr)
@@ -103,6 +106,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a run began: nothing to resume
         print("genopt: interrupted", file=sys.stderr)
         return 2
+
+
+def _add_handover(commands: Any) -> None:
+    review = commands.add_parser(
+        "review", help="show each accepted edit of a run: objective, rationale, diff"
+    )
+    apply = commands.add_parser(
+        "apply",
+        help="apply a run's net diff to the working tree as uncommitted changes "
+        "(or write it with --patch)",
+    )
+    for parser in (review, apply):
+        parser.add_argument("run", nargs="?", default="last", help="run id (default: last)")
+        parser.add_argument(
+            "--dir",
+            type=Path,
+            default=Path.cwd(),
+            metavar="DIR",
+            help="the project (default: the current directory)",
+        )
+    apply.add_argument(
+        "--iteration", type=int, metavar="N", help="up to this accepted iteration (default: all)"
+    )
+    apply.add_argument(
+        "--patch", type=Path, metavar="PATH", help="write the diff to this new file instead"
+    )
+
+
+def handover(args: argparse.Namespace) -> int:
+    """``genopt review`` and ``genopt apply``."""
+    from pytest_genopt.handover import HandoverError, apply, review
+
+    try:
+        if args.command == "review":
+            print(review(args.dir, args.run), end="")
+        else:
+            print(apply(args.dir, args.run, args.iteration, args.patch))
+    except HandoverError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
 
 
 def _add_study(commands: Any) -> None:

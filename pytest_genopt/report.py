@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_genopt.task_usage import describe
@@ -146,6 +147,37 @@ def draw_curve(path: Path, report: dict[str, Any]) -> str:
     return line
 
 
+@dataclass(frozen=True)
+class AcceptedEdit:
+    """One accepted iteration: its commit, rationale and the objective before and after."""
+
+    iteration: int
+    commit: str
+    rationale: str
+    before: float | None
+    after: float | None
+
+
+def accepted_edits(report: dict[str, Any]) -> list[AcceptedEdit]:
+    """The run's accepted edits in order, each with the objective it raised."""
+    best = report["baseline"].get("objective")
+    found = []
+    for iteration in report["iterations"]:
+        for attempt in iteration["attempts"]:
+            if attempt.get("commit"):
+                found.append(
+                    AcceptedEdit(
+                        iteration["iteration"],
+                        attempt["commit"],
+                        attempt.get("rationale") or "",
+                        best,
+                        iteration.get("objective"),
+                    )
+                )
+                best = iteration.get("objective")
+    return found
+
+
 def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = "") -> str:
     """A human summary fit for a pull-request body; ``curve`` is the learning curve's
     markdown line, shown above the iteration table."""
@@ -174,18 +206,17 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
         *([curve, ""] if curve else []),
         *_iteration_table(report["iterations"]),
     ]
-    accepted = [
-        (it, a) for it in report["iterations"] for a in it["attempts"] if a["commit"] is not None
-    ]
+    accepted = accepted_edits(report)
     lines += ["", f"## Accepted edits ({len(accepted)})", ""]
-    for it, attempt in accepted:
+    for edit in accepted:
         lines += [
-            f"### Iteration {it['iteration']}: commit {attempt['commit'][:12]}",
+            f"### Iteration {edit.iteration}: commit {edit.commit[:12]}, objective "
+            f"{_objective(edit.before)} -> {_objective(edit.after)}",
             "",
-            attempt["rationale"] or "(no rationale given)",
+            edit.rationale or "(no rationale given)",
             "",
             "```diff",
-            diffs.get(attempt["commit"], "").rstrip("\n"),
+            diffs.get(edit.commit, "").rstrip("\n"),
             "```",
             "",
         ]
@@ -212,6 +243,10 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
     for model, counters in report.get("task_usage", {}).items():
         lines += [describe(model, counters) + ".", ""]
     return "\n".join(lines)
+
+
+def _objective(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _goal_lines(goal: str) -> list[str]:
