@@ -26,6 +26,8 @@ from pytest_genopt.suites.atari.env import _load_gymnasium
 from pytest_genopt.suites.atari.games import default_step_fields
 from pytest_genopt.suites.atari.pixels import Box, bounding_box
 from pytest_genopt.suites.atari.rollout import normalized_score, run_policy
+from tests.conftest import init_repo
+from tests.test_loop import report_of
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -189,6 +191,22 @@ def test_a_registered_game_plays_traces_and_names_its_own_events(
         assert "life" not in text  # Boxing has no lives: no event, no feedback names them
         assert "lives" not in text
     assert labels <= {"punch taken", "punch landed"}
+
+    # An optimization run on it: search edits the policy, each candidate plays boxing.
+    (project / "request.json").unlink()
+    init_repo(project, {".gitignore": "__pycache__/\n"})
+    pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--genopt-iterations=1", "--genopt-backend=search",
+        "--genopt-seed=0", "--genopt-batch-size=2", timeout=300,
+    )  # fmt: skip
+    report = report_of(project)
+    assert report["baseline"]["objective"] == pytest.approx(
+        sum(t["value"] for t in evidence) / len(evidence)
+    )
+    [iteration] = report["iterations"]
+    assert iteration["decision"] in ("accepted", "rejected"), iteration["reason"]
+    assert iteration["batch_objective"] is not None  # the candidate played the game
+    assert iteration["attempts"][0]["rationale"].startswith("search: policy.py::act: ")
 
     # Every step traced: each reward is labelled with the game's own words.
     (project / "tests" / "test_events.py").write_text(EVENTS_TEST, encoding="utf-8")
