@@ -30,8 +30,8 @@ minibatch of test trials (outcomes, assertion messages, the failing test's \
 source, the project's traceback frames with their line numbers, recorded calls \
 and trace steps up to the credit horizon, output and feedback) and the history \
 of earlier attempts, with the tests each one moved. Propose edits that raise \
-the objective. A proposal is kept only if it scores strictly higher on the \
-minibatch and no lower on all tests, without breaking a test that passed."""
+the objective. A proposal is kept only if its mean value over the \
+minibatch rises, its mean over all tests does not fall, and no test that passed fails."""
 
 _RULES = {
     "any": """\
@@ -182,7 +182,13 @@ def _evidence(number: int, item: EvidenceItem, shown: dict[str, int]) -> str:
             )
             lines.append(_fence(frames))
     if item.trace:
-        lines.append(f"trace ({len(item.trace)} event(s), oldest first):")
+        calls = sum(isinstance(e, dict) and "call" in e for e in item.trace)
+        kinds = [
+            f"{n} {kind}(s)"
+            for n, kind in ((len(item.trace) - calls, "step"), (calls, "call"))
+            if n
+        ]
+        lines.append(f"trace ({' and '.join(kinds)}, oldest first):")
         lines.append(_fence(_trace(item.trace), "json"))
     if item.feedback:
         lines.append("feedback:")

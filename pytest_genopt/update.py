@@ -86,8 +86,8 @@ def describe_objective(trials: Sequence[Trial], batch: Sequence[Trial] = ()) -> 
     best = max(t.value for t in counted)
     lines = [
         heading,
-        f"Failing or below the best value ({best:g}): {len(left)} test(s) "
-        f"in {len(groups)} group(s) by test function:",
+        f"Can still improve (failing, or valued below the highest test value {best:g}): "
+        f"{len(left)} test(s) in {len(groups)} group(s) by test function:",
     ]
     room = OBJECTIVE_LINES - len(lines)
     shown = order if len(order) <= room else order[: room - 1]

@@ -426,8 +426,9 @@ def test_replay_shows_long_strings_where_they_differ(tmp_path: Path) -> None:
     cassette = tmp_path / "tape.json"
     prefix = "a long, shared beginning of an assertion message " * 3
     record(cassette, [make_request(message=prefix + "recorded ending")])
+    replay = ReplayBackend(cassette, match="request")
     with pytest.raises(BackendFatal) as info:
-        ReplayBackend(cassette, match="request").propose(make_request(message=prefix + "current ending"))
+        replay.propose(make_request(message=prefix + "current ending"))
     recorded, current = str(info.value).split("evidence[0].message: ")[1].split(" != ")
     assert recorded == '"...n assertion message recorded ending"'
     assert current == '"...n assertion message current ending"'

@@ -195,7 +195,8 @@ def test_objective_groups_by_test_function_and_marks_the_batch() -> None:
     assert heading.startswith("maximize the mean value of 50 tests")
     assert heading.endswith("current value 0.1260 (9 of 50 tests pass)")
     assert summary == (
-        "Failing or below the best value (1): 44 test(s) in 4 group(s) by test function:"
+        "Can still improve (failing, or valued below the highest test value 1): "
+        "44 test(s) in 4 group(s) by test function:"
     )
     # the batch's groups first, the largest first
     assert groups == [
@@ -260,7 +261,8 @@ def test_first_request_shows_both_test_functions(
     }
     objective = request["objective"].splitlines()
     assert objective[1:] == [
-        "Failing or below the best value (1): 39 test(s) in 2 group(s) by test function:",
+        "Can still improve (failing, or valued below the highest test value 1): "
+        "39 test(s) in 2 group(s) by test function:",
         "- tests/test_calc.py::test_a[…] ×20 (every parametrization): 20 failed, value 0 "
         f"(2 in this batch: [{', '.join(ids['test_a'])}])",
         "- tests/test_calc.py::test_b[…] ×19 of 20; ids [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, "

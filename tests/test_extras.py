@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from pytest_genopt.extras import missing, status
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 METADATA = """\
 Metadata-Version: 2.1

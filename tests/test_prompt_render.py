@@ -69,7 +69,7 @@ def test_a_long_argument_the_call_above_passed_is_elided() -> None:
         {"call": "game.py::act", "args": {"state": STATE + " "}, "returned": "'UP'"},
     )
     text = render(request(trial(0, trace))).text
-    fenced = text.split("event(s), oldest first):\n```json\n")[1].split("\n```")[0]
+    fenced = text.split("call(s), oldest first):\n```json\n")[1].split("\n```")[0]
     lines = [json.loads(line) for line in fenced.splitlines()]
     assert [line.get("args") for line in lines if "call" in line] == [
         {"state": STATE},
