@@ -23,7 +23,7 @@ from pytest_genopt.suites.atari.asterix import LANE_H, LANE_Y0, AsterixObjects
 from pytest_genopt.suites.atari.pixels import Box, _mask_box
 from pytest_genopt.suites.atari.rollout import normalized_score
 from pytest_genopt.trainables import discover
-from tests.atari.test_new_games import failure_returns, traced_steps
+from tests.atari.test_new_games import failure_returns, notable_steps, traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -166,8 +166,11 @@ def test_asterix_events_are_objects_collected_and_lives_lost() -> None:
     assert sum(s["reward"] for s in collected) == result.returns[0]
     # the life is lost on the step a lyre touches Asterix, ~30 steps before the counter
     assert lost
-    assert all(s["asterix"][2] == "hit" and s["lives"] == 3 - i for i, s in enumerate(lost))
+    assert all(s["asterix"]["state"] == "hit" and s["lives"] == 3 - i for i, s in enumerate(lost))
     assert result.lives_lost[0] == len(lost)
+    notable = notable_steps(result)  # what cost each life, what each point came from
+    assert all(notable[s["t"]].startswith("lost life: touched the lyre of lane") for s in lost)
+    assert all(notable[s["t"]].startswith("collected an object: +") for s in collected)
     assert f"lost {len(lost)} li" in result.summary()
     assert f"{len(collected)} object" in result.summary()
     assert normalized_score("asterix", 2500) == 0.5

@@ -165,6 +165,12 @@ def traced_steps(
     return result, steps
 
 
+def notable_steps(result: Any) -> dict[int, str]:
+    """The first episode's notable steps from its summary, by step: ``{t: "hit by ..."}``."""
+    said = [moment.split(" ", 2) for moment in result.moments[0]]
+    return {int(t): text for _, t, text in said}
+
+
 def test_freeway_events_are_crossings_and_hits_never_lives() -> None:
     events = get_game("freeway").events
     assert events.life_lost is None  # Freeway has no lives
@@ -176,9 +182,16 @@ def test_freeway_events_are_crossings_and_hits_never_lives() -> None:
     assert len(crossings) == result.returns[0] >= 3
     assert all(s["reward"] == 1 for s in crossings)
     assert hits
-    assert all(s["chicken"][2] == "hit" for s in hits)
+    assert all(s["chicken"]["state"] == "hit" for s in hits)
+    # the episode's summary says which lane's car hit the chicken, and counts crossings
+    notable = notable_steps(result)
+    assert sorted(notable) == sorted(s["t"] for s in hits + crossings)
+    for s in hits:
+        lane = notable[s["t"]].removeprefix("hit by a car: the car of lane ").split(" ")[0]
+        assert 0 <= int(lane) <= 9, notable[s["t"]]
+    assert all(notable[s["t"]] == "crossed the road" for s in crossings)
     assert set(steps[0]) == {"t", "action", "reward", "chicken", "cars", "score"}
-    assert len(steps[0]["cars"]) == 10
+    assert len(steps[0]["cars"]["x"]) == len(steps[0]["cars"]["dx"]) == 10
     summary = result.summary()
     assert f"hit by a car {len(hits)} times and {len(crossings)} crossings" in summary
     assert "li" not in summary.replace("cap", "")  # no life, lives, lost ...

@@ -25,7 +25,7 @@ from pytest_genopt.suites import find_task
 from pytest_genopt.suites.atari import QbertObjects, get_game, make_env
 from pytest_genopt.suites.atari.pixels import Box, bounding_box
 from pytest_genopt.trainables import discover
-from tests.atari.test_new_games import failure_returns, traced_steps
+from tests.atari.test_new_games import failure_returns, notable_steps, traced_steps
 from tests.conftest import git
 
 if TYPE_CHECKING:
@@ -121,7 +121,11 @@ def test_qbert_events_are_scoring_and_lost_lives() -> None:
     lost = [s for s in steps if "lost life" in s.get("event", "")]
     assert result.lives_lost == (4,)
     assert len(lost) == 4
-    assert all(s["qbert"][2] == "falling" for s in lost)
+    assert all(s["qbert"]["state"] == "falling" for s in lost)
+    notable = notable_steps(result)  # why each life was lost
+    assert [notable[s["t"]].split(" at ")[0] for s in lost] == [
+        "lost life: hopped off the pyramid"
+    ] * 4
     assert set(steps[0]) == {"t", "action", "reward", "qbert", "enemies", "cubes_left", "score"} | {
         "lives"
     }

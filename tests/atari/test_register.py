@@ -133,8 +133,8 @@ def test_boxing_objects_match_the_rendered_frames(tmp_path: Path) -> None:
     assert moved >= 100
     assert total != 0  # some punches landed or were taken: the scores were read
     assert default_step_fields(prev) == {
-        "player": [prev.player.x, prev.player.y, prev.player.dx, prev.player.dy],
-        "enemy": [prev.enemy.x, prev.enemy.y, prev.enemy.dx, prev.enemy.dy],
+        "player": {"x": p.x, "y": p.y, "dx": p.dx, "dy": p.dy},
+        "enemy": {"x": e.x, "y": e.y, "dx": e.dx, "dy": e.dy},
         "player_score": prev.player_score,
         "enemy_score": prev.enemy_score,
     }
@@ -165,7 +165,7 @@ def test_a_registered_game_plays_traces_and_names_its_own_events(
     assert len(evidence) == 2
     labels: set[str] = set()
     for trial in evidence:
-        [summary] = trial["feedback"]
+        summary, notable = trial["feedback"]
         match = re.fullmatch(
             r"boxing seed\(s\) \d: return (-?\d+); (\d+) punch(?:es)? taken and "
             r"(\d+) punch(?:es)? landed; 300 steps \(cap 300 per episode; 0 of 1 ended "
@@ -173,6 +173,17 @@ def test_a_registered_game_plays_traces_and_names_its_own_events(
             summary,
         )
         assert match, summary
+        # without notes of its own a game's episode summary lists its last event steps,
+        # up to the horizon
+        listed = re.fullmatch(
+            r"boxing seed \d, (?:its|the last 3 of its) \d+ notable steps? "
+            r"\(oldest first\): (.*)",
+            notable,
+        )
+        assert listed, notable
+        moments = listed[1].split("; ")
+        assert 0 < len(moments) <= 3
+        assert all(re.fullmatch(r"t \d+ punch (taken|landed)", m) for m in moments), moments
         returned = int(match[1])
         assert trial["value"] == pytest.approx(normalized_score_from((-100, 100), returned))
         steps = [item for item in trial["trace"] if "t" in item]
@@ -244,7 +255,7 @@ def test_every_reward_is_labelled_with_the_games_words():
     assert counts == {"punch taken": (8,), "punch landed": (9,)}
     assert result.lives_lost == (0,)
     assert result.points_lost == (8,)
-    assert record.feedback == [result.summary()]
+    assert record.feedback == [result.summary(), *result.episode_summaries()]
     assert "life" not in result.summary()
 """
 
@@ -309,6 +320,7 @@ GOOD: dict[str, Any] = {"env_id": "ALE/Boxing-v5", "extract": extract, "events":
         ),
         ("boxing", {"score_bounds": (1, 1)}, ValueError, "need finite low < high"),
         ("boxing", {"step_fields": 5}, TypeError, "step_fields of Atari game 'boxing'"),
+        ("boxing", {"notes": "lost"}, TypeError, "notes of Atari game 'boxing' must be callable"),
     ],
 )
 def test_a_bad_registration_is_refused_in_one_line(
@@ -326,9 +338,10 @@ def test_a_bad_registration_is_refused_in_one_line(
 def test_the_shipped_games_are_registrations_with_their_own_events() -> None:
     assert set(GAMES) == SHIPPED
     pong, breakout, invaders = (get_game(g).events for g in ("pong", "breakout", "space_invaders"))
-    assert [e.label for e in pong.all()] == ["lost point"]
+    assert [e.label for e in pong.all()] == ["lost point", "won point"]
     assert pong.life_lost is None  # Pong has no lives
-    assert [e.label for e in breakout.all()] == [e.label for e in invaders.all()] == ["lost life"]
+    labels = ["lost life", "scored"]
+    assert [e.label for e in breakout.all()] == [e.label for e in invaders.all()] == labels
     assert breakout.life_seen is not None
     assert invaders.life_seen is not None
     assert get_game("pong").action_aliases == {
@@ -349,6 +362,7 @@ def test_replace_registers_a_game_again_and_the_summary_counts_zero_events() -> 
         "events": pong.events,
         "step_fields": pong.step_fields,
         "action_aliases": pong.action_aliases,
+        "notes": pong.notes,
         "replace": True,
     }
     try:
@@ -360,8 +374,9 @@ def test_replace_registers_a_game_again_and_the_summary_counts_zero_events() -> 
     assert get_game("pong") == pong
     # the first point is lost at step 63: none lost yet, and the feedback says so
     result = run_policy(lambda objects: "NOOP", "pong", seeds=0, max_steps=20)
-    assert [(e.event.label, e.counts) for e in result.events] == [("lost point", (0,))]
-    assert "; lost 0 points; 20 steps" in result.summary()
+    counted = [(e.event.label, e.counts) for e in result.events]
+    assert counted == [("lost point", (0,)), ("won point", (0,))]
+    assert "; lost 0 points and won 0 points; 20 steps" in result.summary()
     no_events = dataclasses.replace(result, events=())
     assert "; no events; 20 steps" in no_events.summary()
 

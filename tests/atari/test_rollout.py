@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import TYPE_CHECKING, Any
 
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
@@ -19,6 +20,7 @@ from pytest_genopt.suites.atari.rollout import (
     action_labels,
     normalized_score,
     run_policy,
+    scoring_formula,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def test_returns_lengths_and_losses_per_episode() -> None:
     assert result.seconds > 0
     assert result.summary() == (
         f"pong seed(s) 0, 1: return {int(result.returns[0])}, {int(result.returns[1])}; "
-        f"lost {sum(result.points_lost)} points; 600 steps "
+        f"lost {sum(result.points_lost)} points and won 0 points; 600 steps "
         "(cap 300 per episode; 0 of 2 ended in game over)"
     )
 
@@ -175,8 +177,13 @@ def test_traces_the_horizon_before_a_lost_point(
     assert all("event" not in s for s in before)
     assert set(last) == {"t", "action", "reward", "ball", "player", "enemy", "event", "seed"}
     assert last["action"] == "NOOP"
-    assert all(not isinstance(v, dict) for s in steps for v in s.values())  # flat
-    assert record.feedback == [result.summary()]
+    # each object's fields are named as in the objects, one level deep
+    assert set(last["ball"]) == {"x", "y", "dx", "dy"}
+    assert set(last["player"]) == {"y", "dy"}
+    assert set(last["enemy"]) == {"y"}
+    nested = [v for s in steps for o in s.values() if isinstance(o, dict) for v in o.values()]
+    assert not any(isinstance(v, (dict, list)) for v in nested)
+    assert record.feedback == [result.summary(), *result.episode_summaries()]
     assert record.score is None  # the test decides its score
 
 
@@ -199,15 +206,14 @@ def test_a_traced_window_shows_each_policy_call_before_its_step_in_game_order(
     assert steps[-1]["event"] == "lost point"
     for before, call in zip(steps, calls[1:], strict=False):
         objects = call["args"]["objects"]  # what the policy saw: the step before, whole
-        x, y, dx, dy = before["ball"]
-        player_y, player_dy = before["player"]
+        ball, player = before["ball"], before["player"]
         assert objects.startswith(
-            f"PongObjects(ball=PongBall(x={x}, y={y}, w=2, h=4, dx={dx}, dy={dy}), "
+            f"PongObjects(ball=PongBall(x={ball['x']}, y={ball['y']}, w=2, h=4, "
+            f"dx={ball['dx']}, dy={ball['dy']}), "
         )
-        assert f"player=PongPaddle(x=140, y={player_y}, w=4, " in objects
-        assert f", dx=0, dy={player_dy}), enemy=PongPaddle(x=16, y={before['enemy'][0]}, " in (
-            objects
-        )
+        assert f"player=PongPaddle(x=140, y={player['y']}, w=4, " in objects
+        enemy_y = before["enemy"]["y"]
+        assert f", dx=0, dy={player['dy']}), enemy=PongPaddle(x=16, y={enemy_y}, " in objects
         assert objects.endswith(", player_score=0, enemy_score=0)")
         assert call["returned"] == "'NOOP'"
 
@@ -265,7 +271,9 @@ def test_trace_none_records_no_steps(
     record = run_active(3)
     run_policy(idle, "pong", seeds=0, max_steps=300, genopt=tracing.TrialReporter(3), trace="none")
     assert traced(record) == []
-    assert len(record.feedback) == 1
+    # the summary and the episode's last notable steps (bounded by the horizon) are still told
+    assert len(record.feedback) == 2
+    assert record.feedback[1].startswith("pong seed 0, the last 3 of its 7 notable steps")
 
 
 def test_nothing_is_recorded_without_a_run() -> None:
@@ -308,6 +316,12 @@ def test_breakout_marks_the_step_the_ball_is_lost(
         assert steps[i]["event"] == "lost life"
         assert steps[i]["ball"] is None
         assert steps[i - 1]["ball"] is not None  # the miss itself, not the later count
+    # the summary says where each ball fell, from the paddle's centre
+    fell = [m for m in result.moments[0] if "lost life" in m]
+    assert [m.split(" ")[1] for m in fell] == [str(steps[i]["t"]) for i in events]
+    assert all(
+        re.search(r"lost life: the ball fell \d+ px (left|right) of the paddle", m) for m in fell
+    )
     assert set(steps[0]) == {"t", "action", "reward", "ball", "paddle", "lives"}
 
 
@@ -323,11 +337,71 @@ def test_space_invaders_marks_the_step_the_cannon_is_hit(
     assert len(steps) == 5
     last = steps[-1]
     assert last["event"] == "lost life"
-    assert last["player"][2] == "exploding"
-    assert steps[-2]["player"][2] == "active"
+    assert last["player"]["state"] == "exploding"
+    assert steps[-2]["player"]["state"] == "active"
     fields = {"t", "action", "reward", "player", "shots", "shot", "aliens", "lives"}
     assert set(last) == fields | {"event", "seed"}
-    assert len(last["aliens"]) == 4  # count, left, right, bottom
+    assert set(last["aliens"]) == {"count", "left", "right", "bottom"}
+    # the summary names what hit the cannon
+    assert re.fullmatch(
+        rf"t {last['t']} lost life: the cannon at x \d+ was hit by an alien shot .*",
+        result.moments[0][-1],
+    )
+
+
+def test_pong_summary_tells_returns_points_won_and_lost_up_to_the_horizon(
+    run_active: Callable[[int | None], tracing.TestRecord],
+) -> None:
+    record = run_active(None)  # every step traced, every notable step kept (< LIFE_WINDOW)
+    result = run_policy(
+        tracker, "pong", seeds=0, max_steps=700, genopt=tracing.TrialReporter(None), trace="all"
+    )
+    steps = {s["t"]: s for s in traced(record)}
+    said = [m.split(" ", 2)[1:] for m in result.moments[0]]
+    assert len(said) == result.moments_seen[0] < LIFE_WINDOW
+    won = [t for t, text in said if text.startswith("won point: the ball passed ")]
+    lost = [t for t, text in said if text.startswith("lost point: the ball passed ")]
+    returns = [(int(t), text) for t, text in said if text.startswith("returned (contact ")]
+    assert len(lost) == result.points_lost[0] > 0
+    assert len(won) == result.returns[0] + result.points_lost[0] > 0  # the tracker wins some
+    assert all(text.endswith("the enemy's centre") for _, text in said if "won" in text)
+    assert len(returns) >= 3
+    for t, text in returns:
+        # the contact is on the step the ball turns; its velocity shows one step later
+        assert steps[t - 1]["ball"]["dx"] > 0 > steps[t]["ball"]["dx"]
+        out = steps[t + 1]["ball"]
+        assert text.endswith(f", out dx {out['dx']}, dy {out['dy']}"), (text, out)
+    assert record.feedback[1] == result.episode_summaries()[0]
+    assert record.feedback[1].startswith(f"pong seed 0, its {len(said)} notable steps (oldest ")
+
+    # The horizon bounds the summary: the last N notable steps, the same ones.
+    record = run_active(3)
+    again = run_policy(tracker, "pong", seeds=0, max_steps=700, genopt=tracing.TrialReporter(3))
+    assert again.moments == (result.moments[0][-3:],)
+    assert again.moments_seen == result.moments_seen
+    assert record.feedback[1].startswith(f"pong seed 0, the last 3 of its {len(said)} notable ")
+    # Without a run nothing is kept or told.
+    quiet = run_policy(tracker, "pong", seeds=0, max_steps=50)
+    assert quiet.moments == quiet.moments_seen == ()
+    assert quiet.episode_summaries() == []
+
+
+def test_scoring_formula_states_the_value_and_the_verdict_as_computed() -> None:
+    assert scoring_formula("pong", [-4], target=0) == (
+        "this test's value = clip((return + 21) / 42, 0, 1) = 0.4048 (return -4); "
+        "it passes when the mean return (-4) >= 0"
+    )
+    returns = [12.0, 30.0, 700.0]
+    text = scoring_formula("breakout", returns, target=15, bounds=(10, 100))
+    value = normalized_score("breakout", returns, bounds=(10, 100))
+    assert text == (
+        "this test's value = the mean over its 3 episodes of clip((return - 10) / 90, 0, 1) "
+        f"= {value:.4g} (returns 12, 30, 700); it passes when the mean return (247.33) >= 15"
+    )
+    with pytest.raises(ValueError, match="no score bounds for 'chess'"):
+        scoring_formula("chess", 1, target=0)
+    with pytest.raises(ValueError, match="at least one return"):
+        scoring_formula("pong", [], target=0)
 
 
 def test_every_game_has_a_compact_step_and_score_bounds() -> None:

@@ -19,7 +19,7 @@ from pytest_genopt.suites.atari import SeaquestObjects, get_game, make_env
 from pytest_genopt.suites.atari.rollout import normalized_score
 from pytest_genopt.suites.atari.seaquest import ENEMY_H, LANE_H, LANE_Y0, SURFACE_Y
 from tests.atari import test_new_games as new_games
-from tests.atari.test_new_games import traced_steps
+from tests.atari.test_new_games import notable_steps, traced_steps
 
 if TYPE_CHECKING:
     import pytest
@@ -151,6 +151,11 @@ def test_seaquest_events_are_scores_and_lost_lives() -> None:
     assert sum(s["reward"] for s in scored) == result.returns[0] == steps[-1]["score"]
     assert len(lost) == result.lives_lost[0] >= 1
     assert all(s["lives"] < 3 for s in lost)
+    notable = notable_steps(result)  # with each lost life the oxygen and the nearest enemy
+    assert all(
+        notable[s["t"]].startswith("lost life: ") and "oxygen" in notable[s["t"]] for s in lost
+    )
+    assert all(notable[s["t"]].startswith("scored: +") for s in scored)
     summary = result.summary()
     assert f"lost {len(lost)} li" in summary
     assert f"scored {len(scored)} time" in summary

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from pytest_genopt.suites.atari.games import Event, GameEvents
+from pytest_genopt.suites.atari.games import Event, GameEvents, Step
 
 __all__ = [
     "ASTERIX_BOUNDS",
@@ -31,6 +31,7 @@ __all__ = [
     "AsterixState",
     "LaneObject",
     "LaneObjectKind",
+    "asterix_notes",
     "asterix_registration",
     "compact_asterix",
     "extract_asterix",
@@ -183,13 +184,28 @@ def touched_a_lyre(before: AsterixObjects, after: AsterixObjects) -> bool:
     return after.asterix.state == "hit" and before.asterix.state != "hit"
 
 
+def asterix_notes(step: Step) -> str | None:
+    """What cost the life (the lyre and its lane) or what was collected (lane, points)."""
+    before, after, reward = step.before, step.after, step.reward
+    hero = before.asterix
+    if touched_a_lyre(before, after):
+        lyre = before.lanes[hero.lane]
+        where = "" if lyre is None else f" (x {lyre.x}, dx {lyre.dx})"
+        return f"touched the lyre of lane {hero.lane}{where}; Asterix at x {hero.x}"
+    if reward > 0:
+        return f"+{reward:g} in lane {hero.lane} at x {hero.x}"
+    return None
+
+
 def compact_asterix(objects: AsterixObjects) -> dict[str, Any]:
-    """A traced step: ``asterix=[x, lane, state]``, ``lanes=[[kind, x, dx] or None, ...]``
+    """A traced step: ``asterix={x, lane, state}``, ``lanes=[{kind, x, dx} or None, ...]``
     (lane 0 first), ``score``, ``lives``."""
     a = objects.asterix
     return {
-        "asterix": [a.x, a.lane, a.state],
-        "lanes": [None if o is None else [o.kind, o.x, o.dx] for o in objects.lanes],
+        "asterix": {"x": a.x, "lane": a.lane, "state": a.state},
+        "lanes": [
+            None if o is None else {"kind": o.kind, "x": o.x, "dx": o.dx} for o in objects.lanes
+        ],
         "score": objects.score,
         "lives": objects.lives,
     }
@@ -213,4 +229,5 @@ def asterix_registration() -> dict[str, Any]:
         ),
         "step_fields": compact_asterix,
         "score_bounds": ASTERIX_BOUNDS,
+        "notes": asterix_notes,
     }

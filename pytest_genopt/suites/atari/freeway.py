@@ -15,7 +15,10 @@ top) = ``ram[117 - i] - 3`` (0..159, wrapping round the screen).
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    from pytest_genopt.suites.atari.games import Step
 
 __all__ = [
     "CHICKEN_X",
@@ -28,6 +31,7 @@ __all__ = [
     "FreewayObjects",
     "compact_freeway",
     "extract_freeway",
+    "freeway_notes",
     "hit_by_a_car",
     "lane_at",
 ]
@@ -162,12 +166,26 @@ def hit_by_a_car(before: FreewayObjects, after: FreewayObjects) -> bool:
     return after.chicken.state == "hit" and before.chicken.state != "hit"
 
 
+def freeway_notes(step: Step) -> str | None:
+    """A hit: which lane's car hit the chicken, and where (a crossing needs no words)."""
+    before, after = step.before, step.after
+    if not hit_by_a_car(before, after):
+        return None
+    chicken = before.chicken
+    lane = lane_at(chicken.y + chicken.h / 2)
+    if lane is None:
+        return f"the chicken at y {chicken.y}"
+    car = before.cars[lane]
+    return f"the car of lane {lane} (x {car.x}, dx {car.dx}) hit the chicken at y {chicken.y}"
+
+
 def compact_freeway(objects: FreewayObjects) -> dict[str, Any]:
-    """A traced step: ``chicken=[y, dy, state]``, ``cars=[[x, dx], ...]`` (lane 0 first),
-    ``score``."""
+    """A traced step: ``chicken={y, dy, state}``, ``cars={x: [...], dx: [...]}`` (one
+    entry per lane, lane 0 first: named columns keep ten cars short), ``score``."""
     c = objects.chicken
+    cars = objects.cars
     return {
-        "chicken": [c.y, c.dy, c.state],
-        "cars": [[car.x, car.dx] for car in objects.cars],
+        "chicken": {"y": c.y, "dy": c.dy, "state": c.state},
+        "cars": {"x": [car.x for car in cars], "dx": [car.dx for car in cars]},
         "score": objects.score,
     }

@@ -11,8 +11,9 @@ registered through the same call (see :mod:`.shipped`).  A game declares:
 * ``events``: what a reward or a change of lives means in this game, in its own words
   (:class:`GameEvents`); a game without lives declares no life event and its traces and
   feedback never mention lives;
-* optionally ``step_fields`` (what one traced step shows of the objects), ``score_bounds``
-  (for ``normalized_score``) and ``action_aliases`` (extra action names).
+* optionally ``step_fields`` (what one traced step shows of the objects), ``notes`` (what
+  a notable step meant: a return, a point won, what cost a life), ``score_bounds`` (for
+  ``normalized_score``) and ``action_aliases`` (extra action names).
 
 Registering does not import the game's module twice or create an environment; it checks
 the environment id against gymnasium's registry, so gymnasium (the ``atari`` extra) is
@@ -35,6 +36,8 @@ __all__ = [
     "Extractor",
     "Game",
     "GameEvents",
+    "Notes",
+    "Step",
     "StepFields",
     "get_game",
     "register_game",
@@ -45,6 +48,25 @@ __all__ = [
 Extractor: TypeAlias = Callable[[bytes, Any], Any]
 #: ``fields(objects)``: what one traced step shows of the objects (a few short lists).
 StepFields: TypeAlias = Callable[[Any], dict[str, Any]]
+
+
+class Step(NamedTuple):
+    """One step of an episode, as a game's ``notes`` sees it."""
+
+    #: the step's index in its episode
+    t: int
+    #: the objects before the step and after it
+    before: Any
+    after: Any
+    reward: float
+    #: the objects one step later (None when the episode ended with this step): a
+    #: bounce's outgoing velocity shows only then
+    following: Any
+
+
+#: ``notes(step)``: a few words on what the :class:`Step` meant (``"returned: contact +3
+#: px from the paddle's centre, out dx -4, dy 8"``), or None for an ordinary step.
+Notes: TypeAlias = Callable[[Step], "str | None"]
 #: ``detector(before, after)``: True when the step from ``before`` to ``after`` (the
 #: objects of two consecutive frames) is the moment an event happened.
 Detector: TypeAlias = Callable[[Any, Any], bool]
@@ -113,6 +135,7 @@ class Game:
     step_fields: StepFields
     score_bounds: tuple[float, float] | None = None
     action_aliases: Mapping[str, str] = field(default_factory=dict)
+    notes: Notes | None = None
 
 
 _REGISTRY: dict[str, Game] = {}
@@ -167,15 +190,15 @@ GAMES: Mapping[str, str] = _GameIds()
 
 def default_step_fields(objects: Any) -> dict[str, Any]:
     """A traced step's view of any objects NamedTuple: each field, objects with a box
-    as ``[x, y, dx, dy]``, tuples of them as ``[[x, y], ...]``, other values as they are."""
+    as ``{x, y, dx, dy}``, tuples of them as ``[{x, y}, ...]``, other values as they are."""
     if not hasattr(objects, "_asdict"):
         return {"objects": repr(objects)}
     shown: dict[str, Any] = {}
     for key, value in objects._asdict().items():
         if _has_box(value):
-            shown[key] = [value.x, value.y, value.dx, value.dy]
+            shown[key] = {"x": value.x, "y": value.y, "dx": value.dx, "dy": value.dy}
         elif isinstance(value, tuple) and all(_has_box(v) for v in value):
-            shown[key] = [[v.x, v.y] for v in value]
+            shown[key] = [{"x": v.x, "y": v.y} for v in value]
         elif value is None or isinstance(value, (bool, int, float, str)):
             shown[key] = value
         else:
@@ -196,6 +219,7 @@ def register_game(
     step_fields: StepFields | None = None,
     score_bounds: tuple[float, float] | None = None,
     action_aliases: Mapping[str, str] | None = None,
+    notes: Notes | None = None,
     replace: bool = False,
 ) -> Game:
     """Register an ALE game so that ``make_env(name)`` and ``run_policy(..., name)`` play it.
@@ -207,10 +231,14 @@ def register_game(
             RAM (``bytes``) and the previous frame's objects (None after a reset).
         events: what rewards and lives mean in the game (:class:`GameEvents`).
         step_fields: ``fields(objects) -> dict``: what a traced step shows of the
-            objects (default: every field, objects with a box as ``[x, y, dx, dy]``).
+            objects (default: every field, objects with a box as ``{x, y, dx, dy}``).
         score_bounds: ``(low, high)`` returns that ``normalized_score`` maps to 0 and 1.
         action_aliases: extra action names, each mapped to one of the game's
             (Pong: ``{"UP": "RIGHT"}``); traces show the alias.
+        notes: ``notes(step) -> str | None``: a few words on a notable :class:`Step`
+            (Pong: where a returned ball met the paddle and where it went), or None.
+            A rollout's per-episode summary lists the last notable steps, each with its
+            events' labels; without ``notes`` it lists the event steps alone.
         replace: replace a game already registered under ``name`` (for code that runs
             twice in one process, e.g. a notebook cell); otherwise that is an error.
 
@@ -232,6 +260,8 @@ def register_game(
     _check_callable(name, "extract", extract)
     if step_fields is not None:
         _check_callable(name, "step_fields", step_fields)
+    if notes is not None:
+        _check_callable(name, "notes", notes)
     _check_events(name, events)
     bounds = None if score_bounds is None else _check_bounds(name, score_bounds)
     aliases = _check_aliases(name, action_aliases or {})
@@ -244,6 +274,7 @@ def register_game(
         step_fields=default_step_fields if step_fields is None else step_fields,
         score_bounds=bounds,
         action_aliases=aliases,
+        notes=notes,
     )
     games[name] = game
     return game

@@ -23,7 +23,10 @@ start, 26 once changed, on the first level); score = 6-digit BCD ``ram[89..91]``
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    from pytest_genopt.suites.atari.games import Step
 
 __all__ = [
     "CUBE_ADDRESSES",
@@ -38,6 +41,7 @@ __all__ = [
     "compact_qbert",
     "cube_top_y",
     "extract_qbert",
+    "qbert_notes",
 ]
 
 QBERT_ROWS = 6
@@ -245,13 +249,28 @@ def extract_qbert(ram: Any, prev: QbertObjects | None = None) -> QbertObjects:
     )
 
 
+def qbert_notes(step: Step) -> str | None:
+    """What cost a life: the enemy that caught Q*bert (the nearest one), or a hop off
+    the pyramid (from the last cube he stood on)."""
+    before, after = step.before, step.after
+    was, now = before.player, after.player
+    if now.state == "caught" and was.state != "caught":
+        if not before.enemies:
+            return "caught"
+        near = min(before.enemies, key=lambda e: abs(e.cx - was.cx) + abs(e.cy - was.cy))
+        return f"caught by {near.kind} on row {near.row}, col {near.col}"
+    if now.state == "falling" and was.state != "falling":
+        return f"hopped off the pyramid at x {was.x}, y {was.y}"
+    return None
+
+
 def compact_qbert(objects: QbertObjects) -> dict[str, Any]:
-    """A traced step: ``qbert=[row, col, state]``, ``enemies=[[kind, row, col], ...]``,
+    """A traced step: ``qbert={row, col, state}``, ``enemies=[{kind, row, col}, ...]``,
     ``cubes_left``, ``score``, ``lives``."""
     p = objects.player
     return {
-        "qbert": [p.row, p.col, p.state],
-        "enemies": [[e.kind, e.row, e.col] for e in objects.enemies],
+        "qbert": {"row": p.row, "col": p.col, "state": p.state},
+        "enemies": [{"kind": e.kind, "row": e.row, "col": e.col} for e in objects.enemies],
         "cubes_left": objects.cubes_left(),
         "score": objects.score,
         "lives": objects.lives,

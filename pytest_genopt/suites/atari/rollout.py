@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
 
 from pytest_genopt import tracing
 from pytest_genopt.suites.atari.env import make_env
-from pytest_genopt.suites.atari.games import _registry, get_game
+from pytest_genopt.suites.atari.games import Step, _registry, get_game
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from pytest_genopt.suites.atari.env import AtariEnv
-    from pytest_genopt.suites.atari.games import Event, GameEvents
+    from pytest_genopt.suites.atari.games import Event, GameEvents, Notes
     from pytest_genopt.suites.atari.objects import (
         BreakoutObjects,
         PongObjects,
@@ -56,6 +56,7 @@ __all__ = [
     "compact_space_invaders",
     "normalized_score",
     "run_policy",
+    "scoring_formula",
 ]
 
 #: A policy maps the current objects to an action index or an action name.
@@ -98,52 +99,52 @@ SCORE_BOUNDS: dict[str, tuple[float, float]] = {
 
 
 def compact_pong(objects: PongObjects) -> dict[str, Any]:
-    """Pong's key objects as short lists: ``ball=[x, y, dx, dy]`` (or None),
-    ``player=[y, dy]`` (top edge of the agent's paddle), ``enemy=[y]``."""
+    """Pong's key objects, each field named as in the objects: ``ball={x, y, dx, dy}``
+    (or None), ``player={y, dy}`` (top edge of the agent's paddle), ``enemy={y}``."""
     ball = objects.ball
     player = objects.player
     return {
-        "ball": None if ball is None else [ball.x, ball.y, ball.dx, ball.dy],
-        "player": [player.y, player.dy],
-        "enemy": [objects.enemy.y],
+        "ball": None if ball is None else {"x": ball.x, "y": ball.y, "dx": ball.dx, "dy": ball.dy},
+        "player": {"y": player.y, "dy": player.dy},
+        "enemy": {"y": objects.enemy.y},
     }
 
 
 def compact_breakout(objects: BreakoutObjects) -> dict[str, Any]:
-    """Breakout's key objects: ``ball=[x, y, dx, dy]`` (or None), ``paddle=[x, w, dx]``
+    """Breakout's key objects: ``ball={x, y, dx, dy}`` (or None), ``paddle={x, w, dx}``
     (left edge, width, motion), ``lives``."""
     ball = objects.ball
     paddle = objects.paddle
     return {
-        "ball": None if ball is None else [ball.x, ball.y, ball.dx, ball.dy],
-        "paddle": [paddle.x, paddle.w, paddle.dx],
+        "ball": None if ball is None else {"x": ball.x, "y": ball.y, "dx": ball.dx, "dy": ball.dy},
+        "paddle": {"x": paddle.x, "w": paddle.w, "dx": paddle.dx},
         "lives": objects.lives,
     }
 
 
 def compact_space_invaders(objects: SpaceInvadersObjects) -> dict[str, Any]:
-    """Space Invaders' key objects: ``player=[x, dx, state]``, ``shots=[[x, y], ...]``
-    (alien shots), ``shot=[x, y]`` (the player's, or None), ``aliens=[count, left x,
-    right x, bottom y]`` of the block (or None once cleared), ``lives``."""
+    """Space Invaders' key objects: ``player={x, dx, state}``, ``shots=[{x, y}, ...]``
+    (alien shots), ``shot={x, y}`` (the player's, or None), ``aliens={count, left,
+    right, bottom}`` of the block (or None once cleared), ``lives``."""
     player = objects.player
-    shots: list[list[int]] = []
-    shot: list[int] | None = None
+    shots: list[dict[str, int]] = []
+    shot: dict[str, int] | None = None
     for bullet in objects.bullets:
         if bullet.from_player:
-            shot = [bullet.x, bullet.y]
+            shot = {"x": bullet.x, "y": bullet.y}
         else:
-            shots.append([bullet.x, bullet.y])
+            shots.append({"x": bullet.x, "y": bullet.y})
     aliens = objects.aliens
-    block: list[int] | None = None
+    block: dict[str, int] | None = None
     if aliens:
-        block = [
-            len(aliens),
-            min(a.x for a in aliens),
-            max(a.x + a.w for a in aliens),
-            max(a.y + a.h for a in aliens),
-        ]
+        block = {
+            "count": len(aliens),
+            "left": min(a.x for a in aliens),
+            "right": max(a.x + a.w for a in aliens),
+            "bottom": max(a.y + a.h for a in aliens),
+        }
     return {
-        "player": [player.x, player.dx, player.state],
+        "player": {"x": player.x, "dx": player.dx, "state": player.state},
         "shots": shots,
         "shot": shot,
         "aliens": block,
@@ -208,6 +209,10 @@ class RolloutResult:
         seconds: wall time of the whole rollout.
         events: each of the game's registered events (:class:`GameEvents`) with its
             count per episode, in the order the summary names them.
+        moments: per episode, its last notable steps (``"t 155 returned: ..."``: each
+            step with an event or a note from the game's ``notes``), at most the credit
+            horizon's N of them; empty unless a genopt run recorded the rollout.
+        moments_seen: per episode, how many notable steps it had in all.
     """
 
     game: str
@@ -220,6 +225,8 @@ class RolloutResult:
     max_steps: int
     seconds: float
     events: tuple[EventCount, ...] = ()
+    moments: tuple[tuple[str, ...], ...] = ()
+    moments_seen: tuple[int, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -242,6 +249,20 @@ class RolloutResult:
             f"{' and '.join(counts) or 'no events'}; {self.steps} steps "
             f"(cap {self.max_steps} per episode; {ended} of {len(self.seeds)} ended in game over)"
         )
+
+    def episode_summaries(self) -> list[str]:
+        """One line per recorded episode: its last notable steps, oldest first (points
+        won and lost, returns, lives lost and why: the game's events and ``notes``)."""
+        lines = []
+        for seed, kept, seen in zip(self.seeds, self.moments, self.moments_seen, strict=False):
+            if not kept:
+                lines.append(f"{self.game} seed {seed}: no notable step")
+                continue
+            which = f"its {seen} notable step" + ("s" if seen > 1 else "")
+            if seen > len(kept):
+                which = f"the last {len(kept)} of its {seen} notable steps"
+            lines.append(f"{self.game} seed {seed}, {which} (oldest first): {'; '.join(kept)}")
+        return lines
 
 
 def _number(value: float) -> str:
@@ -423,10 +444,12 @@ def run_policy(
     if not seed_list:
         raise ValueError("seeds must name at least one episode")
 
-    recording = genopt is not None and genopt.active and trace != "none"
-    window = 0
-    if recording and genopt is not None:
-        window = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
+    active = genopt is not None and genopt.active
+    recording = active and trace != "none"
+    horizon = 0
+    if active and genopt is not None:
+        horizon = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
+    window = horizon if recording else 0
     watch = _EventWatch(spec.events)
     started = time.perf_counter()
     episodes: list[_Episode] = []
@@ -448,6 +471,8 @@ def run_policy(
             genopt if recording and trace == "all" else None,
             window if recording and trace == "losses" else 0,
             step_fields,
+            horizon,
+            spec.notes,
         )
         for seed in seed_list:
             episodes.append(_play(env, policy, table, seed, max_steps, watch, record))
@@ -465,9 +490,13 @@ def run_policy(
             EventCount(event, tuple(e.counts[event.label] for e in episodes))
             for event in watch.order
         ),
+        moments=tuple(e.moments for e in episodes) if horizon else (),
+        moments_seen=tuple(e.moments_seen for e in episodes) if horizon else (),
     )
     if genopt is not None:
         genopt.feedback(result.summary())
+        for line in result.episode_summaries():
+            genopt.feedback(line)
     return result
 
 
@@ -479,6 +508,9 @@ class _Recording:
     genopt: TrialReporter | None
     window: int
     fields: Callable[[int, int, float, Any], dict[str, Any]]
+    #: notable steps kept per episode for its summary (the horizon; 0 keeps none)
+    moments: int = 0
+    notes: Notes | None = None
 
 
 @dataclass
@@ -489,6 +521,8 @@ class _Episode:
     lives_lost: int
     done: bool
     counts: dict[str, int]
+    moments: tuple[str, ...] = ()
+    moments_seen: int = 0
 
 
 def _play(
@@ -511,6 +545,7 @@ def _play(
     n_points = n_lives = 0
     done = False
     t = 0
+    moments = _Moments(record.moments, record.notes)
     while t < max_steps:
         held.begin()
         try:
@@ -531,6 +566,8 @@ def _play(
         lives = now
         marks = watch.step(previous, objects, reward, now)
         event = None if marks is None else ", ".join(marks)
+        if moments.size:
+            moments.step(t, previous, objects, reward, event)
         if held.active:
             held.end(t, index, reward, objects, event)
             if marks is not None and watch.is_setback(marks):
@@ -544,7 +581,46 @@ def _play(
         t += 1
         if done:
             break
-    return _Episode(total, t, n_points, n_lives, done, watch.counts)
+    moments.end()
+    return _Episode(
+        total, t, n_points, n_lives, done, watch.counts, tuple(moments.kept), moments.seen
+    )
+
+
+class _Moments:
+    """The last ``size`` notable steps of an episode for its summary: each step with an
+    event or a note from the game's ``notes``, which sees a step once the next one is
+    played (a bounce's outgoing velocity shows only then)."""
+
+    def __init__(self, size: int, notes: Notes | None) -> None:
+        self.size = size
+        self.notes = notes
+        self.kept: deque[str] = deque(maxlen=max(size, 0))
+        self.seen = 0
+        self.pending: tuple[int, Any, Any, float, str | None] | None = None
+
+    def step(self, t: int, before: Any, after: Any, reward: float, event: str | None) -> None:
+        if self.pending is not None:
+            self._note(after)
+        self.pending = (t, before, after, reward, event)
+
+    def end(self) -> None:
+        if self.pending is not None:
+            self._note(None)
+
+    def _note(self, following: Any) -> None:
+        if self.pending is None:
+            return
+        t, before, after, reward, event = self.pending
+        self.pending = None
+        note = None
+        if self.notes is not None:
+            note = self.notes(Step(t, before, after, reward, following))
+        if note is None and event is None:
+            return
+        self.seen += 1
+        said = ": ".join(part for part in (event, note) if part)
+        self.kept.append(f"t {t} {said}")
 
 
 def normalized_score(
@@ -557,6 +633,45 @@ def normalized_score(
     ``bounds`` is given.  Raises ValueError for an unknown
     game, no returns, a non-finite return or ``high <= low``.
     """
+    low, high = _bounds(game, bounds)
+    values = _returns(returns)
+    total = 0.0
+    for value in values:
+        if not math.isfinite(value):
+            raise ValueError(f"returns must be finite, got {value}")
+        total += min(1.0, max(0.0, (value - low) / (high - low)))
+    return total / len(values)
+
+
+def scoring_formula(
+    game: str,
+    returns: float | Sequence[float],
+    *,
+    target: float,
+    bounds: tuple[float, float] | None = None,
+) -> str:
+    """One feedback line saying how a test's value and verdict follow from its returns,
+    exactly as :func:`normalized_score` computes them: ``this test's value = clip((return
+    + 21) / 42, 0, 1) = 0.4048 (return -4); it passes when the mean return (-4) >= 0``.
+    ``target`` is the mean return the test asserts; bad input raises as there."""
+    low, high = _bounds(game, bounds)
+    values = _returns(returns)
+    value = normalized_score(game, values, bounds=(low, high))
+    shifted = "return" if low == 0 else f"(return {'-' if low > 0 else '+'} {_number(abs(low))})"
+    formula = f"clip({shifted} / {_number(high - low)}, 0, 1)"
+    if len(values) > 1:
+        formula = f"the mean over its {len(values)} episodes of {formula}"
+    shown = ", ".join(_number(v) for v in values)
+    mean = _number(sum(values) / len(values))
+    return (
+        f"this test's value = {formula} = {value:.4g} "
+        f"(return{'s' if len(values) > 1 else ''} {shown}); "
+        f"it passes when the mean return ({mean}) >= {_number(target)}"
+    )
+
+
+def _bounds(game: str, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    """``bounds``, or the game's registered score bounds; ValueError when none or bad."""
     if bounds is None:
         games = _registry()
         known = games.get(game) if isinstance(game, str) else None
@@ -567,15 +682,14 @@ def normalized_score(
     low, high = float(bounds[0]), float(bounds[1])
     if not high > low:
         raise ValueError(f"score bounds need low < high, got ({low}, {high})")
+    return low, high
+
+
+def _returns(returns: float | Sequence[float]) -> list[float]:
     if isinstance(returns, (int, float, numbers.Real)):
         values = [float(returns)]
     else:
         values = [float(r) for r in returns]
     if not values:
         raise ValueError("normalized_score needs at least one return")
-    total = 0.0
-    for value in values:
-        if not math.isfinite(value):
-            raise ValueError(f"returns must be finite, got {value}")
-        total += min(1.0, max(0.0, (value - low) / (high - low)))
-    return total / len(values)
+    return values

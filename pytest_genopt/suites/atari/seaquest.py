@@ -19,7 +19,10 @@ divers collected ``ram[62]``, reserve submarines ``ram[59]``, score BCD
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    from pytest_genopt.suites.atari.games import Step
 
 __all__ = [
     "ENEMY_H",
@@ -34,6 +37,7 @@ __all__ = [
     "Submarine",
     "compact_seaquest",
     "extract_seaquest",
+    "seaquest_notes",
 ]
 
 #: Number of enemy lanes; lane 0 is the top one.
@@ -167,13 +171,39 @@ def extract_seaquest(ram: Any, prev: SeaquestObjects | None = None) -> SeaquestO
     return SeaquestObjects(player, _enemies(r, prev), r[102], r[62], score, r[59])
 
 
+def seaquest_notes(step: Step) -> str | None:
+    """The oxygen running out (a life is lost to it), a life lost otherwise (with the
+    nearest enemy in the submarine's last frame), or points and the divers aboard."""
+    before, after, reward = step.before, step.after, step.reward
+    if before.oxygen > 0 and after.oxygen == 0 and after.player.y > SURFACE_Y:
+        return f"the oxygen ran out at depth y {after.player.y} with {after.divers} diver(s)"
+    if after.lives < before.lives:
+        sub = before.player
+        if before.oxygen == 0:
+            return "out of oxygen"
+        if not before.enemies:
+            return f"oxygen {before.oxygen}, no enemy in sight"
+        near = min(before.enemies, key=lambda e: abs(e.cx - sub.cx) + abs(e.cy - sub.cy))
+        return (
+            f"oxygen {before.oxygen}; nearest enemy in lane {near.lane}, "
+            f"{_gap(near.cx - sub.cx)} px across, {_gap(near.cy - sub.cy)} px down"
+        )
+    if reward > 0:
+        return f"+{reward:g} at depth y {after.player.y}, {after.divers} diver(s) aboard"
+    return None
+
+
+def _gap(value: float) -> str:
+    return f"{round(value):+d}"
+
+
 def compact_seaquest(objects: SeaquestObjects) -> dict[str, Any]:
-    """A traced step: ``player=[x, y, facing]``, ``enemies=[[lane, x, dx], ...]``,
+    """A traced step: ``player={x, y, facing}``, ``enemies=[{lane, x, dx}, ...]``,
     ``oxygen``, ``divers``, ``score``, ``lives``."""
     p = objects.player
     return {
-        "player": [p.x, p.y, p.facing],
-        "enemies": [[e.lane, e.x, e.dx] for e in objects.enemies],
+        "player": {"x": p.x, "y": p.y, "facing": p.facing},
+        "enemies": [{"lane": e.lane, "x": e.x, "dx": e.dx} for e in objects.enemies],
         "oxygen": objects.oxygen,
         "divers": objects.divers,
         "score": objects.score,

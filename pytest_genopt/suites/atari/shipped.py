@@ -7,20 +7,30 @@ the same path as a game a project registers from its ``conftest.py``.
 from __future__ import annotations
 
 from pytest_genopt.suites.atari.asterix import asterix_registration
-from pytest_genopt.suites.atari.freeway import compact_freeway, extract_freeway, hit_by_a_car
-from pytest_genopt.suites.atari.games import Event, GameEvents, register_game
+from pytest_genopt.suites.atari.freeway import (
+    compact_freeway,
+    extract_freeway,
+    freeway_notes,
+    hit_by_a_car,
+)
+from pytest_genopt.suites.atari.games import Event, GameEvents, Notes, register_game
+from pytest_genopt.suites.atari.notes import breakout_notes, pong_notes, space_invaders_notes
 from pytest_genopt.suites.atari.objects import EXTRACTORS
-from pytest_genopt.suites.atari.qbert import compact_qbert, extract_qbert
+from pytest_genopt.suites.atari.qbert import compact_qbert, extract_qbert, qbert_notes
 from pytest_genopt.suites.atari.rollout import (
     ACTION_ALIASES,
     LIFE_LOST,
     SCORE_BOUNDS,
     STEP_FIELDS,
 )
-from pytest_genopt.suites.atari.seaquest import compact_seaquest, extract_seaquest
+from pytest_genopt.suites.atari.seaquest import compact_seaquest, extract_seaquest, seaquest_notes
 
 #: Pong has no lives: the opponent's points are its setbacks.
 POINT_LOST = Event("lost point", "lost {n} point", "lost {n} points")
+#: Pong's points won: the ball passed the computer's paddle.
+POINT_WON = Event("won point", "won {n} point", "won {n} points")
+#: A step with points (a brick broken, an invader shot, ...).
+SCORED = Event("scored", "scored {n} time", "scored {n} times")
 #: Breakout's balls and Space Invaders' cannons.
 LIFE_LOST_EVENT = Event("lost life", "lost {n} life", "lost {n} lives")
 
@@ -38,9 +48,19 @@ _ENV_IDS = {
 }
 
 _EVENTS = {
-    "pong": GameEvents(conceded=POINT_LOST),
-    "breakout": GameEvents(life_lost=LIFE_LOST_EVENT, life_seen=LIFE_LOST["breakout"]),
-    "space_invaders": GameEvents(life_lost=LIFE_LOST_EVENT, life_seen=LIFE_LOST["space_invaders"]),
+    "pong": GameEvents(conceded=POINT_LOST, scored=POINT_WON),
+    "breakout": GameEvents(
+        life_lost=LIFE_LOST_EVENT, life_seen=LIFE_LOST["breakout"], scored=SCORED
+    ),
+    "space_invaders": GameEvents(
+        life_lost=LIFE_LOST_EVENT, life_seen=LIFE_LOST["space_invaders"], scored=SCORED
+    ),
+}
+
+_NOTES: dict[str, Notes] = {
+    "pong": pong_notes,
+    "breakout": breakout_notes,
+    "space_invaders": space_invaders_notes,
 }
 
 for _name, _env_id in _ENV_IDS.items():
@@ -52,6 +72,7 @@ for _name, _env_id in _ENV_IDS.items():
         step_fields=STEP_FIELDS[_name],
         score_bounds=SCORE_BOUNDS[_name],
         action_aliases=ACTION_ALIASES.get(_name),
+        notes=_NOTES[_name],
     )
 
 # The paper's other games, each with its objects in a module of its own.
@@ -66,6 +87,7 @@ register_game(
     ),
     step_fields=compact_freeway,
     score_bounds=FREEWAY_BOUNDS,
+    notes=freeway_notes,
 )
 
 #: Q*bert over 1,000 steps (the quick protocol): 25 points a cube; a policy that avoids
@@ -80,6 +102,7 @@ register_game(
     ),
     step_fields=compact_qbert,
     score_bounds=QBERT_BOUNDS,
+    notes=qbert_notes,
 )
 
 register_game(
@@ -92,6 +115,7 @@ register_game(
     ),
     step_fields=compact_seaquest,
     score_bounds=(0.0, 1000.0),
+    notes=seaquest_notes,
 )
 
 register_game("asterix", **asterix_registration())
