@@ -775,3 +775,49 @@ def _note(dropped: Counter[str]) -> str:
         if dropped[kind]
     ]
     return f"… {', '.join(parts)} not shown (context limit)"
+
+
+# --------------------------------------------------------------------------- the module's docstring
+
+
+#: characters of a module's docstring shown before it is clipped, marked
+DOCSTRING_LIMIT = 4000
+
+
+def with_module_docstring(source: str, context: str, *, limit: int = DOCSTRING_LIMIT) -> str:
+    """``context`` (of a parameter in ``source``) preceded by the module's docstring, its
+    lines numbered as in the file: what the whole file is about (a game's rules, the
+    meaning of its objects), shown once per file rather than with every parameter.
+
+    Returns ``context`` unchanged when the module has no docstring, does not parse or the
+    context already shows its first line; never raises.
+    """
+    source = source.removeprefix("\ufeff")
+    tree = _parse(source)
+    if tree is None or not tree.body:
+        return context
+    first = tree.body[0]
+    value = first.value if isinstance(first, ast.Expr) else None
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        return context
+    lines = _LINE_BREAK.split(source) if "\r" in source else source.split("\n")
+    width = max(4, len(str(len(lines))))
+    rows = range(first.lineno - 1, _end_row(first) + 1)
+    if context.startswith(f"{rows.start + 1:>{width}}|"):
+        return context
+    shown: list[str] = []
+    size = 0
+    for row in rows:
+        line = lines[row]
+        if len(line) > LINE_LIMIT:
+            line = f"{line[:LINE_LIMIT]} … [{len(line) - LINE_LIMIT} more characters]"
+        text = f"{row + 1:>{width}}| {line}".rstrip()
+        if size + len(text) + 1 > limit:
+            left = rows.stop - row
+            shown.append(f"{'…':>{width}}| [{left} more lines of the docstring not shown]")
+            break
+        shown.append(text)
+        size += len(text) + 1
+    if context and not context.startswith(f"{rows.stop + 1:>{width}}|"):
+        shown.append(f"{'…':>{width}}|")
+    return "\n".join(shown + ([context] if context else []))

@@ -159,7 +159,7 @@ def build_request(
     for trial in batch:
         linked_ids.update(p.id for p in linked_parameters(trial, parameters))
     shown = [p for p in parameters if p.id in linked_ids] or list(parameters)
-    views = tuple(_view(p, batch, read) for p in shown)
+    views = _with_docstrings(tuple(_view(p, batch, read) for p in shown), read)
     request = Request(
         run=run,
         iteration=iteration,
@@ -193,6 +193,32 @@ def _view(
     ran = [where for trial in batch for where in trial.reached]
     names, lines = outline.reached(parameter.path, frames, calls, ran)
     return replace(view, view=outline.view(parameter.path, parameter.text, names, lines))
+
+
+def _with_docstrings(
+    views: tuple[ParameterView, ...], read: Callable[[str], str] | None
+) -> tuple[ParameterView, ...]:
+    """The views with each Python file's module docstring (what the file is about, e.g. a
+    game's rules and objects) in the read-only context of its first function parameter:
+    once per request, in the prompt's stable part."""
+    from dataclasses import replace
+
+    from pytest_genopt.context import with_module_docstring
+
+    if read is None:
+        return views
+    done: set[str] = set()
+    out = []
+    for view in views:
+        if view.kind == "function" and view.language == "python" and view.path not in done:
+            done.add(view.path)
+            try:
+                source = read(view.path)
+            except (OSError, UnicodeDecodeError, KeyError):
+                source = ""  # the context is a help, never a reason to fail the request
+            view = replace(view, context=with_module_docstring(source, view.context))
+        out.append(view)
+    return tuple(out)
 
 
 def _context(parameter: Parameter, read: Callable[[str], str]) -> str:

@@ -623,3 +623,29 @@ DEPOSIT_CONTEXT_900 = '''\
 def test_the_rendered_context_reads_as_reviewed() -> None:
     assert parameter_context(BANK, "transfer") + "\n" == TRANSFER_CONTEXT
     assert parameter_context(BANK, "Account.deposit", limit=900) + "\n" == DEPOSIT_CONTEXT_900
+
+
+def test_the_module_docstring_is_shown_before_the_context_numbered_as_in_the_file() -> None:
+    source = (
+        '"""A game.\n\nIts rules.\n"""\n\nimport os\n\nSPEED = 3\n\n\ndef f():\n    return SPEED\n'
+    )
+    own = parameter_context(source, "f")
+    shown = context.with_module_docstring(source, own)
+    assert shown == ('   1| """A game.\n   2|\n   3| Its rules.\n   4| """\n   …|\n' + own)
+    # a context that starts right after the docstring needs no gap; an empty one none
+    right_after = "   5| import os"
+    assert context.with_module_docstring(source, right_after).endswith('"""\n   5| import os')
+    assert (
+        context.with_module_docstring(source, "")
+        == '   1| """A game.\n   2|\n   3| Its rules.\n   4| """'
+    )
+    # shown once: a context that already starts with it is left as it is
+    assert context.with_module_docstring(source, shown) == shown
+    # a long docstring is clipped, marked; no docstring, or a source that does not parse,
+    # leaves the context unchanged
+    long = '"""' + "\n".join(f"line {i}" for i in range(100)) + '"""\ndef f(): pass\n'
+    clipped = context.with_module_docstring(long, "", limit=60)
+    assert clipped.splitlines()[-1] == "   …| [96 more lines of the docstring not shown]"
+    assert context.with_module_docstring("def f(): pass\n", own) == own
+    assert context.with_module_docstring("x = 'no docstring'\n", own) == own
+    assert context.with_module_docstring('"""Doc."""\ndef (:\n', own) == own

@@ -114,7 +114,9 @@ def test_the_traced_rollout_is_horizon_steps_and_the_evaluation_is_unrecorded() 
         assert record.feedback[-1].startswith("paper protocol evaluation: mean raw score "), (
             record.feedback
         )
-        assert len(record.feedback) == (2 if steps else 1)
+        # the training rollout's summary and its episode's last notable steps, then the
+        # evaluation's line
+        assert len(record.feedback) == (3 if steps else 1)
 
 
 def test_init_paper_writes_the_protocol_and_its_tests_report_raw_scores(
@@ -149,8 +151,9 @@ def test_init_paper_writes_the_protocol_and_its_tests_report_raw_scores(
     assert result.parseoutcomes() == {"failed": 1}  # behind after 200 steps
     [trial] = json.loads((target / "request.json").read_text(encoding="utf-8"))["evidence"]
     assert trial["test"] == "tests/test_policy.py::test_not_behind_at_the_step_cap[seeds0-2]"
-    rollout, evaluation = trial["feedback"]
+    rollout, notable, evaluation, scoring = trial["feedback"]
     assert rollout.startswith("pong seed(s) 0: ")
+    assert notable.startswith("pong seed 0")  # the training rollout's notable steps
     assert "7 steps (cap 7 per episode" in rollout
     assert evaluation.startswith("paper protocol evaluation: mean raw score ")
     scores = evaluation.split("raw score per episode: ")[1].split(";")[0].split(", ")
@@ -160,6 +163,9 @@ def test_init_paper_writes_the_protocol_and_its_tests_report_raw_scores(
     assert float(mean) == pytest.approx(sum(returns) / 3)
     assert "600 steps (cap 200 per episode" in evaluation
     assert trial["value"] == pytest.approx(normalized_score("pong", returns))
+    assert scoring.startswith(
+        "this test's value = the mean over its 3 episodes of clip((return + 21) / 42, 0, 1) = "
+    )
     steps = [item["t"] for item in trial["trace"] if "t" in item]
     assert steps == list(range(7))  # the training rollout's first 7 steps, all of them
 

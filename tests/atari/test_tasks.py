@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ import gymnasium  # noqa: F401
 import pytest
 
 from pytest_genopt.suites import find_task
+from pytest_genopt.suites.atari import get_game
 from pytest_genopt.suites.atari.rollout import normalized_score
 from pytest_genopt.suites.atari.tasks import TEMPLATES, tasks
 from pytest_genopt.trainables import discover
@@ -58,6 +61,15 @@ def write_task(path: Path, game: str, variant: str) -> Path:
     return path
 
 
+#: One of Pong's notable steps in an episode's summary.
+MOMENT = (
+    r"t \d+ (?:returned \(contact (?:\d+ px (?:below|above)|at) the paddle's centre\), "
+    r"out dx -\d+, dy -?\d+"
+    r"|lost point: the ball passed (?:\d+ px (?:below|above)|at) the paddle's centre"
+    r"|won point: the ball passed (?:\d+ px (?:below|above)|at) the enemy's centre)"
+)
+
+
 def test_one_task_per_game_with_blank_and_skeleton_variants() -> None:
     listed = tasks()
     # the paper's newer games are tested in test_new_games.py
@@ -82,6 +94,29 @@ def test_one_task_per_game_with_blank_and_skeleton_variants() -> None:
         assert task.files() == task.files("skeleton")
         readme = task.files()["README.md"]
         assert "pytest --genopt-iterations=10 --genopt-backend=search" in readme
+
+
+def test_each_games_variants_open_with_one_description_of_its_rules_and_objects() -> None:
+    """The game's rules, geometry, objects and traced fields are told once, in the policy
+    module's docstring (shown to the optimizer once per request), the same for every
+    variant: only the first line (what the variant does) differs."""
+    for task in tasks():
+        described = set()
+        for variant in VARIANTS:
+            source = task.files(variant)["policy.py"]
+            doc = ast.get_docstring(ast.parse(source)) or ""
+            first, _, rest = doc.partition("\n\n")
+            assert first.startswith(("A ", "An ")), (task.name, variant)
+            described.add(rest.rsplit("\n\nThe functions marked", 1)[0])
+        [description] = described
+        game = get_game(task.name)
+        objects = game.extract(bytes(128), None)
+        for name in objects._fields:
+            assert f"``{name}``" in description, (task.name, name)
+        for name in game.step_fields(objects):
+            assert f"``{name}``" in description, (task.name, name)
+        for event in game.events.all():
+            assert f'"{event.label}"' in " ".join(description.split()), (task.name, event.label)
 
 
 def test_listing_the_tasks_does_not_import_gymnasium() -> None:
@@ -176,10 +211,37 @@ def test_pong_skeleton_evidence_shows_the_steps_before_lost_points(
         assert last["reward"] == -1
         assert set(last) == fields
         assert [s["t"] for s in steps] == list(range(last["t"] - len(steps) + 1, last["t"] + 1))
-        [summary] = trial["feedback"]
+        assert set(last["ball"] or {}) <= {"x", "y", "dx", "dy"}  # named fields
+        assert set(last["player"]) == {"y", "dy"}
+        summary, notable, scoring = trial["feedback"]
         assert summary.startswith("pong seed(s) ")
+        assert " and won " in summary  # points won are counted too
         returned = int(summary.split("return ")[1].split(";")[0])
         assert returned < 0
         assert trial["value"] == pytest.approx(normalized_score("pong", returned))
+        # the episode's last notable steps, as many as the horizon: returns with their
+        # contact and outgoing velocity, points lost and won
+        assert re.match(
+            r"pong seed \d, the last 4 of its \d+ notable steps \(oldest first\)", notable
+        )
+        moments = notable.split(": ", 1)[1].split("; ")
+        assert len(moments) == 4
+        assert all(re.fullmatch(MOMENT, m) for m in moments), moments
+        # the test's value and verdict, as computed
+        value = trial["value"]
+        assert scoring == (
+            f"this test's value = clip((return + 21) / 42, 0, 1) = {value:.4g} (return "
+            f"{returned}); it passes when the mean return ({returned}) >= 0"
+        )
     mean = sum(trial["value"] for trial in evidence) / len(evidence)
     assert 0.25 < mean < 0.45
+    # The game's rules and objects, the policy module's docstring, reach the optimizer
+    # once, in the stable part: the read-only context of the first parameter.
+    prompt = request["prompt"]
+    stable = prompt.split("# Iteration 1")[0]
+    doc_line = "Objects (``objects`` is a ``PongObjects``; traces show the fields named alike):"
+    assert prompt.count(doc_line) == stable.count(doc_line) == 1
+    contexts = [p["context"] for p in request["parameters"]]
+    assert doc_line in contexts[0]
+    assert contexts[0].startswith('   1| """A Pong policy')
+    assert not any(doc_line in c for c in contexts[1:])

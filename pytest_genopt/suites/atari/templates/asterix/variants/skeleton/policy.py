@@ -1,10 +1,29 @@
 """An Asterix policy: pick the lane to be in, then move there and along it.
 
-Screen pixels, origin top-left, y grows downwards.  Asterix (8 x 11 px) is in one of
-eight lanes (0 = top .. 7 = bottom; lane ``i``'s sprites start at row 26 + 16 i); each
-lane carries at most one object sliding across: a lyre (touching it costs a life) or
-an object worth points (touch it to collect it).  See
-``pytest_genopt.suites.atari.AsterixObjects`` for the whole object API.
+Asterix: move between eight horizontal lanes; each lane carries at most one object
+sliding across the screen: a lyre (touching it costs one of the 3 lives) or an object
+worth points (touch it to collect it: cauldrons first, 50 points each).  A step is 4
+emulator frames.
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  Lane
+``i`` (0 = top .. 7) has its sprites at rows 26 + 16 i .. + 10.
+
+Objects (``objects`` is an ``AsterixObjects``; traces show the fields named alike):
+
+- ``asterix``: ``Asterix``, 8 x 11 px in lane ``lane``; ``x`` its left edge (about
+  20..128), 4 to 8 px per LEFT/RIGHT step, one lane per UP/DOWN step.  ``state``:
+  "alive" or "hit" (a lyre touched it: back in play at the centre about 32 steps later).
+- ``lanes``: eight entries, lane ``i``'s ``LaneObject`` or None: 8 x 11 px, ``x``,
+  ``dx`` px per step (0 when it just changed or came in anew); ``kind`` "lyre",
+  "reward" (worth points) or "points" (a collected object's points, harmless).
+  ``lyres`` and ``rewards`` list those kinds, top lane first.
+- ``score``, ``lives``: the score; lives left (3 at the start).
+
+Actions: "NOOP", "UP", "RIGHT", "LEFT", "DOWN", "UPRIGHT", "UPLEFT", "DOWNRIGHT",
+"DOWNLEFT".  A traced step: ``t``, ``action``, ``reward``, ``asterix`` ``{x, lane,
+state}``, ``lanes`` ``[{kind, x, dx} or null, ...]`` (lane 0 first), ``score``,
+``lives``, and on an event ``event`` ("lost life", "collected an object") with the
+episode's ``seed``.
 
 The functions marked ``@trainable`` are what the optimizer may rewrite; the module
 constants below are the game's fixed geometry.

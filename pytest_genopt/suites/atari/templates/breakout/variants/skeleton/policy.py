@@ -1,8 +1,33 @@
 """A Breakout policy: predict where the ball comes down, then move the paddle there.
 
-Screen pixels, origin top-left, y grows downwards; the ball bounces between the side
-walls (8 <= x < 152) and must be caught by the paddle at rows 189..192.  See
-``pytest_genopt.suites.atari.BreakoutObjects`` for the whole object API.
+Breakout: bounce the ball off the paddle into the wall of bricks.  Each brick broken
+scores its row's points (rows 0-1 at the top: 7, rows 2-3: 4, rows 4-5: 1); a ball
+that falls past the paddle loses one of the 5 lives, and "FIRE" launches the next one
+(and the first).  A step is 4 emulator frames.  Where the ball meets the paddle sets
+its return: the further from the paddle's centre, the more sideways it goes (the
+feedback's per-episode summary gives each return's contact offset and outgoing
+``dx, dy``, and where each lost ball fell).
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  The ball
+bounces off the side walls (8 <= x < 152) and the top wall (y = 32); the paddle's top
+row is 189, and a ball past it is lost (None once ``y >= 196``).
+
+Objects (``objects`` is a ``BreakoutObjects``; traces show the fields named alike):
+
+- ``ball``: None when none is in play (before FIRE, after a miss), else a
+  ``BreakoutBall``: ``x, y`` its top-left pixel, 2 x 4 px, centre ``cx, cy``; ``dx,
+  dy`` its motion in px per step (``dy > 0`` falling).
+- ``paddle``: ``BreakoutPaddle``: ``x`` its LEFT edge (8..144), ``y`` 189, ``w`` 16
+  (12 once the ball has hit the top wall), centre ``cx``, ``dx`` px per step.  It moves
+  about 23 px per step while a direction is held and slides about 9 px after release.
+- ``bricks``: ``bricks[row][col]``, 6 x 18 booleans (True: still there); brick
+  ``(row, col)`` covers x = 8 + 8 col .. + 7, y = 57 + 6 row .. + 5;
+  ``brick_box(row, col)``, ``brick_points(row)``, ``bricks_left``.
+- ``score``, ``lives``: the game's score; balls left (5 at the start).
+
+Actions: "NOOP", "FIRE", "RIGHT", "LEFT".  A traced step: ``t`` (step), ``action``,
+``reward``, ``ball`` ``{x, y, dx, dy}`` or null, ``paddle`` ``{x, w, dx}``, ``lives``,
+and on an event ``event`` ("lost life", "scored") with the episode's ``seed``.
 
 The functions marked ``@trainable`` are what the optimizer may rewrite; the module
 constants below are the game's fixed geometry.

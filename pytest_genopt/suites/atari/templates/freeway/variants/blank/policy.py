@@ -1,5 +1,30 @@
 """A Freeway policy, to be written: it only stands still for now.
 
+Freeway: walk the chicken across ten lanes of traffic from the bottom pavement to the
+top one.  Each crossing scores 1 point and the chicken starts again at the bottom.  A
+car that hits the chicken pushes it back about 20 px and stuns it for about 14 steps;
+there are no lives: the game ends on its clock after 2,048 steps.  A step is 4 emulator
+frames.
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  The
+chicken stays in columns 44..50; its top is at y 187 at the start and about 16 when it
+scores.  Lane ``i`` (0 = top .. 9) has its car at rows 28 + 16 i .. + 7 (``lane_at(y)``
+names a row's lane); lanes 0-4 drive left, lanes 5-9 right.
+
+Objects (``objects`` is a ``FreewayObjects``; traces show the fields named alike):
+
+- ``chicken``: ``Chicken``, 7 x 8 px at ``x`` 44; ``y`` its top; ``dy`` px per step (-4
+  while UP is held).  ``state``: "walking", "hit" (pushed back, the joystick ignored) or
+  "crossed" (it just scored and waits 7 steps at the bottom).
+- ``cars``: ten ``Car``s, ``cars[i].lane == i``: 8 x 8 px, ``x`` their left edge (wraps
+  round 0..159), ``dx`` px per step (1 to 4, negative driving left).
+- ``score``: crossings so far.
+
+Actions: "NOOP", "UP", "DOWN".  A traced step: ``t``, ``action``, ``reward``,
+``chicken`` ``{y, dy, state}``, ``cars`` ``{x: [...], dx: [...]}`` (lane 0 first),
+``score``, and on an event ``event`` ("hit by a car", "crossed the road") with the
+episode's ``seed``.
+
 The functions marked ``@trainable`` are what the optimizer may rewrite.
 """
 

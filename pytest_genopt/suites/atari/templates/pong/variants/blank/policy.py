@@ -1,5 +1,36 @@
 """A Pong policy, to be written: it only stands still for now.
 
+Pong: the agent plays the GREEN paddle on the RIGHT against the computer's ORANGE
+paddle on the LEFT.  A point is won (reward +1) when the ball leaves the screen on the
+left, past the enemy, and lost (reward -1) when it leaves on the right; the game ends
+when one side has 21.  A step is 4 emulator frames.  The enemy moves its paddle
+towards the ball's row at a limited speed, so a fast, steep return can get past it.
+Where the ball meets a paddle sets its return: off the paddle's centre it comes back
+flatter, off its ends steeper (the feedback's per-episode summary gives each return's
+contact offset and outgoing ``dx, dy``, and how far the enemy was from each ball it
+missed).
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  The
+ball bounces off the white walls at the top and bottom: its centre stays in rows
+36..192.  It meets the agent's paddle at about x = 138 and the enemy's at x = 20.
+
+Objects (``objects`` is a ``PongObjects``; traces show the fields named alike):
+
+- ``ball``: None between points, else a ``PongBall``: ``x, y`` its top-left pixel,
+  ``w, h`` = 2, 4, centre ``cx, cy``; ``dx, dy`` its motion in px per step (``dx > 0``
+  towards the agent, ``dy > 0`` downwards; 0 on its first frame).
+- ``player``: the agent's ``PongPaddle`` at x = 140..143: ``y`` the TOP edge of its
+  visible part, ``h`` 16 (less while partly behind a wall), centre ``cy``, ``dy`` px
+  per step.  It moves about 22 px per step while UP or DOWN is held and slides about
+  16 px further after release.
+- ``enemy``: the computer's ``PongPaddle`` at x = 16..19, the same fields.
+- ``player_score``, ``enemy_score``: points so far.
+
+Actions: "NOOP", "UP" (y decreases), "DOWN", and "FIRE", "UPFIRE", "DOWNFIRE" (fire
+does nothing in Pong).  A traced step: ``t`` (step), ``action``, ``reward``, ``ball``
+``{x, y, dx, dy}`` or null, ``player`` ``{y, dy}``, ``enemy`` ``{y}``, and on a point
+``event`` ("won point", "lost point") with the episode's ``seed``.
+
 The functions marked ``@trainable`` are what the optimizer may rewrite.
 """
 

@@ -1,12 +1,31 @@
 """A Q*bert policy: pick the next cube to hop to, then press the joystick towards it.
 
-Screen pixels, origin top-left, y grows downwards.  The pyramid has rows 0 (top) .. 5,
-row ``r`` holding cubes ``col`` 0 .. ``r``.  From ``(row, col)`` Q*bert hops to
-``(row - 1, col)`` with "UP" (up-right), ``(row - 1, col - 1)`` with "LEFT" (up-left),
-``(row + 1, col + 1)`` with "RIGHT" (down-right) and ``(row + 1, col)`` with "DOWN"
-(down-left); a hop off the pyramid loses a life, and so does touching a ball or Coily.
-Landing on a cube not yet changed scores 25.  See
-``pytest_genopt.suites.atari.QbertObjects`` for the whole object API.
+Q*bert: hop from cube to cube of a six-row pyramid (21 cubes).  Landing on a cube not
+yet changed turns it to the target colour and scores 25 points; changing all 21 ends
+the level with a bonus.  Balls drop from the top and bounce down; the purple one turns
+into Coily, who chases Q*bert; Sam (green) is harmless.  Touching a ball or Coily, or
+hopping off the pyramid, loses a life (4 lives).  A hop takes about 8 steps of 4 frames.
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  Rows 0
+(top) .. 5, row ``r`` holding cubes ``col`` 0 .. ``r``.  From ``(row, col)``: "UP" hops to
+``(row - 1, col)`` (up-right), "LEFT" to ``(row - 1, col - 1)`` (up-left), "RIGHT" to
+``(row + 1, col + 1)`` (down-right), "DOWN" to ``(row + 1, col)`` (down-left).
+
+Objects (``objects`` is a ``QbertObjects``; traces show the fields named alike):
+
+- ``player``: ``QbertPlayer``: ``row, col`` his cube while ``state == "standing"`` (the
+  joystick hops him only then), else None; ``state``: "standing", "jumping", "falling"
+  (hopped off), "caught" or "absent" (between lives); ``x, y`` his box.
+- ``enemies``: ``Enemy``s on rows 1..5, at most one per row: ``kind`` "ball", "coily"
+  or "sam", ``row, col`` the cube it is on or drops onto, ``airborne``.
+- ``cubes``: the 21 ``Cube``s row by row (``row, col``, ``done`` once changed);
+  ``cube_at(row, col)``, ``cubes_left()``.
+- ``score``, ``lives``: points so far; lives left with the current one.
+
+Actions: "NOOP", "FIRE", "UP", "RIGHT", "LEFT", "DOWN".  A traced step: ``t``,
+``action``, ``reward``, ``qbert`` ``{row, col, state}``, ``enemies`` ``[{kind, row,
+col}, ...]``, ``cubes_left``, ``score``, ``lives``, and on an event ``event`` ("lost
+life", "scored") with the episode's ``seed``.
 
 The functions marked ``@trainable`` are what the optimizer may rewrite; the module
 constants below are the game's fixed geometry.

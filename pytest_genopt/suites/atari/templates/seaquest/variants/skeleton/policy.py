@@ -1,10 +1,31 @@
 """A Seaquest policy: choose a depth to patrol (or the surface), then steer and shoot.
 
-Screen pixels, origin top-left, y grows downwards.  The submarine (16 x 11 px) starts on
-the surface (top row 46) and dives to about row 141.  Enemies swim across four lanes
-whose bands start at rows 64 + 24 i (i = 0 top .. 3), 13 rows tall.  The oxygen
-(0..64) drains under water and refills on the surface.  See
-``pytest_genopt.suites.atari.SeaquestObjects`` for the whole object API.
+Seaquest: the agent's yellow submarine shoots torpedoes at the sharks and enemy
+submarines crossing four lanes (20 points each in the first waves), picks up divers by
+touching them and must surface before its oxygen runs out; surfacing with divers scores
+a bonus.  A collision, running out of oxygen or surfacing without a diver loses a life
+(3 in reserve at the start).  A step is 4 emulator frames.
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  The
+submarine (16 x 11 px) starts on the surface (top row 46) and dives to about row 141.
+Lane ``i`` (0 = top .. 3) is the 13-row band from row 64 + 24 i.
+
+Objects (``objects`` is a ``SeaquestObjects``; traces show the fields named alike):
+
+- ``player``: ``Submarine``: ``x`` its left edge, ``y`` its top, ``dx, dy`` px moved
+  since the last step, ``facing`` "left" or "right" (where its torpedoes go).
+- ``enemies``: sharks and enemy submarines on screen (``Enemy``, 8 px wide; not told
+  apart), top lane first: ``lane`` 0..3, ``x``, ``dx`` px per step.
+- ``oxygen``: 0..64 (full); drains under water, refills on the surface; at 0 the
+  submarine is lost.
+- ``divers``, ``score``, ``lives``: divers aboard (0..6); points so far; reserve
+  submarines.
+
+Actions: the full joystick's 18 ("NOOP", "FIRE", "UP", "RIGHT", "LEFT", "DOWN",
+"UPRIGHT", ..., "DOWNLEFTFIRE").  A traced step: ``t``, ``action``, ``reward``,
+``player`` ``{x, y, facing}``, ``enemies`` ``[{lane, x, dx}, ...]``, ``oxygen``,
+``divers``, ``score``, ``lives``, and on an event ``event`` ("lost life", "scored")
+with the episode's ``seed``.
 
 The functions marked ``@trainable`` are what the optimizer may rewrite; the module
 constants below are the game's fixed geometry.

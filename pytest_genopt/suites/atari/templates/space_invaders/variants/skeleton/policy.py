@@ -1,8 +1,33 @@
 """A Space Invaders policy: dodge the alien shots, aim at the nearest invader, shoot.
 
-Screen pixels, origin top-left, y grows downwards; the cannon sits at rows 185..194
-and moves along the bottom (34 <= x <= 116).  See
-``pytest_genopt.suites.atari.SpaceInvadersObjects`` for the whole object API.
+Space Invaders: shoot the invaders before they reach the bottom, and dodge their shots.
+An invader shot scores its row's points (row 0 at the top: 30 .. row 5: 5); an alien
+shot that hits the cannon costs one of the 3 lives.  A step is 4 emulator frames.
+
+Geometry: pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS.  The
+cannon sits at rows 185..194 and moves along the bottom (34 <= x <= 116); the shields
+stand at x 42, 74 and 106, rows 157..174.
+
+Objects (``objects`` is a ``SpaceInvadersObjects``; traces show the fields named alike):
+
+- ``player``: ``InvadersPlayer``, the cannon: 7 x 10 px, ``x`` its left edge, ``dx`` px
+  per step (about 2 while moving); a new shot leaves at column ``x + 4``.  ``state``:
+  "active", "spawning" (cannot move yet) or "exploding" (hit: ``lives`` drops when the
+  explosion ends).
+- ``aliens``: the living invaders (``Alien``: 8 x 10 px, ``row`` 0 = top .. 5, ``col``,
+  ``points``), 16 px apart sideways and 18 px vertically; the block marches sideways and
+  steps down 10 px at each edge (``dx, dy`` per step).
+- ``bullets``: shots in flight (``Bullet``, 1 x 8 px): ``from_player`` True for the
+  agent's (climbs 8 px per step, one at a time), False for alien shots (fall 4 px per
+  step, up to two).
+- ``shields``: remaining shields (``Shield``: ``cells``, ``cells_left``, ``covers(x)``).
+- ``score``, ``lives``: the agent's score; lives left (3 at the start).
+
+Actions: "NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE".  A traced step: ``t``,
+``action``, ``reward``, ``player`` ``{x, dx, state}``, ``shots`` ``[{x, y}, ...]`` (alien
+shots), ``shot`` ``{x, y}`` (the agent's) or null, ``aliens`` ``{count, left, right,
+bottom}`` (the block's extent) or null, ``lives``, and on an event ``event`` ("lost
+life", "scored") with the episode's ``seed``.
 
 The functions marked ``@trainable`` are what the optimizer may rewrite; the module
 constants below are the game's fixed geometry.
