@@ -12,7 +12,14 @@ from __future__ import annotations
 from pytest_genopt.suites.atari.asterix import Asterix, AsterixObjects, LaneObject
 from pytest_genopt.suites.atari.env import GAMES, AtariEnv, Frame, make_env
 from pytest_genopt.suites.atari.freeway import Car, Chicken, FreewayObjects
-from pytest_genopt.suites.atari.games import Event, Game, GameEvents, get_game, register_game
+from pytest_genopt.suites.atari.games import (
+    Event,
+    Game,
+    GameEvents,
+    Step,
+    get_game,
+    register_game,
+)
 from pytest_genopt.suites.atari.objects import (
     Alien,
     BreakoutBall,
@@ -63,6 +70,7 @@ __all__ = [
     "SeaquestObjects",
     "Shield",
     "SpaceInvadersObjects",
+    "Step",
     "Submarine",
     "get_game",
     "make_env",

@@ -211,8 +211,10 @@ class Protocol:
         ]
         if self.evidence == "losses":
             lines.append(
-                "- Evidence: one feedback line per test (returns and the game's events) and "
-                "the steps before each setback, up to `--genopt-horizon=N` steps."
+                "- Evidence: per test, feedback (returns and the game's events; the "
+                "episode's last N notable steps, points won as well as lost; how the value "
+                "is computed) and the steps before each setback, up to "
+                "`--genopt-horizon=N` steps."
             )
             return "\n".join(lines) + "\n"
         lines += [
