@@ -409,6 +409,34 @@ def test_every_game_has_a_compact_step_and_score_bounds() -> None:
     assert all(get_game(game).score_bounds for game in GAMES)
 
 
+def unnamed(value: object) -> bool:
+    """Whether a traced value holds numbers no name explains: a list of numbers outside
+    a dict of named columns (``{"x": [...]}``), or a list of lists."""
+    if isinstance(value, dict):
+        return any(isinstance(v, dict) and unnamed(v) for v in value.values()) or any(
+            isinstance(v, list) and any(isinstance(i, (list, dict)) and unnamed(i) for i in v)
+            for v in value.values()
+        )
+    if isinstance(value, list):
+        # None stands for an absent object (an empty lane)
+        return any(
+            item is not None and (not isinstance(item, dict) or unnamed(item)) for item in value
+        )
+    return False
+
+
+def test_every_games_traced_step_names_the_fields_of_its_objects() -> None:
+    for game in GAMES:
+        spec = get_game(game)
+        objects = spec.extract(bytes(128), None)
+        fields = spec.step_fields(objects)
+        assert not any(unnamed(v) for v in fields.values()), (game, fields)
+    for bare in ([1, 2], {"ball": [[1, 2]]}, [[1]]):
+        assert unnamed(bare), bare
+    for named in ({"x": [1, 2], "dx": [3, 4]}, [{"x": 1}, None]):
+        assert not unnamed(named), named
+
+
 # ---------------------------------------------------------------------------- scores
 
 
