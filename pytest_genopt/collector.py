@@ -85,6 +85,14 @@ class TrialRecorder:
         """Record which functions of ``regions`` (rootdir-relative files) each test runs."""
         self.reach = Reach([str(rootdir / path) for path in regions])
 
+    def pytest_configure(self) -> None:
+        # this process runs tests for a run: trainables record their calls from now on,
+        # those imported already (initial conftests, -p plugins) included
+        tracing.activate()
+
+    def pytest_unconfigure(self) -> None:
+        tracing.deactivate()
+
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # validate markers up front: a typo stops the run before any test runs
         for item in items:

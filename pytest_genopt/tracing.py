@@ -1,20 +1,29 @@
 """Call recording of ``@trainable`` functions and the per-test record behind the fixture.
 
+Outside a run ``@trainable`` returns the function itself, marked with a
+``__genopt__`` attribute (a :class:`TrainableInfo`) and remembered: calling it
+costs nothing.  When a run starts in a process (:func:`activate`, called by the
+plugin's recorder), every trainable decorated so far, and every one decorated
+later, gets recording code in place (:mod:`pytest_genopt.instrument`), so that
+modules imported before the run was known (initial conftests, ``-p`` plugins)
+are recorded through every reference to their functions; :func:`deactivate`
+puts the original code back.
+
 While a run is active, each test gets a :class:`TestRecord`; a ``@trainable``
 call appends one tuple to its ring buffer (length: the credit horizon) holding
 bounded snapshots of its arguments, taken when the call began, and of its
 result (:mod:`pytest_genopt.values`); text is rendered only when
-:func:`render_trace` builds evidence at the end of the test.  With no run
-active the wrapper's whole cost is one global load and an ``is None`` check.
+:func:`render_trace` builds evidence at the end of the test.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 import math
 import numbers
+import types
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +31,6 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 from pytest_genopt.task_usage import TaskUsage, count
 from pytest_genopt.values import (
-    ATOMS,
     ITEMS,
     MAPPING,
     MAX_STRING,
@@ -42,20 +50,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 __tracebackhide__ = True
 
 # The record of the test now running, or None when no run is active (or no
-# test is running).  Read by every @trainable call: keep it a plain global.
+# test is running).  Read by every recorded call: keep it a plain global.
 _CURRENT: TestRecord | None = None
+
+# How many runs are active in this process (activate/deactivate pairs), and every
+# trainable function decorated in it (weakly: a function made at run time may go).
+_RUNS = 0
+_TRAINABLES: weakref.WeakSet[types.FunctionType] = weakref.WeakSet()
 
 
 class TrainableInfo:
     """What the decorator knows about a trainable function (attached as ``__genopt__``)."""
 
-    __slots__ = ("_signature", "description", "filename", "function", "qualname")
+    __slots__ = (
+        "_signature",
+        "code",
+        "description",
+        "filename",
+        "function",
+        "qualname",
+        "recorder",
+    )
 
-    def __init__(self, function: Callable[..., Any], description: str) -> None:
+    def __init__(self, function: types.FunctionType, description: str) -> None:
         self.function = function
         self.description = description
         self.qualname: str = function.__qualname__
-        self.filename: str = function.__code__.co_filename
+        #: the function's own code, and the code that records its calls during a run
+        self.code: types.CodeType = function.__code__
+        self.recorder: types.CodeType | None = None
+        self.filename: str = self.code.co_filename
         self._signature: inspect.Signature | None = None
 
     def signature(self) -> inspect.Signature:
@@ -87,6 +111,38 @@ class TestRecord:
         self.usage: TaskUsage = {}
 
 
+def activate() -> None:
+    """A run starts in this process: from now on every trainable records its calls.
+
+    Pairs with :func:`deactivate`; nested pairs are counted.
+    """
+    global _RUNS
+    _RUNS += 1
+    if _RUNS == 1:
+        from pytest_genopt import instrument
+
+        for function in list(_TRAINABLES):
+            instrument.record_calls(function, function.__genopt__)  # type: ignore[attr-defined]
+
+
+def deactivate() -> None:
+    """A run ends in this process: trainables get their original code back."""
+    global _RUNS
+    if _RUNS == 0:
+        raise RuntimeError("tracing.deactivate() without a matching activate()")
+    _RUNS -= 1
+    if _RUNS == 0:
+        from pytest_genopt import instrument
+
+        for function in list(_TRAINABLES):
+            instrument.plain(function, function.__genopt__)  # type: ignore[attr-defined]
+
+
+def run_active() -> bool:
+    """Whether a run is active in this process (trainables record their calls)."""
+    return _RUNS > 0
+
+
 def begin_test(horizon: int | None) -> TestRecord:
     """Start recording a test; calls and steps are kept up to ``horizon`` (None: all)."""
     global _CURRENT
@@ -106,62 +162,6 @@ def current() -> TestRecord | None:
     return _CURRENT
 
 
-def _wrap(function: F, info: TrainableInfo) -> F:
-    if inspect.iscoroutinefunction(function):
-
-        @functools.wraps(function)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            record = _CURRENT
-            if record is None:
-                return await function(*args, **kwargs)
-            seq, seen = next(record.clock), _snapshot_args(args)
-            named = _snapshot_kwargs(kwargs) if kwargs else kwargs
-            try:
-                result = await function(*args, **kwargs)
-            except BaseException as exc:
-                record.calls.append((seq, info, seen, named, None, exc))
-                raise
-            seen_result = result if type(result) in ATOMS else snapshot(result)
-            record.calls.append((seq, info, seen, named, seen_result, None))
-            return result
-
-        wrapper: Any = async_wrapper
-    else:
-
-        @functools.wraps(function)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            record = _CURRENT
-            if record is None:
-                return function(*args, **kwargs)
-            seq, seen = next(record.clock), _snapshot_args(args)
-            named = _snapshot_kwargs(kwargs) if kwargs else kwargs
-            try:
-                result = function(*args, **kwargs)
-            except BaseException as exc:
-                record.calls.append((seq, info, seen, named, None, exc))
-                raise
-            seen_result = result if type(result) in ATOMS else snapshot(result)
-            record.calls.append((seq, info, seen, named, seen_result, None))
-            return result
-
-        wrapper = sync_wrapper
-    wrapper.__genopt__ = info
-    return wrapper  # type: ignore[no-any-return]
-
-
-def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    # what the call saw, taken now: the test may mutate the arguments (or self) later;
-    # immutable scalars are kept as they are without a call (the common case)
-    for arg in args:
-        if type(arg) not in ATOMS:
-            return tuple([snapshot(a) for a in args])
-    return args
-
-
-def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: snapshot(v) for k, v in kwargs.items()}
-
-
 @overload
 def trainable(function: F, /) -> F: ...
 @overload
@@ -171,8 +171,10 @@ def trainable(function: F | None = None, /, *, description: str = "") -> F | Cal
 
     Use as ``@trainable`` or ``@trainable(description="...")``.  The parameter
     is the function's source without its decorators; edits must keep its name.
-    While a genopt run is active, calls are recorded (arguments, return value
-    or exception) as evidence for the test that made them.
+    Returns the function itself, marked with ``__genopt__`` (its
+    :class:`TrainableInfo`).  While a genopt run is active in the process, calls
+    are recorded (arguments, return value or exception) as evidence for the
+    test that made them; outside a run the function is untouched and costs nothing.
     """
 
     def decorate(fn: F) -> F:
@@ -181,9 +183,19 @@ def trainable(function: F | None = None, /, *, description: str = "") -> F | Cal
                 "@trainable must be applied below @staticmethod/@classmethod, "
                 "directly on the function"
             )
-        if not inspect.isfunction(fn):
+        if not isinstance(fn, types.FunctionType):
             raise TypeError(f"@trainable applies to functions, not {type(fn).__name__}")
-        return _wrap(fn, TrainableInfo(fn, description))
+        info = getattr(fn, "__genopt__", None)
+        if isinstance(info, TrainableInfo) and info.function is fn:
+            return fn  # decorated twice: once is enough
+        info = TrainableInfo(fn, description)
+        fn.__genopt__ = info  # type: ignore[attr-defined]
+        _TRAINABLES.add(fn)
+        if _RUNS:
+            from pytest_genopt import instrument
+
+            instrument.record_calls(fn, info)
+        return fn
 
     if function is not None:
         return decorate(function)

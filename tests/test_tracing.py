@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def record() -> Iterator[tracing.TestRecord]:
-    yield tracing.begin_test(horizon=3)
-    tracing.end_test()
+    """A test recorded during a run, as the plugin's recorder does it."""
+    tracing.activate()
+    try:
+        yield tracing.begin_test(horizon=3)
+    finally:
+        tracing.end_test()
+        tracing.deactivate()
 
 
 def ids(info: tracing.TrainableInfo) -> str:

@@ -100,11 +100,13 @@ def chase(objects: Any) -> str:
 def test_the_traced_rollout_is_horizon_steps_and_the_evaluation_is_unrecorded() -> None:
     protocol = small(protocol_for("pong", "paper"), episodes=2, max_steps=30)
     for horizon, steps in ((0, 0), (1, 1), (12, 12), (None, 30)):
+        tracing.activate()
         tracing.begin_test(horizon)
         try:
             result = evaluate(chase, protocol, seed=0, genopt=TrialReporter(horizon))
         finally:
             record = tracing.end_test()
+            tracing.deactivate()
         assert record is not None
         assert result.lengths == (30, 30)
         trace = tracing.render_trace(record, lambda info: info.qualname)

@@ -52,8 +52,10 @@ def run_active() -> Iterator[Callable[[int | None], tracing.TestRecord]]:
     def begin(horizon: int | None) -> tracing.TestRecord:
         return tracing.begin_test(horizon)
 
+    tracing.activate()
     yield begin
     tracing.end_test()
+    tracing.deactivate()
 
 
 def traced(record: tracing.TestRecord) -> list[dict[str, Any]]:

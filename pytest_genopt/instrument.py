@@ -1,0 +1,187 @@
+"""Recording code for ``@trainable`` functions, switched in and out of the function in place.
+
+Outside a run a trainable is the function as written.  When a run starts in a process
+(:func:`pytest_genopt.tracing.activate`), :func:`record_calls` gives each trainable a new
+``__code__``: a recorder with the function's own signature that notes the call in the
+running test's record and calls a copy of the original code; :func:`plain` puts the
+original code back.  Changing the function object itself, rather than rebinding names to
+a wrapper, reaches every reference made before the run started: ``from policy import
+act`` in another module, methods and subclasses, dispatch tables, callbacks registered
+at import time, bound methods and partials.
+
+The recorder's code is compiled from a template once per signature; the objects it uses
+(the copy, the trainable's info, the tracing module) are put into its constants, since
+its globals are the user's module and its closure cells are the function's own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import sys
+import types
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from pytest_genopt import tracing
+from pytest_genopt.values import ATOMS, snapshot
+
+if TYPE_CHECKING:
+    from pytest_genopt.tracing import TrainableInfo
+
+_VARARGS = 0x04  # inspect.CO_VARARGS
+_VARKEYWORDS = 0x08  # inspect.CO_VARKEYWORDS
+_ASYNC = 0x80  # inspect.CO_COROUTINE
+_PLACEHOLDER = "\0genopt:"
+_C = '"\\0genopt:'  # how a placeholder constant begins in the template's source
+_FILENAME = "<genopt recorder {}>"
+_NO_KEYWORDS: dict[str, Any] = {}
+_COMPILED: dict[str, types.CodeType] = {}
+_NUMBERS = itertools.count(1)
+
+
+def record_calls(function: types.FunctionType, info: TrainableInfo) -> None:
+    """Make ``function`` record its calls into the running test's record."""
+    if info.recorder is None:
+        info.recorder = _recorder_code(function, info)
+    function.__code__ = info.recorder
+
+
+def plain(function: types.FunctionType, info: TrainableInfo) -> None:
+    """Give ``function`` its original code back."""
+    function.__code__ = info.code
+
+
+def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.CodeType:
+    code = info.code
+    original = types.FunctionType(
+        code, function.__globals__, function.__name__, function.__defaults__, function.__closure__
+    )
+    original.__kwdefaults__ = function.__kwdefaults__
+    original.__qualname__ = function.__qualname__
+    objects = {
+        "tracing": tracing,
+        "function": original,
+        "info": info,
+        "type": type,
+        "next": next,
+        "map": map,
+        "atoms": ATOMS,
+        "snapshot": snapshot,
+        "snapshot_args": _snapshot_args,
+        "snapshot_kwargs": _snapshot_kwargs,
+        "BaseException": BaseException,
+        "no_keywords": _NO_KEYWORDS,
+    }
+    objects = {_PLACEHOLDER + name: value for name, value in objects.items()}
+    template = _template(_source(code))
+    constants = tuple(objects.get(c, c) if isinstance(c, str) else c for c in template.co_consts)
+    recorder = template.replace(co_consts=constants, co_name=code.co_name)
+    if sys.version_info >= (3, 11):
+        recorder = recorder.replace(co_qualname=code.co_qualname)
+    return recorder
+
+
+def _template(source: str) -> types.CodeType:
+    """The recorder's code compiled from ``source`` (once per distinct source)."""
+    compiled = _COMPILED.get(source)
+    if compiled is None:
+        filename = _FILENAME.format(next(_NUMBERS))
+        # the placeholders are string constants called or indexed: not a mistake here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            namespace: dict[str, Any] = {}
+            exec(compile(source, filename, "exec"), namespace)
+        compiled = _COMPILED[source] = namespace["_genopt_factory"]().__code__
+        # a traceback printed outside pytest shows the recorder's real lines
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return compiled
+
+
+def _source(code: types.CodeType) -> str:
+    """Source of a recorder with the signature of ``code`` (names, kinds, closure size)."""
+    names = code.co_varnames
+    positional = list(names[: code.co_argcount])
+    keywords = list(names[code.co_argcount : code.co_argcount + code.co_kwonlyargcount])
+    rest = names[code.co_argcount + code.co_kwonlyargcount :]
+    varargs = rest[0] if code.co_flags & _VARARGS else ""
+    varkw = rest[1 if varargs else 0] if code.co_flags & _VARKEYWORDS else ""
+    taken = {*names, *code.co_freevars}
+    prefix = "_genopt_"
+    while any(name.startswith(prefix) for name in taken):
+        prefix += "_"
+    params = list(positional)
+    if code.co_posonlyargcount:
+        params.insert(code.co_posonlyargcount, "/")
+    if varargs or keywords:
+        params.append(f"*{varargs}")
+    params += keywords
+    if varkw:
+        params.append(f"**{varkw}")
+    call_args = [*positional, *([f"*{varargs}"] if varargs else [])]
+    call_args += [f"{k}={k}" for k in keywords] + ([f"**{varkw}"] if varkw else [])
+    seen = ", ".join(positional) + ("," if len(positional) == 1 and not varargs else "")
+    if varargs:
+        seen = f"{seen}, *{varargs}" if positional else f"*{varargs},"
+    checks = [f'{_C}type"({p}) not in {_C}atoms"' for p in positional]
+    if varargs:
+        checks.append(f'not {_C}atoms".issuperset({_C}map"({_C}type", {varargs}))')
+    named = "{" + ", ".join([f"{k!r}: {k}" for k in keywords] + [f"**{varkw}"] * bool(varkw)) + "}"
+    return _TEMPLATE.format(
+        is_async="async " if code.co_flags & _ASYNC else "",
+        wait="await " if code.co_flags & _ASYNC else "",
+        params=", ".join(params),
+        call=", ".join(call_args),
+        seen=f"({seen})",
+        check=" or ".join(checks) or "False",
+        named=named if keywords or varkw else f'{_C}no_keywords"',
+        free=", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
+        cells="".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
+    ).replace("_genopt_", prefix)
+
+
+# The recorder's own names start with _genopt_ (or a longer prefix no name uses).  The
+# unreachable last line gives the recorder as many free variables as the function has
+# closure cells: a function's new __code__ must match its closure.  __tracebackhide__
+# keeps the recorder out of the tracebacks pytest and the evidence show.
+_TEMPLATE = """\
+def _genopt_factory():
+{cells}    {is_async}def _genopt_recorder({params}):
+        __tracebackhide__ = True
+        _genopt_record = "\\0genopt:tracing"._CURRENT
+        if _genopt_record is None:
+            return {wait}"\\0genopt:function"({call})
+        _genopt_seq = "\\0genopt:next"(_genopt_record.clock)
+        _genopt_args = {seen}
+        if {check}:
+            _genopt_args = "\\0genopt:snapshot_args"(_genopt_args)
+        _genopt_named = {named}
+        if _genopt_named:
+            _genopt_named = "\\0genopt:snapshot_kwargs"(_genopt_named)
+        try:
+            _genopt_value = {wait}"\\0genopt:function"({call})
+        except "\\0genopt:BaseException" as _genopt_error:
+            _genopt_record.calls.append(
+                (_genopt_seq, "\\0genopt:info", _genopt_args, _genopt_named, None, _genopt_error)
+            )
+            raise
+        if "\\0genopt:type"(_genopt_value) not in "\\0genopt:atoms":
+            _genopt_record.calls.append((_genopt_seq, "\\0genopt:info", _genopt_args,
+                _genopt_named, "\\0genopt:snapshot"(_genopt_value), None))
+        else:
+            _genopt_record.calls.append(
+                (_genopt_seq, "\\0genopt:info", _genopt_args, _genopt_named, _genopt_value, None)
+            )
+        return _genopt_value
+        {free}
+    return _genopt_recorder
+"""
+
+
+def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    # what the call saw, taken now: the test may mutate the arguments (or self) later
+    return tuple([snapshot(a) for a in args])
+
+
+def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: snapshot(v) for k, v in kwargs.items()}
