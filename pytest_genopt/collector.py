@@ -79,6 +79,7 @@ class TrialRecorder:
         self.frames = Frames(self.names)
         self._markers: dict[str, dict[str, Any]] = {}
         self.reach = Reach([])
+        self._active = False  # whether this recorder started the process's run
         self.watch(rootdir, regions)
 
     def watch(self, rootdir: Path, regions: Sequence[str]) -> None:
@@ -89,9 +90,12 @@ class TrialRecorder:
         # this process runs tests for a run: trainables record their calls from now on,
         # those imported already (initial conftests, -p plugins) included
         tracing.activate()
+        self._active = True
 
     def pytest_unconfigure(self) -> None:
-        tracing.deactivate()
+        if self._active:
+            self._active = False
+            tracing.deactivate()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # validate markers up front: a typo stops the run before any test runs
