@@ -92,7 +92,7 @@ def _template(source: str) -> types.CodeType:
             warnings.simplefilter("ignore", SyntaxWarning)
             namespace: dict[str, Any] = {}
             exec(compile(source, filename, "exec"), namespace)
-        compiled = _COMPILED[source] = namespace["_genopt_factory"]().__code__
+        compiled = _COMPILED[source] = namespace["make_recorder"]().__code__
         # a traceback printed outside pytest shows the recorder's real lines
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return compiled
@@ -127,25 +127,34 @@ def _source(code: types.CodeType) -> str:
     if varargs:
         checks.append(f'not {_C}atoms".issuperset({_C}map"({_C}type", {varargs}))')
     named = "{" + ", ".join([f"{k!r}: {k}" for k in keywords] + [f"**{varkw}"] * bool(varkw)) + "}"
-    return _TEMPLATE.format(
+    named = _NAMED.format(named) if keywords or varkw else _NO_NAMED
+    # the recorder's own names get the prefix before any of the function's names go in
+    return _TEMPLATE.replace("_genopt_", prefix).format(
         is_async="async " if code.co_flags & _ASYNC else "",
         wait="await " if code.co_flags & _ASYNC else "",
         params=", ".join(params),
         call=", ".join(call_args),
         seen=f"({seen})",
         check=" or ".join(checks) or "False",
-        named=named if keywords or varkw else f'{_C}no_keywords"',
+        named=named.replace("_genopt_", prefix),
         free=", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
         cells="".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
-    ).replace("_genopt_", prefix)
+    )
 
+
+_NAMED = """\
+        _genopt_named = {}
+        if _genopt_named:
+            _genopt_named = "\\0genopt:snapshot_kwargs"(_genopt_named)
+"""
+_NO_NAMED = f'        _genopt_named = {_C}no_keywords"\n'
 
 # The recorder's own names start with _genopt_ (or a longer prefix no name uses).  The
 # unreachable last line gives the recorder as many free variables as the function has
 # closure cells: a function's new __code__ must match its closure.  __tracebackhide__
 # keeps the recorder out of the tracebacks pytest and the evidence show.
 _TEMPLATE = """\
-def _genopt_factory():
+def make_recorder():
 {cells}    {is_async}def _genopt_recorder({params}):
         __tracebackhide__ = True
         _genopt_record = "\\0genopt:tracing"._CURRENT
@@ -155,10 +164,7 @@ def _genopt_factory():
         _genopt_args = {seen}
         if {check}:
             _genopt_args = "\\0genopt:snapshot_args"(_genopt_args)
-        _genopt_named = {named}
-        if _genopt_named:
-            _genopt_named = "\\0genopt:snapshot_kwargs"(_genopt_named)
-        try:
+{named}        try:
             _genopt_value = {wait}"\\0genopt:function"({call})
         except "\\0genopt:BaseException" as _genopt_error:
             _genopt_record.calls.append(

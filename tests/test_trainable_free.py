@@ -156,16 +156,23 @@ def test_a_run_keeps_signatures_errors_and_ends_with_the_original_code() -> None
                 raise ValueError("negative")
             return x
 
-        record = tracing.begin_test(2)  # the horizon bounds the calls kept
+        @trainable
+        def clash(_genopt_record: int, /, my_genopt_value: int = 2) -> int:
+            return _genopt_record + my_genopt_value  # names like the recorder's own
+
+        record = tracing.begin_test(3)  # the horizon bounds the calls kept
         try:
             during(1)
             with pytest.raises(ValueError, match="negative"):
                 during(-1)
             during(3)
+            assert clash(1) == 3
         finally:
             tracing.end_test()
-        assert [c["args"]["x"] for c in tracing.render_trace(record, ids)] == ["-1", "3"]
-        assert tracing.render_trace(record, ids)[0]["raised"] == "ValueError: negative"
+        first, second, third = tracing.render_trace(record, ids)
+        assert (first["args"], first["raised"]) == ({"x": "-1"}, "ValueError: negative")
+        assert second["args"] == {"x": "3"}
+        assert third["args"] == {"_genopt_record": "1", "my_genopt_value": "2"}
     finally:
         tracing.deactivate()
     assert all(fn.__code__ is code for fn, code in codes.items())
