@@ -16,6 +16,7 @@ its globals are the user's module and its closure cells are the function's own.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import linecache
 import sys
@@ -29,9 +30,6 @@ from pytest_genopt.values import ATOMS, snapshot
 if TYPE_CHECKING:
     from pytest_genopt.tracing import TrainableInfo
 
-_VARARGS = 0x04  # inspect.CO_VARARGS
-_VARKEYWORDS = 0x08  # inspect.CO_VARKEYWORDS
-_ASYNC = 0x80  # inspect.CO_COROUTINE
 _PLACEHOLDER = "\0genopt:"
 _C = '"\\0genopt:'  # how a placeholder constant begins in the template's source
 _FILENAME = "<genopt recorder {}>"
@@ -54,6 +52,8 @@ def plain(function: types.FunctionType, info: TrainableInfo) -> None:
 
 def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.CodeType:
     code = info.code
+    # the function object itself will run the recorder; the recorder calls this copy,
+    # which runs the original code with the function's globals and closure cells
     original = types.FunctionType(
         code, function.__globals__, function.__name__, function.__defaults__, function.__closure__
     )
@@ -87,7 +87,7 @@ def _template(source: str) -> types.CodeType:
     compiled = _COMPILED.get(source)
     if compiled is None:
         filename = _FILENAME.format(next(_NUMBERS))
-        # the placeholders are string constants called or indexed: not a mistake here
+        # placeholders are string constants called or used as objects: no mistake here
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
             namespace: dict[str, Any] = {}
@@ -104,8 +104,8 @@ def _source(code: types.CodeType) -> str:
     positional = list(names[: code.co_argcount])
     keywords = list(names[code.co_argcount : code.co_argcount + code.co_kwonlyargcount])
     rest = names[code.co_argcount + code.co_kwonlyargcount :]
-    varargs = rest[0] if code.co_flags & _VARARGS else ""
-    varkw = rest[1 if varargs else 0] if code.co_flags & _VARKEYWORDS else ""
+    varargs = rest[0] if code.co_flags & inspect.CO_VARARGS else ""
+    varkw = rest[1 if varargs else 0] if code.co_flags & inspect.CO_VARKEYWORDS else ""
     taken = {*names, *code.co_freevars}
     prefix = "_genopt_"
     while any(name.startswith(prefix) for name in taken):
@@ -130,8 +130,8 @@ def _source(code: types.CodeType) -> str:
     named = _NAMED.format(named) if keywords or varkw else _NO_NAMED
     # the recorder's own names get the prefix before any of the function's names go in
     return _TEMPLATE.replace("_genopt_", prefix).format(
-        is_async="async " if code.co_flags & _ASYNC else "",
-        wait="await " if code.co_flags & _ASYNC else "",
+        is_async="async " if code.co_flags & inspect.CO_COROUTINE else "",
+        wait="await " if code.co_flags & inspect.CO_COROUTINE else "",
         params=", ".join(params),
         call=", ".join(call_args),
         seen=f"({seen})",

@@ -90,8 +90,8 @@ class TrainableInfo:
 
 
 #: One recorded call: sequence number, the trainable, snapshots of the positional and
-#: keyword arguments (taken when the call began), of the value returned, and the
-#: exception raised (or None).
+#: keyword arguments (taken when the call began; every parameter's, defaults included),
+#: of the value returned, and the exception raised (or None).
 CallRecord: TypeAlias = tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any], Any, Any]
 
 
