@@ -121,8 +121,8 @@ def activate() -> None:
     if _RUNS == 1:
         from pytest_genopt import instrument
 
-        for function in list(_TRAINABLES):
-            instrument.record_calls(function, function.__genopt__)  # type: ignore[attr-defined]
+        for function, info in _trainables():
+            instrument.record_calls(function, info)
 
 
 def deactivate() -> None:
@@ -134,8 +134,14 @@ def deactivate() -> None:
     if _RUNS == 0:
         from pytest_genopt import instrument
 
-        for function in list(_TRAINABLES):
-            instrument.plain(function, function.__genopt__)  # type: ignore[attr-defined]
+        for function, info in _trainables():
+            instrument.plain(function, info)
+
+
+def _trainables() -> list[tuple[types.FunctionType, TrainableInfo]]:
+    """Every trainable function alive, with its info (unless something replaced it)."""
+    pairs = [(function, getattr(function, "__genopt__", None)) for function in _TRAINABLES]
+    return [(f, i) for f, i in pairs if isinstance(i, TrainableInfo) and i.function is f]
 
 
 def run_active() -> bool:
