@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import linecache
+import re
 import sys
 import types
 import warnings
@@ -93,8 +94,10 @@ def _template(source: str) -> types.CodeType:
             namespace: dict[str, Any] = {}
             exec(compile(source, filename, "exec"), namespace)
         compiled = _COMPILED[source] = namespace["make_recorder"]().__code__
-        # a traceback printed outside pytest shows the recorder's real lines
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        # a traceback printed outside pytest shows the recorder's lines, placeholders
+        # by their names ("function(x)" rather than a string constant called)
+        shown = re.sub(r'"\\0genopt:(\w+)"', r"\1", source)
+        linecache.cache[filename] = (len(shown), None, shown.splitlines(True), filename)
     return compiled
 
 

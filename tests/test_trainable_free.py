@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -163,12 +164,16 @@ def test_a_run_keeps_signatures_errors_and_ends_with_the_original_code() -> None
         record = tracing.begin_test(3)  # the horizon bounds the calls kept
         try:
             during(1)
-            with pytest.raises(ValueError, match="negative"):
+            with pytest.raises(ValueError, match="negative") as raised:
                 during(-1)
             during(3)
             assert clash(1) == 3
         finally:
             tracing.end_test()
+        # a traceback printed outside pytest shows the recorder's line, readable
+        shown = "".join(traceback.format_exception(raised.value))
+        assert 'File "<genopt recorder' in shown
+        assert "_genopt_value = function(x)" in shown
         first, second, third = tracing.render_trace(record, ids)
         assert (first["args"], first["raised"]) == ({"x": "-1"}, "ValueError: negative")
         assert second["args"] == {"x": "3"}
