@@ -84,8 +84,9 @@ def test_init_refuses_unknown_tasks_and_variants(tmp_path: Path) -> None:
     result = genopt("init", "atari/pacman", str(tmp_path / "x"))
     assert result.returncode == 2
     assert (
-        "unknown task 'atari/pacman'; known: atari/asterix, atari/breakout, atari/freeway, "
-        "atari/pong, atari/qbert, atari/seaquest, atari/space_invaders" in result.stderr
+        "unknown task 'atari/pacman'; known: atari/asterix, atari/breakout, atari/enduro, "
+        "atari/freeway, atari/pong, atari/qbert, atari/seaquest, "
+        "atari/space_invaders" in result.stderr
     )
     result = genopt("init", "atari/pong", str(tmp_path / "y"), "--start", "expert")
     assert result.returncode == 2

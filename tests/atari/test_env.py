@@ -27,6 +27,7 @@ def test_games_table() -> None:
         "qbert": "ALE/Qbert-v5",
         "seaquest": "ALE/Seaquest-v5",
         "asterix": "ALE/Asterix-v5",
+        "enduro": "ALE/Enduro-v5",
     }
     assert set(EXTRACTORS) < set(GAMES)  # the newer games keep their objects in modules
 

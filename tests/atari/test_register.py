@@ -33,7 +33,16 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "suites" / "atari.md"
-SHIPPED = {"pong", "breakout", "space_invaders", "freeway", "qbert", "seaquest", "asterix"}
+SHIPPED = {
+    "pong",
+    "breakout",
+    "space_invaders",
+    "freeway",
+    "qbert",
+    "seaquest",
+    "asterix",
+    "enduro",
+}
 WHITE, BLACK = (214, 214, 214), (0, 0, 0)
 RING = (8, 36, 160, 180)
 

@@ -73,7 +73,7 @@ MOMENT = (
 def test_one_task_per_game_with_blank_and_skeleton_variants() -> None:
     listed = tasks()
     # the paper's newer games are tested in test_new_games.py
-    games = (*GAMES, "freeway", "qbert", "seaquest", "asterix")
+    games = (*GAMES, "freeway", "qbert", "seaquest", "asterix", "enduro")
     assert [t.id for t in listed] == [f"atari/{game}" for game in games]
     for task in listed:
         assert task.suite == "atari"

@@ -10,6 +10,7 @@ does not ship (its environment id, object extractor and events).  Needs the ``at
 from __future__ import annotations
 
 from pytest_genopt.suites.atari.asterix import Asterix, AsterixObjects, LaneObject
+from pytest_genopt.suites.atari.enduro import EnduroObjects, Opponent, PlayerCar
 from pytest_genopt.suites.atari.env import GAMES, AtariEnv, Frame, make_env
 from pytest_genopt.suites.atari.freeway import Car, Chicken, FreewayObjects
 from pytest_genopt.suites.atari.games import (
@@ -52,6 +53,7 @@ __all__ = [
     "Car",
     "Chicken",
     "Cube",
+    "EnduroObjects",
     "Event",
     "Frame",
     "FreewayObjects",
@@ -60,6 +62,8 @@ __all__ = [
     "GameObjects",
     "InvadersPlayer",
     "LaneObject",
+    "Opponent",
+    "PlayerCar",
     "PongBall",
     "PongObjects",
     "PongPaddle",

@@ -7,6 +7,7 @@ the same path as a game a project registers from its ``conftest.py``.
 from __future__ import annotations
 
 from pytest_genopt.suites.atari.asterix import asterix_registration
+from pytest_genopt.suites.atari.enduro import enduro_registration
 from pytest_genopt.suites.atari.freeway import (
     compact_freeway,
     extract_freeway,
@@ -119,3 +120,5 @@ register_game(
 )
 
 register_game("asterix", **asterix_registration())
+
+register_game("enduro", **enduro_registration())

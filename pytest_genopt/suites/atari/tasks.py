@@ -63,6 +63,12 @@ _VARIANTS = {
         "skeleton": "a lane choice (the nearest object worth points clear of lyres) and "
         "a move there dodging lyres, with mistuned constants (safety, danger)",
     },
+    "enduro": {
+        "blank": "a car that never starts; `act` carries a docstring with Enduro's road, "
+        "lanes and the object API",
+        "skeleton": "a lane choice (leave the own lane when a car is near in it) and "
+        "steering there at full speed, with mistuned constants (look-ahead, dead zone)",
+    },
 }
 
 _DESCRIPTIONS = {
@@ -73,6 +79,7 @@ _DESCRIPTIONS = {
     "qbert": "Q*bert: change the pyramid's cubes while dodging balls and Coily",
     "seaquest": "Seaquest: shoot sharks and submarines, rescue divers, mind the oxygen",
     "asterix": "Asterix: collect the objects worth points and dodge the lyres",
+    "enduro": "Enduro: pass as many cars as possible without crashing into them",
 }
 
 

@@ -1,0 +1,49 @@
+"""An Enduro policy, to be written: it only stands still for now.
+
+The functions marked ``@trainable`` are what the optimizer may rewrite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_genopt import trainable
+
+if TYPE_CHECKING:
+    from pytest_genopt.suites.atari import EnduroObjects
+
+
+@trainable
+def act(objects: EnduroObjects) -> str:
+    """Choose the action for one step (4 emulator frames) of Enduro.
+
+    The agent drives the white car at the bottom of a three-lane road seen in
+    perspective; the other cars are ahead of it, in seven distance slots (0 nearest ..
+    6 at the horizon), each in one lane that it keeps.  Passing a car scores 1 point,
+    a car passing the agent costs 1; crashing into a car (one in the agent's lane that
+    reaches slot 1) stops the agent's car dead, and bumping the road's edge slows it.
+    Day 1 asks for 200 cars passed; there are no lives.  The car does not move until
+    FIRE (the accelerator) is pressed; holding FIRE speeds it up, DOWN brakes.
+
+    Geometry (pixels of the 160 x 210 screen, origin top-left, y grows DOWNWARDS): the
+    agent's car is 16 x 11 px with its top at rows 136..144; the other cars are drawn
+    from 16 x 11 px (slot 0, rows ~136..154) down to 2 x 1 px (slot 6, rows ~62..68).
+    Across the road the car's ``position`` runs from about -24 (left edge) through 0
+    (centre) to 24 (right edge); the lanes' centres are near -14, 0 and 14; LEFT and
+    RIGHT move it about 1.5 units per step.
+
+    Objects (``objects`` is an ``EnduroObjects``):
+
+    - ``objects.player``: ``PlayerCar`` with ``x``, ``y``, ``w == 16``, ``h == 11``,
+      ``dx``, ``dy``, ``position``, ``lane`` ("left", "centre" or "right"), ``speed``
+      (0 standing, 6 rolling, higher while FIRE is held) and ``state``: "driving",
+      "crashed" (it hit a car) or "edge" (it bumped the road's edge).
+    - ``objects.opponents``: the other cars, nearest first: ``Opponent`` with ``slot``
+      (0 .. 6), ``lane``, ``y`` (top row), ``w``, ``h``, ``dy`` (> 0: getting nearer).
+    - ``objects.ahead_in(lane)``: the nearest car in a lane, or None.
+    - ``objects.cars_left``, ``objects.day``, ``objects.odometer``, ``objects.score``.
+
+    Return an action name: "NOOP", "FIRE", "RIGHT", "LEFT", "DOWN", "DOWNRIGHT",
+    "DOWNLEFT", "RIGHTFIRE" or "LEFTFIRE".
+    """
+    return "NOOP"
