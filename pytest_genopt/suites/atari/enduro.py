@@ -77,7 +77,8 @@ class PlayerCar(NamedTuple):
 
     ``position`` is where it is across the road: 0 at the centre, negative left,
     positive right, about -24 .. 24 from edge to edge (1.5 px of road a unit at the
-    car's row); LEFT and RIGHT move it ~1.5 units per step.  ``x`` (its left edge,
+    car's row); LEFT and RIGHT move it 1 to 3 units a step, and on a curve the road
+    drifts it by up to 2 a step.  ``x`` (its left edge,
     about 63 .. 92 px) follows from it: the road moves under the car, so the screen
     shows the car drift much less than the road.  ``y`` is its top row (144 when slow,
     up to ~136 at full speed).  ``speed`` (``ram[22]``): 6 rolling, +2 per step or so

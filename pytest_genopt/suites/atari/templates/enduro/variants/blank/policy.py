@@ -30,7 +30,7 @@ def act(objects: EnduroObjects) -> str:
     from 16 x 11 px (slot 0, rows ~136..154) down to 2 x 1 px (slot 6, rows ~62..68).
     Across the road the car's ``position`` runs from about -24 (left edge) through 0
     (centre) to 24 (right edge); the lanes' centres are near -14, 0 and 14; LEFT and
-    RIGHT move it about 1.5 units per step.
+    RIGHT move it 1 to 3 units a step, and on a curve the road drifts it by up to 2.
 
     Objects (``objects`` is an ``EnduroObjects``):
 
