@@ -156,8 +156,11 @@ def test_enduro_events_are_cars_passed_crashes_and_never_lives() -> None:
     marked = {label: [s for s in steps if label in s.get("event", "")] for label in events_of()}
     assert all(s["reward"] == 1 for s in marked["passed a car"])
     assert all(s["reward"] == -1 for s in marked["passed by a car"])
-    assert all(s["player"][2:] == [6, "crashed"] for s in marked["hit a car"])
-    assert all(s["player"][3] == "edge" for s in marked["hit the road's edge"])
+    crashed = [(s["player"]["speed"], s["player"]["state"]) for s in marked["hit a car"]]
+    assert set(crashed) == {(6, "crashed")}
+    assert all(s["player"]["state"] == "edge" for s in marked["hit the road's edge"])
+    assert set(steps[0]["player"]) == {"position", "lane", "speed", "state"}
+    assert set(steps[0]["cars"]) == {"slot", "lane", "y", "dy"}
     assert all(marked.values()), {k: len(v) for k, v in marked.items()}
     net = len(marked["passed a car"]) - len(marked["passed by a car"])
     assert net == result.returns[0] == steps[-1]["score"] == 200 - steps[-1]["cars_left"]

@@ -232,12 +232,18 @@ def hit_the_edge(before: EnduroObjects, after: EnduroObjects) -> bool:
 
 
 def compact_enduro(objects: EnduroObjects) -> dict[str, Any]:
-    """A traced step: ``player=[position, lane, speed, state]``, ``cars=[[slot, lane, y,
-    dy], ...]`` (nearest first), ``cars_left``, ``score``."""
+    """A traced step: ``player={position, lane, speed, state}``, ``cars={slot, lane, y,
+    dy}`` as columns (nearest first), ``cars_left``, ``score``."""
     p = objects.player
+    cars = objects.opponents
     return {
-        "player": [p.position, p.lane, p.speed, p.state],
-        "cars": [[o.slot, o.lane, o.y, o.dy] for o in objects.opponents],
+        "player": {"position": p.position, "lane": p.lane, "speed": p.speed, "state": p.state},
+        "cars": {
+            "slot": [o.slot for o in cars],
+            "lane": [o.lane for o in cars],
+            "y": [o.y for o in cars],
+            "dy": [o.dy for o in cars],
+        },
         "cars_left": objects.cars_left,
         "score": objects.score,
     }

@@ -17,7 +17,7 @@ import pytest
 from policy import act
 
 from pytest_genopt.suites.atari.protocol import evaluate, read_protocol
-from pytest_genopt.suites.atari.rollout import normalized_score
+from pytest_genopt.suites.atari.rollout import normalized_score, scoring_formula
 
 if TYPE_CHECKING:
     from pytest_genopt.tracing import TrialReporter
@@ -38,4 +38,7 @@ SEEDS = [pytest.param(seed, id=PROTOCOL.test_id(seed)) for seed in PROTOCOL.seed
 def test_passes_enough_cars(seed: int, genopt: TrialReporter) -> None:
     result = evaluate(act, PROTOCOL, seed=seed, genopt=genopt)
     genopt.score(normalized_score(GAME, result.returns, bounds=PROTOCOL.score_bounds))
+    genopt.feedback(
+        scoring_formula(GAME, result.returns, target=TARGET_RETURN, bounds=PROTOCOL.score_bounds)
+    )
     assert result.mean_return >= TARGET_RETURN, result.summary()
