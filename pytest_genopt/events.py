@@ -103,6 +103,11 @@ class CandidateEvaluated(Event):
     diff: str = ""  # the edits as a unified diff of the files they changed
     notes: list[str] = field(default_factory=list)  # edits left out, tests not shown
     moved: list[dict[str, Any]] = field(default_factory=list)  # see history.moved
+    #: every stage it needed came from the run's evaluation cache: no pytest ran for it
+    cached: bool = False
+    #: the earlier evaluations reused, one per stage: ``{"stage", "iteration", "candidate"}``,
+    #: or ``{"stage", "best"}`` (the branch head) for files identical to the current best
+    reused: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pytest_genopt.acceptance import Standing, objective_value, rank
 from pytest_genopt.backends import BackendError, Usage
@@ -70,7 +70,8 @@ if TYPE_CHECKING:
 
     from pytest_genopt.backends import Backend
     from pytest_genopt.config import Settings
-    from pytest_genopt.evaluate import Evaluation
+    from pytest_genopt.evalcache import EvaluationCache, Hit, Stage
+    from pytest_genopt.evaluate import Evaluation, EvaluationStatus
     from pytest_genopt.events import Event
     from pytest_genopt.preflight import Preflight
     from pytest_genopt.protocol import Request
@@ -118,6 +119,11 @@ class Candidate:
     files: dict[str, str]
     trials: dict[str, Trial] | None = None  # the full set, once judged acceptable
     tried: dict[str, Trial] = field(default_factory=dict)  # whatever was evaluated
+    iteration: int = 0
+    #: the git tree id of its tree (the evaluation cache's key); "" when unknown
+    tree: str = ""
+    #: whether a stage of it ran pytest (rather than coming from the cache)
+    evaluated: bool = False
 
 
 @dataclass
@@ -148,6 +154,7 @@ class Optimization:
         progress: Callable[[str], None],
         cancel: threading.Event,
         resume: ResumeState | None = None,
+        session_args: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.workspace = workspace
@@ -178,6 +185,10 @@ class Optimization:
         self.flaky: tuple[str, ...] = ()
         #: paths the unchanged start writes in its tree: not tampering
         self.exempt: frozenset[str] = frozenset()
+        #: the session's pytest arguments without genopt's: they change evaluations too
+        self.session_args = outcome_args(session_args)
+        #: evaluated candidate trees (made once the preflight knows the baseline's tests)
+        self.cache: EvaluationCache | None = None
         if resume is not None:
             self.sampler.restore(fold([*resume.events, *resume.reconciled]).sampler)
 
@@ -257,6 +268,7 @@ class Optimization:
             self.flaky = found.flaky
         baseline = session_trials if fresh else found.trials
         self.best = {i: t for i, t in baseline.items() if i not in self.flaky}
+        self.cache = self._open_cache()
         # the optimizer edits the text at the branch head, not the checkout's
         self.parameters = at_head(self.parameters, self.workspace)
         if self.resume is None:
@@ -288,6 +300,27 @@ class Optimization:
                 ),
             )
         )
+
+    def _open_cache(self) -> EvaluationCache:
+        """The run's evaluation cache: what a resumed run evaluated before, else empty."""
+        from pytest_genopt.evalcache import CACHE_FILE, EvaluationCache, options_key
+
+        s = self.settings
+        options = {
+            "horizon": s.horizon,
+            "timeout": s.timeout,
+            "workers": s.workers,
+            "sandbox": s.sandbox,
+            "memory": s.memory,
+            "candidate_env": list(s.candidate_env),
+            "import_roots": [str(r) for r in s.import_roots],
+            "known": sorted(self.known),
+            "session": self.session_args,
+        }
+        path = self.dir / CACHE_FILE
+        if self.resume is None:
+            path.unlink(missing_ok=True)  # a new run trusts nothing left under its id
+        return EvaluationCache.load(path, options_key(options), self.secrets)
 
     def _preflight(self, session: dict[str, Trial] | None, nodeids: list[str]) -> Preflight:
         """Evaluate the unchanged start as a candidate before any backend call."""
@@ -480,7 +513,14 @@ class Optimization:
             return None
         attempt.decision, attempt.reason = "rejected", "not evaluated"
         attempt.diff = edit_diff(self.workspace.read, files)
-        return Candidate(attempt, response, files)
+        return Candidate(attempt, response, files, iteration=iteration, tree=self._tree_of(files))
+
+    def _tree_of(self, files: dict[str, str]) -> str:
+        """The git tree id of head with ``files``; "" when it cannot be told (no caching)."""
+        try:
+            return self.workspace.tree_with(files)
+        except Exception:  # a tree id that cannot be computed only costs the cache
+            return ""
 
     def _judge(self, batch_ids: list[str], candidates: list[Candidate]) -> None:
         """Evaluate the candidates (concurrently) per the acceptance contract."""
@@ -493,7 +533,15 @@ class Optimization:
     def _judge_one(self, candidate: Candidate, position: int, batch_ids: list[str]) -> None:
         attempt = candidate.attempt
         policy = self.settings.accept
-        first = self._stage(position, candidate.files, batch_ids, known=self.known)
+        if candidate.tree and candidate.tree == self._tree_of({}):
+            # the files are the current best's: its trials are this candidate's
+            attempt.reason = "the proposal changes nothing: its files are the current best's"
+            attempt.batch_objective = objective_value(Standing.of(self.best[i] for i in batch_ids))
+            attempt.reused = [{"stage": "batch", "best": self.workspace.head}]
+            attempt.cached = True
+            return
+        first = self._candidate_stage(candidate, position, batch_ids, "batch")
+        attempt.cached = not candidate.evaluated
         if first.status != "ok":
             attempt.reason = first.reason
             attempt.decision = "invalid" if first.invalid else attempt.decision
@@ -507,7 +555,8 @@ class Optimization:
             return
         rest = [i for i, t in self.best.items() if not t.holdout and i not in first.trials]
         # the tree is reset between the stages: nothing the first left behind acts on the second
-        second = self._stage(position, candidate.files, rest, known=self.known) if rest else None
+        second = self._candidate_stage(candidate, position, rest, "full") if rest else None
+        attempt.cached = not candidate.evaluated
         if second is not None and second.status != "ok":
             attempt.reason = second.reason
             attempt.decision = "invalid" if second.invalid else attempt.decision
@@ -527,6 +576,40 @@ class Optimization:
         if verdict.accepted:
             attempt.decision = "accepted"
             candidate.trials = trials
+
+    def _candidate_stage(
+        self, candidate: Candidate, position: int, nodeids: Sequence[str], stage: str
+    ) -> Evaluation:
+        """One stage of a candidate: from the run's cache when its tree was evaluated before."""
+        cache, tree = self.cache, candidate.tree
+        if cache is None or not tree:
+            candidate.evaluated = True
+            return self._stage(position, candidate.files, nodeids, known=self.known)
+        # one evaluation of a tree at a time: a twin candidate waits, then reuses it
+        with cache.lock(tree):
+            hit = cache.lookup(tree, nodeids)
+            if hit is None:
+                candidate.evaluated = True
+                evaluation = self._stage(position, candidate.files, nodeids, known=self.known)
+                if evaluation.status != "cancelled":
+                    cache.store(self._cache_stage(candidate, evaluation))
+                return evaluation
+        candidate.attempt.reused += [{"stage": stage, **origin} for origin in hit.origins]
+        return cached_evaluation(hit, nodeids)
+
+    def _cache_stage(self, candidate: Candidate, evaluation: Evaluation) -> Stage:
+        from pytest_genopt.evalcache import Stage
+
+        options = self.cache.options if self.cache is not None else ""
+        return Stage(
+            tree=candidate.tree,
+            options=options,
+            iteration=candidate.iteration,
+            candidate=candidate.attempt.candidate,
+            status=evaluation.status,
+            reason=evaluation.reason,
+            trials=evaluation.trials,
+        )
 
     def _choose(self, candidates: list[Candidate]) -> Candidate | None:
         """The best acceptable candidate whose clean re-run confirms its results."""
@@ -594,6 +677,8 @@ class Optimization:
                     diff=a.diff,
                     notes=notes if count > len(changes) else a.notes,
                     moved=changes,
+                    cached=a.cached,
+                    reused=a.reused,
                 )
             )
 
@@ -733,6 +818,33 @@ class Optimization:
         if self.settings.report is not None:
             write_json_atomic(self.settings.report, report)
         return report
+
+
+def outcome_args(args: Sequence[str]) -> list[str]:
+    """The session's arguments that can change an evaluation's outcomes.
+
+    genopt's own options are switched off in the child and ``--basetemp`` is
+    replaced by a private one, so neither counts (a resumed run's differ).
+    """
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--basetemp":
+            skip = True  # its value is the next argument
+        elif not arg.startswith(("--genopt-", "--basetemp=")):
+            kept.append(arg)
+    return kept
+
+
+def cached_evaluation(hit: Hit, nodeids: Sequence[str]) -> Evaluation:
+    """The Evaluation a cache hit stands for (no time spent, no output)."""
+    from pytest_genopt.evaluate import NO_REPORT, Evaluation
+
+    status = cast("EvaluationStatus", hit.status)
+    trials = {n: hit.trials.get(n) or Trial(n, "error", message=NO_REPORT) for n in nodeids}
+    return Evaluation(trials, status, hit.reason, 0.0, "")
 
 
 def values_of(trials: dict[str, Trial]) -> dict[str, float | None]:

@@ -307,5 +307,17 @@ def iteration_line(record: IterationRecord, best_before: float | None) -> str:
     holdout = f", holdout {_fmt(record.holdout['objective'])}" if record.holdout is not None else ""
     return (
         f"genopt: iteration {record.iteration}: {record.decision:<8} {objective}, "
-        f"batch {_fmt(record.batch_objective)}{holdout}, {record.seconds:.1f} s: {record.reason}"
+        f"batch {_fmt(record.batch_objective)}{holdout}, {record.seconds:.1f} s"
+        f"{cached_note(record)}: {record.reason}"
     )
+
+
+def cached_note(record: IterationRecord) -> str:
+    """``, cached (...)`` when the attempt the line tells of was not evaluated again."""
+    lead = next((a for a in record.attempts if a.decision == record.decision), None)
+    if lead is None or not lead.cached or not lead.reused:
+        return ""
+    first = lead.reused[0]
+    if "best" in first:
+        return f", cached (the current best, {str(first['best'])[:12]})"
+    return f", cached (iteration {first.get('iteration')} candidate {first.get('candidate')})"

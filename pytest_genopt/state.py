@@ -48,6 +48,9 @@ class Attempt:
     diff: str = ""
     notes: list[str] = field(default_factory=list)
     moved: list[dict[str, Any]] = field(default_factory=list)
+    #: no pytest ran for it: every stage came from earlier evaluations (``reused``)
+    cached: bool = False
+    reused: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,6 +225,7 @@ def attempt_of(proposal: ProposalReceived, evaluation: CandidateEvaluated | None
         attempt.objective = evaluation.objective
         attempt.diff, attempt.notes = evaluation.diff, list(evaluation.notes)
         attempt.moved = list(evaluation.moved)
+        attempt.cached, attempt.reused = evaluation.cached, list(evaluation.reused)
     return attempt
 
 

@@ -451,6 +451,22 @@ class Workspace:
         except UnicodeDecodeError:
             raise WorkspaceError(f"{rel} is not UTF-8 text") from None
 
+    def tree_with(self, files: Mapping[str, str]) -> str:
+        """The git tree id of head with rootdir-relative ``files`` (text) written over it.
+
+        It names what a candidate tree holding ``files`` holds; nothing is written.
+        """
+        from pytest_genopt.treeid import tree_id
+
+        data = {
+            self._full(_rel_path(name)): text.encode("utf-8", "surrogatepass")
+            for name, text in files.items()
+        }
+        with self._lock:
+            odb = self._repo.odb
+            root = self._repo.commit(self.head).tree.binsha
+            return tree_id(lambda sha: bytes(odb.stream(sha).read()), root, data).hex()
+
     def parent(self, rev: str) -> str | None:
         """Sha of the first parent of the commit ``rev`` names, or None."""
         return self._resolve(f"{rev}^")
