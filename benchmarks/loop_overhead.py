@@ -45,11 +45,18 @@ def add(a, b):
     return a + b + (1 if a % 2 else 0)
 """
 
-#: fixes the odd cases (the minibatch's), breaks the even ones (the rest)
+#: fixes the odd cases (the minibatch's), breaks the even ones (the rest); each answer's
+#: text differs (a harmless ``+ k * 0``), so the evaluation cache never serves one
 OPTIMIZER = """\
+import itertools
+
+_calls = itertools.count()
+
+
 def propose(request):
-    return {"edits": [{"parameter": "calc.py::add",
-                       "text": "def add(a, b):\\n    return a + b + (0 if a % 2 else 1)\\n"}],
+    k = next(_calls)
+    text = f"def add(a, b):\\n    return a + b + (0 if a % 2 else 1) + {k} * 0\\n"
+    return {"edits": [{"parameter": "calc.py::add", "text": text}],
             "rationale": "wins the batch, loses the rest"}
 """
 
