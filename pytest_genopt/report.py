@@ -328,8 +328,8 @@ def iteration_line(record: IterationRecord, best_before: float | None) -> str:
     holdout = f", holdout {_fmt(record.holdout['objective'])}" if record.holdout is not None else ""
     return (
         f"genopt: iteration {record.iteration}: {record.decision:<8} {objective}, "
-        f"batch {_fmt(record.batch_objective)}{holdout}, {record.seconds:.1f} s"
-        f"{cached_note(record)}: {record.reason}"
+        f"batch {_fmt(record.batch_objective)}{holdout}{cached_note(record)}, "
+        f"{record.seconds:.1f} s: {record.reason}"
     )
 
 

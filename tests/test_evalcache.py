@@ -136,8 +136,8 @@ def test_a_repeated_tree_is_not_evaluated_again_and_integrity_still_holds(
     ]
     result.stdout.fnmatch_lines(
         [
-            "genopt: iteration 2: rejected * s, cached (iteration 1 candidate 0): *",
-            f"genopt: iteration 5: rejected * s, cached (the current best, {head[:12]}): *",
+            "genopt: iteration 2: rejected *, cached (iteration 1 candidate 0), * s: *",
+            f"genopt: iteration 5: rejected *, cached (the current best, {head[:12]}), * s: *",
         ]
     )
     assert report["best"]["commit"] == head
