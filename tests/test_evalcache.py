@@ -146,14 +146,22 @@ def test_a_repeated_tree_is_not_evaluated_again_and_integrity_still_holds(
 def test_the_cache_survives_an_interrupted_run_and_its_resume(
     pytester: pytest.Pytester, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan(project, {1: [add(WRONG), [BONUS]]})
-    args = (*ARGS, "--genopt-iterations=1", "--genopt-candidates=2")
+    twin = add("def add(a, b):\n    return b - a\n")
+    plan(project, {1: [add(WRONG), [BONUS]], 2: [twin, twin]})
+    args = (*ARGS, "--genopt-candidates=2")
     monkeypatch.setenv("GENOPT_TEST_KILL_AT", "after-intent")  # killed before its commit
-    killed = genopt(pytester, *args)
+    killed = genopt(pytester, *args, "--genopt-iterations=1")
     assert killed.ret != 0
     monkeypatch.delenv("GENOPT_TEST_KILL_AT")
-    genopt(pytester, *args, "--genopt-resume=last")
-    first, second = attempts(report_of(project))[1]
+    genopt(pytester, *args, "--genopt-iterations=2", "--genopt-resume=last")
+    done = attempts(report_of(project))
+    # twins of one iteration, evaluated at once: one runs, the other waits and reuses it
+    assert sorted(a["cached"] for a in done[2]) == [False, True]
+    evaluated, reused = sorted(done[2], key=lambda a: a["cached"])
+    assert reused["reused"] == [
+        {"stage": "batch", "iteration": 2, "candidate": evaluated["candidate"]}
+    ]
+    first, second = done[1]
     assert (first["decision"], first["cached"]) == ("rejected", True)
     assert first["reused"] == [{"stage": "batch", "iteration": 1, "candidate": 0}]
     assert (second["decision"], second["cached"]) == ("accepted", True)
