@@ -29,7 +29,7 @@ def missing(extra: str, distribution: str = DISTRIBUTION) -> list[str] | None:
         if marker is None or not marker.evaluate({"extra": extra}):
             continue
         if requirement.name == distribution:  # an extra of extras, e.g. all
-            for inner in requirement.extras:
+            for inner in sorted(requirement.extras):
                 found.extend(n for n in missing(inner, distribution) or () if n not in found)
             continue
         if not _satisfied(requirement) and requirement.name not in found:

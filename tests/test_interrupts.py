@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_genopt.demo import CASSETTE
 from tests.attack_support import processes_with
 from tests.attack_support import wait_for as wait_for_processes
 from tests.conftest import git
@@ -197,7 +198,8 @@ def test_ctrl_c_during_the_demo_writes_the_report_and_says_how_to_resume(
     assert "genopt demo: stopped: interrupted" in out
     assert last == (
         f"genopt: resume with: cd {shlex.quote(str(target))} && python -m pytest -q "
-        f"--genopt-iterations=5 --genopt-backend=search --genopt-seed=0 --genopt-resume={run}"
+        f"--genopt-iterations=5 --genopt-backend=replay:{CASSETTE} --genopt-seed=0 "
+        f"--genopt-resume={run}"
     )
 
 

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 # Hard dependency on purpose: these tests fail (not skip) without the ``atari`` extra.
+import ale_py  # noqa: F401  (imported once: the in-process runs below must not import it again)
 import gymnasium  # noqa: F401
 import pytest
 
@@ -170,6 +171,29 @@ def test_init_paper_writes_the_protocol_and_its_tests_report_raw_scores(
     )
     steps = [item["t"] for item in trial["trace"] if "t" in item]
     assert steps == list(range(7))  # the training rollout's first 7 steps, all of them
+
+
+@pytest.mark.parametrize("game", sorted(PAPERS_NUMBERS))
+def test_each_games_variants_initialize_and_their_tests_run_under_the_paper_protocol(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, game: str
+) -> None:
+    """Both starts of every game, written with ``--protocol paper`` and run with its
+    protocol file cut to 1 episode of 30 steps (the wiring, not the paper's hours)."""
+    for variant in ("blank", "skeleton"):
+        target = pytester.path / variant
+        assert main(["init", f"atari/{game}", str(target), "--start", variant, "--protocol",
+                     "paper"]) == 0  # fmt: skip
+        written = read_protocol(target / "protocol.json", game=game)
+        assert written == protocol_for(game, "paper")
+        (target / "protocol.json").write_text(
+            small(written, episodes=1, max_steps=30).to_text(), encoding="utf-8"
+        )
+        monkeypatch.chdir(target)
+        result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, outcomes
+        if outcomes.get("failed"):  # its message is the evaluation's summary
+            result.stdout.fnmatch_lines([f"*{game} seed(s) 0: return *30 steps (cap 30 per*"])
 
 
 def test_bad_protocols_are_one_line_and_write_nothing(

@@ -73,7 +73,7 @@ def test_every_task_and_variant_is_written(
     capsys.readouterr()
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert "bbeh/boolean_expressions (needs pytest-genopt[bbeh])" in listing
+    assert "bbeh/boolean_expressions (pytest-genopt[bbeh] installed)" in listing
     assert "--start program: a trainable solve()" in listing
 
 
