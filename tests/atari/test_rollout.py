@@ -17,6 +17,7 @@ from pytest_genopt.suites.atari.rollout import (
     LIFE_WINDOW,
     SCORE_BOUNDS,
     STEP_FIELDS,
+    RolloutResult,
     action_labels,
     normalized_score,
     run_policy,
@@ -467,3 +468,11 @@ def test_normalized_score_refuses_bad_input() -> None:
         normalized_score("pong", float("nan"))
     with pytest.raises(ValueError, match="low < high"):
         normalized_score("pong", 1, bounds=(1, 1))
+
+
+def test_a_results_repr_is_short_for_the_assertion_message() -> None:
+    """pytest shows it in the failing assertion ("where -5.0 = RolloutResult(...)"), which
+    the optimizer reads for every failing trial: the summary says the rest."""
+    result = RolloutResult("pong", (0, 1), (-5.0, 2.0), (1000, 1000), (7, 3), (0, 0),
+                           (False, False), 1000, 1.5)  # fmt: skip
+    assert repr(result) == "RolloutResult('pong', seeds=(0, 1), returns=(-5.0, 2.0))"

@@ -228,6 +228,11 @@ class RolloutResult:
     moments: tuple[tuple[str, ...], ...] = ()
     moments_seen: tuple[int, ...] = ()
 
+    def __repr__(self) -> str:
+        # what pytest's assertion message shows ("where -5.0 = RolloutResult(...)"):
+        # short, since the summary already says the rest and the optimizer reads it
+        return f"RolloutResult({self.game!r}, seeds={self.seeds}, returns={self.returns})"
+
     @property
     def steps(self) -> int:
         """Agent steps over all episodes."""
