@@ -113,13 +113,14 @@ def show(events: list[Event], report: dict[str, Any], directory: Path) -> None:
     rationale = _rationales(events)
     for it in report["iterations"]:
         value = it["objective"]
-        shown = "n/a" if value is None else f"{value:.4f}"
+        shown = _objective(value)
         told = textwrap.shorten(rationale.get(it["iteration"], ""), RATIONALE_WIDTH)
         print(f"    {it['iteration']:>2}  {it['decision']:<8}  {shown:<9}  {told}")
     _show_returns(events)
     base, best = report["baseline"], report["best"]
     print(
-        f"genopt demo: objective {base['objective']:.4f} -> {best['objective']:.4f}; "
+        f"genopt demo: objective {_objective(base['objective'])} -> "
+        f"{_objective(best['objective'])}; "
         f"{best['passed']} of {best['passed'] + best['failed']} training tests pass "
         f"(were {base['passed']})"
     )
@@ -135,6 +136,11 @@ def show(events: list[Event], report: dict[str, Any], directory: Path) -> None:
     )
     print(f"genopt demo: pytest's output (tracebacks included): {directory / LOG}")
     print(f"genopt demo: stopped: {report['stopped']}")
+
+
+def _objective(value: float | None) -> str:
+    """An objective for the terminal; None (a run that evaluated nothing) is n/a."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _rationales(events: list[Event]) -> dict[int, str]:

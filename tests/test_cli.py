@@ -136,3 +136,24 @@ def test_demo_replays_the_recorded_llm_and_improves_pong_for_real(tmp_path: Path
     shown = genopt("report", "--dir", str(target))
     assert shown.returncode == 0
     assert shown.stdout.startswith(f"# genopt run {report['run']}")
+
+
+def test_the_demo_summary_of_a_run_that_evaluated_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A start that does not evaluate leaves no objective: the summary says n/a."""
+    from pytest_genopt.demo import show
+
+    report = {
+        "iterations": [],
+        "baseline": {"objective": None, "passed": 0, "failed": 0},
+        "best": {"objective": None, "passed": 0, "failed": 0, "commit": None},
+        "holdout": {},
+        "branch": "genopt/x",
+        "base": "0" * 40,
+        "stopped": "preflight: the start does not evaluate as a candidate",
+    }
+    show([], report, tmp_path)
+    out = capsys.readouterr().out
+    assert "genopt demo: objective n/a -> n/a; 0 of 0 training tests pass (were 0)" in out
+    assert out.endswith("stopped: preflight: the start does not evaluate as a candidate\n")
