@@ -190,9 +190,12 @@ def _evidence(number: int, item: EvidenceItem, shown: dict[str, int]) -> str:
         ]
         lines.append(f"trace ({' and '.join(kinds)}, oldest first):")
         lines.append(_fence(_trace(item.trace), "json"))
-    if item.feedback:
+    # a feedback line the message already holds (a test asserting with the same summary
+    # it reports) is read once
+    feedback = [text for text in item.feedback if not (text and text in item.message)]
+    if feedback:
         lines.append("feedback:")
-        lines.extend(f"- {text}" for text in item.feedback)
+        lines.extend(f"- {text}" for text in feedback)
     if item.stdout:
         lines.append("captured output:")
         lines.append(_fence(item.stdout))

@@ -80,3 +80,19 @@ def test_a_long_argument_the_call_above_passed_is_elided() -> None:
     assert lines[0] == {"t": 925, "action": "NOOP"}
     # the request itself keeps every value: only the prompt elides
     assert request(trial(0, trace)).evidence[0].trace[2] == trace[2]
+
+
+def test_a_feedback_line_the_message_already_holds_is_read_once() -> None:
+    summary = "pong seed(s) 0: return -5; lost 7 points; 1000 steps"
+    item = EvidenceItem(
+        test="tests/test_game.py::test_seed[0]",
+        outcome="failed",
+        value=0.38,
+        message=f"AssertionError: {summary}\nassert -5.0 >= 0",
+        feedback=(summary, "this test's value = clip((return + 21) / 42, 0, 1)"),
+    )
+    text = render(request(item)).text
+    assert text.count(summary) == 1
+    assert "feedback:\n- this test's value = clip((return + 21) / 42, 0, 1)\n" in text
+    only = EvidenceItem(test="t", outcome="failed", value=0.0, message=summary, feedback=(summary,))
+    assert "feedback:" not in render(request(only)).text
