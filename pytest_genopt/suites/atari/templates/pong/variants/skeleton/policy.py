@@ -21,8 +21,9 @@ Objects (``objects`` is a ``PongObjects``; traces show the fields named alike):
   towards the agent, ``dy > 0`` downwards; 0 on its first frame).
 - ``player``: the agent's ``PongPaddle`` at x = 140..143: ``y`` the TOP edge of its
   visible part, ``h`` 16 (less while partly behind a wall), centre ``cy``, ``dy`` px
-  per step.  It moves about 22 px per step while UP or DOWN is held and slides about
-  16 px further after release.
+  per step.  Held, UP or DOWN moves it about 10 px on the press's first step, then
+  20..24 px per step; released, it slides about 10..12 then 4 px more (a one-step
+  press moves it about 24 px in all).
 - ``enemy``: the computer's ``PongPaddle`` at x = 16..19, the same fields.
 - ``player_score``, ``enemy_score``: points so far.
 
