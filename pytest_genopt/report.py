@@ -227,20 +227,7 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
         *([curve, ""] if curve else []),
         *_iteration_table(report["iterations"]),
     ]
-    accepted = accepted_edits(report)
-    lines += ["", f"## Accepted edits ({len(accepted)})", ""]
-    for edit in accepted:
-        lines += [
-            f"### Iteration {edit.iteration}: commit {edit.commit[:12]}, objective "
-            f"{_objective(edit.before)} -> {_objective(edit.after)}",
-            "",
-            edit.rationale or "(no rationale given)",
-            "",
-            "```diff",
-            diffs.get(edit.commit, "").rstrip("\n"),
-            "```",
-            "",
-        ]
+    lines += _accepted_lines(report, diffs)
     rejected = [
         (it, a) for it in report["iterations"] for a in it["attempts"] if a["commit"] is None
     ]
@@ -264,6 +251,25 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
     for model, counters in report.get("task_usage", {}).items():
         lines += [describe(model, counters) + ".", ""]
     return "\n".join(lines)
+
+
+def _accepted_lines(report: dict[str, Any], diffs: dict[str, str]) -> list[str]:
+    """report.md's accepted edits: each with its objective change, rationale and diff."""
+    accepted = accepted_edits(report)
+    lines = ["", f"## Accepted edits ({len(accepted)})", ""]
+    for edit in accepted:
+        lines += [
+            f"### Iteration {edit.iteration}: commit {edit.commit[:12]}, objective "
+            f"{_objective(edit.before)} -> {_objective(edit.after)}",
+            "",
+            edit.rationale or "(no rationale given)",
+            "",
+            "```diff",
+            diffs.get(edit.commit, "").rstrip("\n"),
+            "```",
+            "",
+        ]
+    return lines
 
 
 def _objective(value: float | None) -> str:
