@@ -19,7 +19,7 @@ names come from plugins through the ``pytest_genopt_acceptance`` hook.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pytest
 
     from pytest_genopt.evidence import Trial
+    from pytest_genopt.measures import Measure
 
 #: significance level of the paired policy's sign test
 PAIRED_ALPHA = Fraction(1, 20)
@@ -46,6 +47,8 @@ class Standing:
 
     values: Mapping[str, float]
     passed: frozenset[str] = frozenset()
+    #: the raw measures of the tests that measured something (``genopt.measure``)
+    measures: Mapping[str, Mapping[str, Measure]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, trials: Iterable[Trial]) -> Standing:
@@ -53,13 +56,16 @@ class Standing:
         return cls(
             {t.test: t.value for t in trials if t.counted},
             frozenset(t.test for t in trials if t.outcome == "passed"),
+            {t.test: t.measures for t in trials if t.counted and t.measures},
         )
 
     def on(self, tests: Iterable[str]) -> Standing:
         """This standing restricted to ``tests``."""
         keep = set(tests)
         return Standing(
-            {t: v for t, v in self.values.items() if t in keep}, self.passed & frozenset(keep)
+            {t: v for t, v in self.values.items() if t in keep},
+            self.passed & frozenset(keep),
+            {t: m for t, m in self.measures.items() if t in keep},
         )
 
 
@@ -247,23 +253,72 @@ class PairedPolicy(StrictPolicy):
         strict = super().decide(best, candidate, batch, allow_regressions=allow_regressions)
         if not strict.accepted:
             return strict
-        improved, worsened = paired_counts(best, candidate)
-        p = sign_test(improved, worsened)
-        changed = improved + worsened
-        counts = f"paired: {improved} of {changed} changed test(s) improved"
-        if p > self.alpha:
-            alpha = float(self.alpha)
-            return Verdict(False, f"{counts}; sign test p = {float(p):.4f} is above {alpha:g}")
-        return Verdict(True, f"{strict.reason}; {counts}, sign test p = {float(p):.4f}")
+        counts = paired_counts(best, candidate, self.alpha)
+        p = sign_test(counts.improved, counts.worsened)
+        changed = counts.improved + counts.worsened
+        said = f"paired: {counts.improved} of {changed} changed test(s) improved"
+        if p <= self.alpha:
+            return Verdict(True, f"{strict.reason}; {said}, sign test p = {float(p):.4f}")
+        if counts.measured_better and not counts.measured_worse and not counts.worsened:
+            # one test's repeated timings are evidence enough on their own
+            tests = ", ".join(counts.measured_better[:3])
+            return Verdict(
+                True, f"{strict.reason}; paired: measured significantly better in {tests}"
+            )
+        return Verdict(
+            False,
+            f"{said}; sign test p = {float(p):.4f} is above {float(self.alpha):g}"
+            + ("" if not counts.measured_noise else f"; {counts.noise_note()}"),
+        )
 
 
-def paired_counts(best: Standing, candidate: Standing) -> tuple[int, int]:
-    """How many tests valued on both sides got better, and how many worse (exactly)."""
-    shared = best.values.keys() & candidate.values.keys()
-    # two floats compare exactly; a difference of floats might not
-    improved = sum(candidate.values[t] > best.values[t] for t in shared)
-    worsened = sum(candidate.values[t] < best.values[t] for t in shared)
-    return improved, worsened
+@dataclass(frozen=True)
+class PairedCounts:
+    """The per-test changes the paired policy weighs."""
+
+    improved: int
+    worsened: int
+    #: tests whose measures changed significantly, for the better or the worse
+    measured_better: list[str]
+    measured_worse: list[str]
+    #: tests whose value moved only within their measures' noise (counted as ties)
+    measured_noise: list[str]
+
+    def noise_note(self) -> str:
+        names = ", ".join(self.measured_noise[:3])
+        return f"measured changes within noise in {names}"
+
+
+def paired_counts(
+    best: Standing, candidate: Standing, alpha: Fraction = PAIRED_ALPHA
+) -> PairedCounts:
+    """How many tests valued on both sides got better and how many worse (exactly).
+
+    A test that measured something changes only when its measures do significantly
+    (:func:`pytest_genopt.measures.timing_change`); otherwise it counts as a tie.
+    """
+    from pytest_genopt.measures import timing_change
+
+    improved = worsened = 0
+    better: list[str] = []
+    worse: list[str] = []
+    noise: list[str] = []
+    for test in sorted(best.values.keys() & candidate.values.keys()):
+        # two floats compare exactly; a difference of floats might not
+        before, after = best.values[test], candidate.values[test]
+        direction = (after > before) - (after < before)
+        old, new = best.measures.get(test), candidate.measures.get(test)
+        # a test that started or stopped passing changed for real, whatever it measured
+        same_outcome = (test in best.passed) == (test in candidate.passed)
+        if direction and old and new and same_outcome:
+            changes = {timing_change(old[n], new[n], alpha) for n in old.keys() & new.keys()}
+            if direction not in changes:
+                noise.append(test)
+                continue
+            (better if direction > 0 else worse).append(test)
+        improved += direction > 0
+        worsened += direction < 0
+    return PairedCounts(improved, worsened, better, worse, noise)
 
 
 STRICT = StrictPolicy()

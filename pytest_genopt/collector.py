@@ -22,6 +22,7 @@ import pytest
 from pytest_genopt import tracing
 from pytest_genopt.evidence import DEFAULT_HOLDOUT_GROUP, Trial, clip_head, clip_tail
 from pytest_genopt.frames import STDLIB_DIRS, Frames
+from pytest_genopt.measures import measures_from, measures_json
 from pytest_genopt.reach import Reach
 from pytest_genopt.task_usage import clean
 
@@ -141,6 +142,8 @@ class TrialRecorder:
             data["called"] = sorted({self.names.trainable_id(c[1]) for c in record.calls})
             if record.usage:
                 data["usage"] = record.usage
+            if record.measures:
+                data["measures"] = measures_json(record.measures)
         return data
 
     def _failure(self, item: pytest.Item, excinfo: ExceptionInfo[BaseException]) -> dict[str, Any]:
@@ -251,4 +254,5 @@ class TrialCollector:
             reached=tuple(data.get("reached", ())),
             duration=sum(r.duration for r in reports),
             usage=clean(data.get("usage")),
+            measures=measures_from(data.get("measures")),
         )

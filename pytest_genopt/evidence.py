@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from pytest_genopt.measures import Measure, measures_from, measures_json
 from pytest_genopt.protocol import EvidenceItem
 from pytest_genopt.task_usage import clean
 
@@ -58,6 +59,11 @@ class Trial:
     duration: float = 0.0
     #: task-model usage reported through ``genopt.usage``: model -> counter -> count
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: measured objectives by name: raw samples (``genopt.measure``)
+    measures: dict[str, Measure] = field(default_factory=dict)
+    #: what the measures make of the value, set by the controller against the run's
+    #: start (:func:`pytest_genopt.measures.judged`); never read from a result file
+    factor: float | None = None
 
     @property
     def counted(self) -> bool:
@@ -73,10 +79,12 @@ class Trial:
 
     @property
     def value(self) -> float:
-        """The objective contract: the last reported score, else 1.0 if passed, else 0.0."""
-        if self.score is not None:
-            return self.score
-        return 1.0 if self.outcome == "passed" else 0.0
+        """The objective contract: the last reported score, else 1.0 if passed, else 0.0;
+        times the measures' factor when the test measured something."""
+        value = self.score
+        if value is None:
+            value = 1.0 if self.outcome == "passed" else 0.0
+        return value if self.factor is None else value * self.factor
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,7 @@ class Trial:
             "reached": list(self.reached),
             "duration": self.duration,
             "usage": self.usage,
+            **({"measures": measures_json(self.measures)} if self.measures else {}),
         }
 
     @classmethod
@@ -120,6 +129,7 @@ class Trial:
             reached=tuple(data.get("reached", ())),
             duration=float(data.get("duration", 0.0)),
             usage=clean(data.get("usage")),
+            measures=measures_from(data.get("measures")),
         )
 
     def evidence(self, horizon: int | None) -> EvidenceItem:
@@ -182,7 +192,8 @@ def objective(trials: Iterable[Trial]) -> float | None:
 
 
 def improvable(trials: Iterable[Trial]) -> list[Trial]:
-    """Trials worth showing the optimizer: failing ones and those below the best value.
+    """Trials worth showing the optimizer: failing ones, those below the best value, and
+    those whose measures count (a runtime has no best value).
 
     Holdout and skipped trials never qualify.
     """
@@ -190,7 +201,7 @@ def improvable(trials: Iterable[Trial]) -> list[Trial]:
     if not counted:
         return []
     best = max(t.value for t in counted)
-    return [t for t in counted if t.outcome != "passed" or t.value < best]
+    return [t for t in counted if t.outcome != "passed" or t.value < best or t.factor is not None]
 
 
 class Signature(NamedTuple):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_genopt import measures
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
     from pathlib import Path
@@ -74,10 +76,16 @@ def disagreement(
 
     Outcomes are compared as passed / not passed / skipped (a failure and an
     error are alike: junit and pytest may tell them apart differently); a
-    score must be the same number.
+    score must be the same number; measures must have the same names, a measured
+    value the same number and a timing a median within
+    :data:`pytest_genopt.measures.RERUN_TOLERANCE` times the worker's.
     """
     for nodeid in nodeids:
         first, second = worker.get(nodeid), rerun.get(nodeid)
+        if first is not None and second is not None and (first.measures or second.measures):
+            measured = measures.disagreement(nodeid, first.measures, second.measures)
+            if measured:
+                return f"{RERUN_REASON}: {measured}"
         if first is None or not differs(first, second):
             continue
         if second is None:

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from pytest_genopt.evidence import Trial, TrialOutcome
+from pytest_genopt.measures import Measure, measures_from
 from pytest_genopt.task_usage import clean
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ __all__ = ["JunitError", "junit_key", "read_junit"]
 MAX_BYTES = 64 * 2**20
 SCORE_PROPERTY = "genopt_score"
 USAGE_PROPERTY = "genopt_usage"
+MEASURES_PROPERTY = "genopt_measures"
 
 
 class JunitError(Exception):
@@ -91,6 +93,7 @@ def _trial(nodeid: str, case: ET.Element) -> Trial:
         outcome = "skipped"
     score = None
     usage: TaskUsage = {}
+    measures: dict[str, Measure] = {}
     for prop in case.iter("property"):
         if prop.get("name") == SCORE_PROPERTY:
             try:
@@ -102,4 +105,9 @@ def _trial(nodeid: str, case: ET.Element) -> Trial:
                 usage = clean(json.loads(prop.get("value", "")))
             except (ValueError, RecursionError):  # a candidate may have written it
                 usage = {}
-    return Trial(test=nodeid, outcome=outcome, score=score, usage=usage)
+        elif prop.get("name") == MEASURES_PROPERTY:
+            try:
+                measures = measures_from(json.loads(prop.get("value", "")))
+            except (ValueError, RecursionError):
+                measures = {}
+    return Trial(test=nodeid, outcome=outcome, score=score, usage=usage, measures=measures)

@@ -47,6 +47,7 @@ from pytest_genopt.journal import (
     write_json_atomic,
     write_last,
 )
+from pytest_genopt.measures import Baseline, judged, levels_of
 from pytest_genopt.protocol import Response
 from pytest_genopt.redaction import redact, redact_text
 from pytest_genopt.report import (
@@ -190,6 +191,8 @@ class Optimization:
         self.session_args = outcome_args(session_args)
         #: evaluated candidate trees (made once the preflight knows the baseline's tests)
         self.cache: EvaluationCache | None = None
+        #: the start's median of every measured objective (``genopt.measure``)
+        self.baseline: Baseline = {}
         if resume is not None:
             self.sampler.restore(fold([*resume.events, *resume.reconciled]).sampler)
 
@@ -269,6 +272,9 @@ class Optimization:
         else:
             self.flaky = found.flaky
         baseline = session_trials if fresh else found.trials
+        # the session timed its measures elsewhere (in process, maybe under xdist)
+        measured = {i: t for i, t in found.trials.items() if t.measures and i in baseline}
+        baseline = judged({**baseline, **measured}, self.baseline)
         self.best = {i: t for i, t in baseline.items() if i not in self.flaky}
         self.cache = self._open_cache()
         # the optimizer edits the text at the branch head, not the checkout's
@@ -286,6 +292,7 @@ class Optimization:
                     holdout_baseline=holdout_objective(self.best),
                     flaky=list(self.flaky),
                     holdout_groups=holdout_groups(self.best),
+                    measures=self.baseline,
                 )
             )
             return
@@ -332,6 +339,10 @@ class Optimization:
         known = set(session) if session is not None else None
         first = self.evaluate(self.workspace.candidate(0), nodeids, known=known)
         self._spend(first.trials.values())
+        start = fold(self.resume.events).start if self.resume is not None else None
+        # measures are judged against the start as a candidate: same tree, same sandbox
+        self.baseline = start.measures if start is not None else levels_of(first.trials.values())
+        first = self._measured(first)
         self.known = frozenset(session if session is not None else first.collected)
         self.exempt = frozenset(c.path for c in self.workspace.changes(0))
         try:
@@ -354,7 +365,7 @@ class Optimization:
         directory = self.workspace.candidate(position)
         if files:
             self.workspace.write(position, files)
-        evaluation = self.evaluate(directory, nodeids, known=known, rerun=rerun)
+        evaluation = self._measured(self.evaluate(directory, nodeids, known=known, rerun=rerun))
         self._spend(evaluation.trials.values())
         if evaluation.status == "cancelled":
             return evaluation
@@ -597,7 +608,12 @@ class Optimization:
                     cache.store(self._cache_stage(candidate, evaluation))
                 return evaluation
         candidate.attempt.reused += [{"stage": stage, **origin} for origin in hit.origins]
-        return cached_evaluation(hit, nodeids)
+        return self._measured(cached_evaluation(hit, nodeids))
+
+    def _measured(self, evaluation: Evaluation) -> Evaluation:
+        """``evaluation`` with its measured objectives judged against the run's start."""
+        trials = judged(evaluation.trials, self.baseline)
+        return dataclasses.replace(evaluation, trials=trials) if self.baseline else evaluation
 
     def _cache_stage(self, candidate: Candidate, evaluation: Evaluation) -> Stage:
         from pytest_genopt.evalcache import Stage
@@ -656,7 +672,17 @@ class Optimization:
             return again.reason
         if again.status != "ok":
             return f"{RERUN_REASON}: {again.reason}"
-        return disagreement(candidate.trials or {}, again.trials, counted)
+        problem = disagreement(candidate.trials or {}, again.trials, counted)
+        if problem or not any(t.measures for t in again.trials.values()):
+            return problem
+        # a measured improvement must replicate: timings drift between evaluations
+        verdict = self.settings.accept.decide(
+            Standing.of(self.best[i] for i in counted),
+            Standing.of(again.trials[i] for i in counted if i in again.trials),
+            [],
+            allow_regressions=self.settings.allow_regressions,
+        )
+        return "" if verdict.accepted else f"not confirmed by a clean re-run: {verdict.reason}"
 
     def _record_evaluations(self, iteration: int, candidates: list[Candidate]) -> None:
         holdout = {i: t for i, t in self.best.items() if t.holdout}
@@ -681,6 +707,7 @@ class Optimization:
                     moved=changes,
                     cached=a.cached,
                     reused=a.reused,
+                    measures=levels_of(trials.values()) if trials else {},
                 )
             )
 

@@ -64,6 +64,19 @@ def holdout_report(state: RunState) -> dict[str, Any]:
     }
 
 
+def measures_report(state: RunState) -> dict[str, Any]:
+    """report.json's ``measures``: each measured objective's median at the start and for
+    the best (test -> name -> median); empty when no test measured anything."""
+    start = state.start
+    baseline = start.measures if start is not None else {}
+    best = baseline
+    for record in state.records:
+        for attempt in record.attempts:
+            if attempt.commit is not None and attempt.measures:
+                best = attempt.measures
+    return {"baseline": baseline, "best": best} if baseline else {}
+
+
 def build_report(state: RunState) -> dict[str, Any]:
     """The report.json document of a run's state (its top-level fields are a contract)."""
     start = state.start
@@ -80,6 +93,7 @@ def build_report(state: RunState) -> dict[str, Any]:
         "baseline": start.baseline,
         "best": {**start.baseline, **state.best, "commit": commits[-1] if commits else None},
         "holdout": holdout_report(state),
+        "measures": measures_report(state),
         "flaky": list(start.flaky),
         "iterations": [i.to_json() for i in state.records],
         "usage": state.usage.to_json(),
@@ -199,6 +213,29 @@ def accepted_edits(report: dict[str, Any]) -> list[AcceptedEdit]:
     return found
 
 
+def _measure_lines(measures: dict[str, Any]) -> list[str]:
+    """The measured objectives' table: each median at the start and for the best."""
+    if not measures:
+        return []
+    lines = [
+        "## Measured objectives",
+        "",
+        "Levels, each judged as a ratio to the start's: a value's median, or a timing's "
+        "median in units of a reference loop timed alongside (lower is better for both "
+        "unless the test says otherwise).",
+        "",
+        "| test | measure | start | best | best / start |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for test, names in sorted(measures["baseline"].items()):
+        for name, start in sorted(names.items()):
+            best = measures["best"].get(test, {}).get(name)
+            ratio = f"{best / start:.3g}" if best else "n/a"
+            shown = f"{best:.4g}" if best else "n/a"
+            lines.append(f"| `{test}` | {name} | {start:.4g} | {shown} | {ratio} |")
+    return [*lines, ""]
+
+
 def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = "") -> str:
     """A human summary fit for a pull-request body; ``curve`` is the learning curve's
     markdown line, shown above the iteration table."""
@@ -227,6 +264,7 @@ def render_markdown(report: dict[str, Any], diffs: dict[str, str], curve: str = 
         *([curve, ""] if curve else []),
         *_iteration_table(report["iterations"]),
     ]
+    lines += _measure_lines(report.get("measures") or {})
     lines += _accepted_lines(report, diffs)
     rejected = [
         (it, a) for it in report["iterations"] for a in it["attempts"] if a["commit"] is None

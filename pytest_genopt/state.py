@@ -51,6 +51,8 @@ class Attempt:
     #: no pytest ran for it: every stage came from earlier evaluations (``reused``)
     cached: bool = False
     reused: list[dict[str, Any]] = field(default_factory=list)
+    #: medians of the measured objectives when fully evaluated: test -> name -> median
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -226,6 +228,7 @@ def attempt_of(proposal: ProposalReceived, evaluation: CandidateEvaluated | None
         attempt.diff, attempt.notes = evaluation.diff, list(evaluation.notes)
         attempt.moved = list(evaluation.moved)
         attempt.cached, attempt.reused = evaluation.cached, list(evaluation.reused)
+        attempt.measures = dict(evaluation.measures)
     return attempt
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeAlias, TypeVar, overload
 
+from pytest_genopt import measures
+from pytest_genopt.measures import Measure
 from pytest_genopt.task_usage import TaskUsage, count
 from pytest_genopt.values import (
     ITEMS,
@@ -98,7 +100,7 @@ CallRecord: TypeAlias = tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any
 class TestRecord:
     """Everything one test reported while a run was active (snapshots, not text yet)."""
 
-    __slots__ = ("calls", "clock", "feedback", "score", "steps", "usage")
+    __slots__ = ("calls", "clock", "feedback", "measures", "score", "steps", "usage")
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, horizon: int | None) -> None:
@@ -109,6 +111,8 @@ class TestRecord:
         self.feedback: list[str] = []
         #: task-model usage (see :mod:`pytest_genopt.task_usage`)
         self.usage: TaskUsage = {}
+        #: measured objectives by name (see :mod:`pytest_genopt.measures`)
+        self.measures: dict[str, Measure] = {}
 
 
 def activate() -> None:
@@ -353,6 +357,47 @@ class TrialReporter:
         record = _CURRENT
         if record is not None:
             record.score = number
+
+    def measure(
+        self,
+        name: str,
+        subject: Any,
+        /,
+        *args: Any,
+        repeat: int = 5,
+        better: str = "lower",
+        weight: float = 1.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Measure an objective of this test: time a call, or report a number.
+
+        ``measure("runtime", fn, *args, **kwargs)`` calls ``fn`` once and returns its
+        result; during a run it then times ``repeat`` samples and records their
+        median (lower is better), calibrated against a reference workload timed
+        alongside, so that a busier machine does not read as slower code.
+        ``measure("size", value, better=...)`` records a number above 0.  The run
+        judges each measure against the start's (a ratio, higher is better) and
+        weighs several by ``weight``; the last call per name wins.
+        """
+        name, better, weight = measures.checked(name, better, weight)
+        record = _CURRENT
+        if not callable(subject):
+            if args or kwargs:
+                raise TypeError("genopt.measure() passes arguments only to a callable")
+            measured = measures.value_measure(subject, better, weight)
+            if record is not None:
+                record.measures[name] = measured
+            return subject
+        times = measures.repeats(repeat)
+        if record is None:  # plain pytest: the test still gets its result, untimed
+            return subject(*args, **kwargs)
+        started = measures.clock()
+        result = subject(*args, **kwargs)  # traced like any call of the test
+        first = measures.clock() - started
+        with untraced():  # the repeats are not evidence, and recording them would cost time
+            samples, reference = measures.time_samples(subject, args, kwargs, times, first)
+        record.measures[name] = Measure("time", better, weight, samples, reference)
+        return result
 
     def feedback(self, text: str) -> None:
         """Add words for the optimizer about this test's result."""

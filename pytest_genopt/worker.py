@@ -318,7 +318,8 @@ class Worker:
             import json
 
             from pytest_genopt import tracing
-            from pytest_genopt.junit import SCORE_PROPERTY, USAGE_PROPERTY
+            from pytest_genopt.junit import MEASURES_PROPERTY, SCORE_PROPERTY, USAGE_PROPERTY
+            from pytest_genopt.measures import measures_json
 
             record = tracing.current()
             if record is not None and record.score is not None:
@@ -330,6 +331,11 @@ class Worker:
                 report.user_properties = [
                     *report.user_properties,
                     (USAGE_PROPERTY, json.dumps(record.usage, sort_keys=True)),
+                ]
+            if record is not None and record.measures:  # the re-run's own timings
+                report.user_properties = [
+                    *report.user_properties,
+                    (MEASURES_PROPERTY, json.dumps(measures_json(record.measures))),
                 ]
         return report
 
