@@ -76,9 +76,8 @@ def disagreement(
 
     Outcomes are compared as passed / not passed / skipped (a failure and an
     error are alike: junit and pytest may tell them apart differently); a
-    score must be the same number; measures must have the same names, a measured
-    value the same number and a timing a median within
-    :data:`pytest_genopt.measures.RERUN_TOLERANCE` times the worker's.
+    score must be the same number; measures must have the same names and a
+    measured value the same number (timings differ between processes).
     """
     for nodeid in nodeids:
         first, second = worker.get(nodeid), rerun.get(nodeid)

@@ -337,13 +337,14 @@ class Optimization:
 
         self.progress(f"genopt: preflight: the start as a candidate ({len(nodeids)} tests)")
         known = set(session) if session is not None else None
-        first = self.evaluate(self.workspace.candidate(0), nodeids, known=known)
-        self._spend(first.trials.values())
         start = fold(self.resume.events).start if self.resume is not None else None
-        # measures are judged against the start as a candidate: same tree, same sandbox
-        self.baseline = start.measures if start is not None else levels_of(first.trials.values())
-        first = self._measured(first)
+        self.baseline = start.measures if start is not None else {}
+        directory = self.workspace.candidate(0)
+        first = self._evaluated(directory, nodeids, known=known)
+        self._spend(first.trials.values())
         self.known = frozenset(session if session is not None else first.collected)
+        if start is None:
+            first = self._set_baseline(directory, first)
         self.exempt = frozenset(c.path for c in self.workspace.changes(0))
         try:
             return preflight(first, session, lambda ids: self._stage(0, {}, ids))
@@ -365,7 +366,7 @@ class Optimization:
         directory = self.workspace.candidate(position)
         if files:
             self.workspace.write(position, files)
-        evaluation = self._measured(self.evaluate(directory, nodeids, known=known, rerun=rerun))
+        evaluation = self._evaluated(directory, nodeids, known=known, rerun=rerun)
         self._spend(evaluation.trials.values())
         if evaluation.status == "cancelled":
             return evaluation
@@ -609,6 +610,41 @@ class Optimization:
                 return evaluation
         candidate.attempt.reused += [{"stage": stage, **origin} for origin in hit.origins]
         return self._measured(cached_evaluation(hit, nodeids))
+
+    def _evaluated(
+        self,
+        directory: Path,
+        nodeids: Sequence[str],
+        *,
+        known: Collection[str] | None = None,
+        rerun: bool = False,
+    ) -> Evaluation:
+        """One evaluation, judged; tests that measure run in a pytest process of their own.
+
+        A timing depends on what its process ran before (a real library's test timed
+        alone and after its whole suite differed fivefold), so measuring tests are
+        timed alike in the start, every candidate and the re-run.
+        """
+        measuring = [i for i in nodeids if i in self.baseline]
+        rest = [i for i in nodeids if i not in self.baseline]
+        if not measuring or not rest:
+            return self._measured(self.evaluate(directory, nodeids, known=known, rerun=rerun))
+        first = self.evaluate(directory, measuring, known=known, rerun=rerun)
+        if first.status != "ok":
+            return self._measured(joined(first, None, nodeids))
+        second = self.evaluate(directory, rest, known=known, rerun=rerun)
+        return self._measured(joined(first, second, nodeids))
+
+    def _set_baseline(self, directory: Path, first: Evaluation) -> Evaluation:
+        """The start's measures, timed apart from the other tests: the run's baseline."""
+        measuring = [i for i, t in first.trials.items() if t.measures]
+        if measuring and len(measuring) < len(first.trials) and first.status == "ok":
+            alone = self.evaluate(directory, measuring, known=self.known)
+            self._spend(alone.trials.values())
+            if alone.status == "ok":
+                first = dataclasses.replace(first, trials={**first.trials, **alone.trials})
+        self.baseline = levels_of(first.trials.values())
+        return self._measured(first)
 
     def _measured(self, evaluation: Evaluation) -> Evaluation:
         """``evaluation`` with its measured objectives judged against the run's start."""
@@ -874,6 +910,23 @@ def cached_evaluation(hit: Hit, nodeids: Sequence[str]) -> Evaluation:
     status = cast("EvaluationStatus", hit.status)
     trials = {n: hit.trials.get(n) or Trial(n, "error", message=NO_REPORT) for n in nodeids}
     return Evaluation(trials, status, hit.reason, 0.0, "")
+
+
+def joined(first: Evaluation, second: Evaluation | None, nodeids: Sequence[str]) -> Evaluation:
+    """Two evaluations of one tree as one: ``second`` is None when ``first`` stopped it."""
+    from pytest_genopt.evaluate import NO_REPORT, Evaluation
+
+    last = second or first
+    trials = {**first.trials, **(second.trials if second else {})}
+    collected = [*first.collected, *(c for c in last.collected if c not in first.collected)]
+    return Evaluation(
+        {n: trials.get(n) or Trial(n, "error", message=NO_REPORT) for n in nodeids},
+        last.status,
+        last.reason,
+        first.seconds + (second.seconds if second else 0.0),
+        last.output,
+        tuple(collected) if second else first.collected,
+    )
 
 
 def values_of(trials: dict[str, Trial]) -> dict[str, float | None]:

@@ -140,14 +140,13 @@ def test_the_paired_policy_accepts_a_significant_timing_and_calls_drift_noise() 
     assert STRICT.decide(best, drifted, ["t::speed"], allow_regressions=False).accepted
 
 
-def test_a_rerun_must_reproduce_each_measure() -> None:
+def test_a_rerun_must_measure_the_same_names_and_values() -> None:
     worker = {"runtime": timing(1.0, 1.1), "size": Measure("value", "lower", 1.0, (7.0,))}
-    assert disagreement("t", worker, {**worker, "runtime": timing(2.5, 2.6)}) == ""
-    assert disagreement("t", worker, {**worker, "runtime": timing(4.0, 4.1)}) == (
-        "t's measure 'runtime' took 1.05 s under genopt's worker, 4.05 s on the re-run "
-        "(more than 3 times apart)"
-    )
-    assert disagreement("t", worker, {**worker, "size": Measure("value", "lower", 1.0, (8.0,))})
+    # timings are not compared (the re-run's own must confirm the decision instead)
+    assert disagreement("t", worker, {**worker, "runtime": timing(40.0, 41.0)}) == ""
+    assert disagreement(
+        "t", worker, {**worker, "size": Measure("value", "lower", 1.0, (8.0,))}
+    ) == ("t's measure 'size' was 7 under genopt's worker, 8 on the re-run")
     assert disagreement("t", worker, {"runtime": worker["runtime"]}) == (
         "t measured ['runtime', 'size'] under genopt's worker, ['runtime'] on the re-run"
     )
@@ -267,7 +266,7 @@ def test_the_example_gets_faster_under_paired_and_noise_or_forgery_is_not_accept
     assert attempts[1]["batch_objective"] < 3, attempts[1]
     # fast under the worker, slow on the clean re-run: caught before a commit
     assert decisions[2] == "invalid"
-    assert "on the re-run (more than 3 times apart)" in attempts[2]["reason"]
+    assert attempts[2]["reason"].startswith("not confirmed by a clean re-run: "), attempts[2]
     assert decisions[3] == "accepted", attempts[3]["reason"]
     assert attempts[3]["reason"].endswith("measured significantly better in "
                                           "test_wordfreq.py::test_runtime")  # fmt: skip
