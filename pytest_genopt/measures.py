@@ -295,17 +295,25 @@ def factor(measures: Mapping[str, Measure], start: Mapping[str, float]) -> float
 
 
 def describe(name: str, measure: Measure, start: float | None) -> str:
-    """One feedback line: the median, and the ratio to the start."""
+    """One feedback line: the median and spread, and the ratio to the start."""
     if measure.kind == "time":
-        line = f"measure {name!r}: {seconds(measure.median)} per call (median of "
-        line += f"{len(measure.samples)} timings)"
+        low, high = min(measure.samples), max(measure.samples)
+        line = (
+            f"measure {name!r}: {seconds(measure.median)} per call, the median of "
+            f"{len(measure.samples)} timings ({seconds(low)} to {seconds(high)})"
+        )
     else:
         line = f"measure {name!r}: {measure.median:g}"
     if start is None:
         return line + "; the start did not measure it, so it does not count"
+    ratio_text = f"{ratio(measure, start):.3f} times as good as the start"
+    if measure.kind == "value":
+        return f"{line}; {ratio_text} ({measure.better} is better, weight {measure.weight:g})"
     return (
-        f"{line}; {ratio(measure, start):.3f} times as good as the start "
-        f"({measure.better} is better, weight {measure.weight:g})"
+        f"{line}; {ratio_text} ({measure.better} is better, weight {measure.weight:g}), "
+        "comparing timings each divided by a reference loop timed right after it, so "
+        "not exactly the ratio of the times shown; timings of unchanged code differ "
+        "by up to about a quarter between evaluations"
     )
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from pytest_genopt import prompt
-from pytest_genopt.evidence import function_id, improvable, objective, parameter_id
+from pytest_genopt.evidence import ceiling, function_id, improvable, objective, parameter_id
 from pytest_genopt.protocol import HistoryEntry, Request, RequestSettings
 
 if TYPE_CHECKING:
@@ -66,10 +66,17 @@ def describe_objective(trials: Sequence[Trial], batch: Sequence[Trial] = ()) -> 
     value = objective(counted)
     passed = sum(t.outcome == "passed" for t in counted)
     current = "n/a" if value is None else f"{value:.4f}"
+    measuring = any(t.factor is not None for t in counted)
     heading = (
         f"maximize the mean value of {len(counted)} tests, where a test's value is the "
         "score it reports through genopt.score() or else 1 if it passes and 0 if it "
-        f"fails; current value {current} ({passed} of {len(counted)} tests pass)"
+        + (
+            "fails, times how many times as good as at the start its measured objectives "
+            "are (genopt.measure: 2 is twice as good, no ceiling)"
+            if measuring
+            else "fails"
+        )
+        + f"; current value {current} ({passed} of {len(counted)} tests pass)"
     )
     left = improvable(counted)
     if not left:
@@ -83,11 +90,15 @@ def describe_objective(trials: Sequence[Trial], batch: Sequence[Trial] = ()) -> 
     order = sorted(
         groups, key=lambda f: (not in_batch & {t.test for t in groups[f]}, -len(groups[f]), f)
     )
-    best = max(t.value for t in counted)
+    why = f"failing, or valued below the highest test value {ceiling(counted):g}"
+    if measuring:
+        why = (
+            f"failing, valued below the highest unmeasured value {ceiling(counted):g}, or measured"
+        )
     lines = [
         heading,
-        f"Can still improve (failing, or valued below the highest test value {best:g}): "
-        f"{len(left)} test(s) in {len(groups)} group(s) by test function:",
+        f"Can still improve ({why}): {len(left)} test(s) in {len(groups)} group(s) by test "
+        "function:",
     ]
     room = OBJECTIVE_LINES - len(lines)
     shown = order if len(order) <= room else order[: room - 1]
