@@ -65,11 +65,11 @@ def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.C
         "function": original,
         "info": info,
         "type": type,
-        "next": next,
         "map": map,
+        "running": tracing.RUNNING,
         "atoms": ATOMS,
         "snapshot": snapshot,
-        "snapshot_args": _snapshot_args,
+        "snapshot_call": _snapshot_call,
         "snapshot_kwargs": _snapshot_kwargs,
         "BaseException": BaseException,
         "no_keywords": _NO_KEYWORDS,
@@ -126,9 +126,12 @@ def _source(code: types.CodeType) -> str:
     seen = ", ".join(positional) + ("," if len(positional) == 1 and not varargs else "")
     if varargs:
         seen = f"{seen}, *{varargs}" if positional else f"*{varargs},"
-    checks = [f'{_C}type"({p}) not in {_C}atoms"' for p in positional]
+    checks = [f'{_C}type"({p}) in {_C}atoms"' for p in positional]
     if varargs:
-        checks.append(f'not {_C}atoms".issuperset({_C}map"({_C}type", {varargs}))')
+        checks.append(f'{_C}atoms".issuperset({_C}map"({_C}type", {varargs}))')
+    # a call's record (tracing.CallRecord) when its arguments are all immutable
+    fresh = ["None", f'{_C}info"', f"{prefix}named", f'{_C}running"', "None", *positional]
+    fresh += [f"*{varargs}"] if varargs else []
     named = "{" + ", ".join([f"{k!r}: {k}" for k in keywords] + [f"**{varkw}"] * bool(varkw)) + "}"
     named = _NAMED.format(named) if keywords or varkw else _NO_NAMED
     # the recorder's own names get the prefix before any of the function's names go in
@@ -138,7 +141,8 @@ def _source(code: types.CodeType) -> str:
         params=", ".join(params),
         call=", ".join(call_args),
         seen=f"({seen})",
-        check=" or ".join(checks) or "False",
+        check=" and ".join(checks) or "True",
+        fresh="[" + ", ".join(fresh) + "]",
         named=named.replace("_genopt_", prefix),
         free=", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
         cells="".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
@@ -152,10 +156,14 @@ _NAMED = """\
 """
 _NO_NAMED = f'        _genopt_named = {_C}no_keywords"\n'
 
-# The recorder's own names start with _genopt_ (or a longer prefix no name uses).  The
-# unreachable last line gives the recorder as many free variables as the function has
-# closure cells: a function's new __code__ must match its closure.  __tracebackhide__
-# keeps the recorder out of the tracebacks pytest and the evidence show.
+# The recorder's own names start with _genopt_ (or a longer prefix no name uses).  A call
+# appends its record (tracing.CallRecord) when it begins, so that the order of the
+# records is the order the calls began, and fills in its outcome when it ends; its number
+# on the test's clock comes later (tracing._stamp).  Arguments are checked before the
+# call (which may change them), the value after: whatever is not immutable is
+# snapshotted.  The unreachable last line gives the recorder as many free variables as
+# the function has closure cells: a function's new __code__ must match its closure.
+# __tracebackhide__ keeps the recorder out of the tracebacks pytest and the evidence show.
 _TEMPLATE = """\
 def make_recorder():
 {cells}    {is_async}def _genopt_recorder({params}):
@@ -163,33 +171,32 @@ def make_recorder():
         _genopt_record = "\\0genopt:tracing"._CURRENT
         if _genopt_record is None:
             return {wait}"\\0genopt:function"({call})
-        _genopt_seq = "\\0genopt:next"(_genopt_record.clock)
-        _genopt_args = {seen}
-        if {check}:
-            _genopt_args = "\\0genopt:snapshot_args"(_genopt_args)
-{named}        try:
+{named}        if {check}:
+            _genopt_call = {fresh}
+        else:
+            _genopt_call = "\\0genopt:snapshot_call"("\\0genopt:info", _genopt_named, {seen})
+        _genopt_record.buffer.append(_genopt_call)
+        try:
             _genopt_value = {wait}"\\0genopt:function"({call})
         except "\\0genopt:BaseException" as _genopt_error:
-            _genopt_record.calls.append(
-                (_genopt_seq, "\\0genopt:info", _genopt_args, _genopt_named, None, _genopt_error)
-            )
+            _genopt_call[4] = _genopt_error
             raise
-        if "\\0genopt:type"(_genopt_value) not in "\\0genopt:atoms":
-            _genopt_record.calls.append((_genopt_seq, "\\0genopt:info", _genopt_args,
-                _genopt_named, "\\0genopt:snapshot"(_genopt_value), None))
+        if "\\0genopt:type"(_genopt_value) in "\\0genopt:atoms":
+            _genopt_call[3] = _genopt_value
         else:
-            _genopt_record.calls.append(
-                (_genopt_seq, "\\0genopt:info", _genopt_args, _genopt_named, _genopt_value, None)
-            )
+            _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
         return _genopt_value
         {free}
     return _genopt_recorder
 """
 
 
-def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+def _snapshot_call(
+    info: TrainableInfo, kwargs: dict[str, Any], args: tuple[Any, ...]
+) -> tracing.CallRecord:
+    """The record of a call whose arguments are not all immutable (see _TEMPLATE)."""
     # what the call saw, taken now: the test may mutate the arguments (or self) later
-    return tuple([snapshot(a) for a in args])
+    return [None, info, kwargs, tracing.RUNNING, None, *[snapshot(a) for a in args]]
 
 
 def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

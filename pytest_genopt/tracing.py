@@ -10,9 +10,12 @@ are recorded through every reference to their functions; :func:`deactivate`
 puts the original code back.
 
 While a run is active, each test gets a :class:`TestRecord`; a ``@trainable``
-call appends one tuple to its ring buffer (length: the credit horizon) holding
-bounded snapshots of its arguments, taken when the call began, and of its
-result (:mod:`pytest_genopt.values`); text is rendered only when
+call appends its :data:`CallRecord` to the record's ring buffer (length: the
+credit horizon) when it begins and fills in its outcome when it ends.  Arguments
+and the value returned are kept as they are when immutable (``values.ATOMS``),
+otherwise as bounded snapshots taken when the call began or returned
+(:mod:`pytest_genopt.values`).  A call takes its number on the test's clock only
+when the clock is next read (:func:`_stamp`); text is rendered only when
 :func:`render_trace` builds evidence at the end of the test.
 """
 
@@ -91,20 +94,36 @@ class TrainableInfo:
         return self._signature
 
 
-#: One recorded call: sequence number, the trainable, snapshots of the positional and
-#: keyword arguments (taken when the call began; every parameter's, defaults included),
-#: of the value returned, and the exception raised (or None).
-CallRecord: TypeAlias = tuple[int, TrainableInfo, tuple[Any, ...], dict[str, Any], Any, Any]
+#: One recorded call, as a list made when the call began and completed when it ended:
+#: ``[seq, info, kwargs, returned, raised, *args]``: its number on the test's clock
+#: (None until :func:`_stamp` gives it one), the trainable, the keyword arguments, the
+#: value returned (:data:`RUNNING` until then) or the exception raised (else None), and
+#: the positional arguments (every parameter's, defaults included).  An argument or a
+#: value is kept as is when immutable (``values.ATOMS``), otherwise as a snapshot taken
+#: when the call began (arguments) or ended (value).
+CallRecord: TypeAlias = list[Any]
+
+
+class _Running:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<running>"
+
+
+#: What a call has returned while it is still running.
+RUNNING: Any = _Running()
 
 
 class TestRecord:
     """Everything one test reported while a run was active (snapshots, not text yet)."""
 
-    __slots__ = ("calls", "clock", "feedback", "measures", "score", "steps", "usage")
+    __slots__ = ("buffer", "clock", "feedback", "measures", "score", "steps", "usage")
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, horizon: int | None) -> None:
-        self.calls: deque[CallRecord] = deque(maxlen=horizon)
+        #: the calls kept, as recorded: the newest may still be unnumbered (see _stamp)
+        self.buffer: deque[CallRecord] = deque(maxlen=horizon)
         self.steps: deque[tuple[int, Node]] = deque(maxlen=horizon)
         self.clock = itertools.count()
         self.score: float | None = None
@@ -113,6 +132,34 @@ class TestRecord:
         self.usage: TaskUsage = {}
         #: measured objectives by name (see :mod:`pytest_genopt.measures`)
         self.measures: dict[str, Measure] = {}
+
+    @property
+    def calls(self) -> deque[CallRecord]:
+        """The calls kept (up to the horizon), oldest first, each numbered."""
+        return _stamp(self)
+
+
+def _stamp(record: TestRecord) -> deque[CallRecord]:
+    """Number the calls recorded since the clock was last read; return the buffer.
+
+    A recorded call takes no number when it begins: that would cost it a counter call
+    and an int, the most of what recording costs after the snapshots.  The calls made
+    since the clock was last read are the unnumbered ones at the end of the current
+    buffer, in the order they began (the buffer is stamped before every step, tick and
+    change of buffer), and began after every number handed out so far: numbered now,
+    in order, they keep their place among the steps.
+    """
+    buffer = record.buffer
+    fresh = 0
+    for call in reversed(buffer):
+        if call[0] is not None:
+            break
+        fresh += 1
+    if fresh:
+        clock = record.clock
+        for index in range(len(buffer) - fresh, len(buffer)):
+            buffer[index][0] = next(clock)
+    return buffer
 
 
 def activate() -> None:
@@ -220,7 +267,9 @@ def render_calls(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> lis
     the snapshots taken when the call happened.
     """
     rendered: list[tuple[int, Any]] = []
-    for seq, info, args, kwargs, result, exc in record.calls:
+    for seq, info, kwargs, result, exc, *args in record.calls:
+        if result is RUNNING and exc is None:
+            continue  # no outcome yet (a trainable that traces while it runs)
         item: dict[str, Any] = {"call": ids(info), "args": _render_args(info, args, kwargs)}
         if exc is not None:
             item["raised"] = f"{type(exc).__name__}: {_exception_text(exc)}"
@@ -238,7 +287,7 @@ def render_trace(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> lis
     return [item for _, item in events]
 
 
-def _render_args(info: TrainableInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _render_args(info: TrainableInfo, args: list[Any], kwargs: dict[str, Any]) -> Any:
     signature = info.signature()
     try:
         bound = signature.bind_partial(*args, **kwargs)
@@ -275,7 +324,10 @@ def tick() -> int | None:
     its place among the calls around it.
     """
     record = _CURRENT
-    return None if record is None else next(record.clock)
+    if record is None:
+        return None
+    _stamp(record)
+    return next(record.clock)
 
 
 def trace_at(seq: int, fields: dict[str, Any]) -> None:
@@ -295,7 +347,8 @@ def hold_calls() -> deque[CallRecord] | None:
     record = _CURRENT
     if record is None:
         return None
-    kept, record.calls = record.calls, deque(maxlen=record.calls.maxlen)
+    kept = _stamp(record)
+    record.buffer = deque(maxlen=kept.maxlen)
     return kept
 
 
@@ -305,15 +358,16 @@ def release_calls(kept: deque[CallRecord] | None) -> list[CallRecord]:
     record = _CURRENT
     if record is None or kept is None:
         return []
-    held, record.calls = record.calls, kept
-    return list(held)
+    held = list(_stamp(record))
+    record.buffer = kept
+    return held
 
 
 def put_calls(calls: list[CallRecord]) -> None:
     """Trace calls returned by :func:`release_calls` (the horizon still bounds them)."""
     record = _CURRENT
     if record is not None:
-        record.calls.extend(calls)
+        _stamp(record).extend(calls)
 
 
 @contextmanager
@@ -435,6 +489,7 @@ class TrialReporter:
         """
         record = _CURRENT
         if record is not None:
+            _stamp(record)
             record.steps.append((next(record.clock), snapshot_fields(fields)))
 
     def __repr__(self) -> str:

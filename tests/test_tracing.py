@@ -160,8 +160,8 @@ def test_a_step_numbered_earlier_keeps_its_place_among_calls(
     step = tracing.tick()
     assert step is not None
     held = tracing.release_calls(kept)
-    assert [call[2] for call in held] == [(2,)]
-    assert [call[2] for call in record.calls] == [(1,)]
+    assert [call[5:] for call in held] == [[2]]  # [seq, info, kwargs, returned, raised, *args]
+    assert [call[5:] for call in record.calls] == [[1]]
     for i in range(5):  # the record's ring buffer moves on meanwhile
         double(10 + i)
     tracing.trace_at(step, {"t": 0})
@@ -176,6 +176,69 @@ def test_a_step_numbered_earlier_keeps_its_place_among_calls(
     assert tracing.tick() is None
     assert tracing.hold_calls() is None
     assert tracing.release_calls(kept) == []
+
+
+@trainable
+def extend(items: list[int], extra: int) -> list[int]:
+    items.append(extra)  # the call changes its argument: the record shows it as it came
+    return list(items)
+
+
+def test_a_call_keeps_its_arguments_and_value_as_they_were(record: tracing.TestRecord) -> None:
+    items = [1]
+    result = extend(items, 2)
+    items.append(3)  # the test changes the argument after the call...
+    result.append(4)  # ...and the value returned
+    extend(items, 5)
+    first, second = tracing.render_trace(record, ids)
+    assert first["args"] == {"items": "[1]", "extra": "2"}
+    assert first["returned"] == "[1, 2]"
+    assert second["args"]["items"] == "[1, 2, 3]"
+    assert second["returned"] == "[1, 2, 3, 5]"
+
+
+@trainable
+def outer(reporter: tracing.TrialReporter, seen: list[object]) -> int:
+    double(1)
+    reporter.trace(step="inside")  # the clock is read while this call runs
+    seen.extend(tracing.render_trace(tracing.current(), ids))  # type: ignore[arg-type]
+    return double(2) + 1
+
+
+def test_nested_calls_show_in_the_order_they_began_around_steps(
+    record: tracing.TestRecord,
+) -> None:
+    reporter = tracing.TrialReporter(horizon=3)
+    seen: list[object] = []
+    assert outer(reporter, seen) == 5
+    # a call still running has no outcome yet: evidence rendered then leaves it out
+    assert seen == [
+        {"call": "here::double", "args": {"x": "1"}, "returned": "2"},
+        {"step": "inside"},
+    ]
+    trace = tracing.render_trace(record, ids)
+    assert [e.get("call", e.get("step")) for e in trace] == [
+        "here::outer",
+        "here::double",
+        "inside",
+        "here::double",
+    ]
+    assert trace[0]["returned"] == "5"
+    assert trace[0]["args"]["seen"] == "[]"  # as it was when the call began
+
+
+def test_the_horizon_keeps_the_calls_that_began_last(record: tracing.TestRecord) -> None:
+    # the buffer keeps the last `horizon` calls in the order they began: a call that made
+    # more trainable calls than that is no longer among them when it returns
+    reporter = tracing.TrialReporter(horizon=3)
+    outer(reporter, [])
+    double(3)
+    calls = [e for e in tracing.render_trace(record, ids) if "call" in e]
+    assert [(e["call"], e["args"]) for e in calls] == [
+        ("here::double", {"x": "1"}),
+        ("here::double", {"x": "2"}),
+        ("here::double", {"x": "3"}),
+    ]
 
 
 class Account:
