@@ -28,7 +28,7 @@ import numbers
 import types
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias, TypeVar, overload
 
@@ -142,24 +142,32 @@ class TestRecord:
 def _stamp(record: TestRecord) -> deque[CallRecord]:
     """Number the calls recorded since the clock was last read; return the buffer.
 
-    A recorded call takes no number when it begins: that would cost it a counter call
-    and an int, the most of what recording costs after the snapshots.  The calls made
-    since the clock was last read are the unnumbered ones at the end of the current
-    buffer, in the order they began (the buffer is stamped before every step, tick and
-    change of buffer), and began after every number handed out so far: numbered now,
-    in order, they keep their place among the steps.
+    A recorded call takes no number when it begins: that would cost every call a
+    counter call and a new int.  The calls made since the clock was last read are the
+    unnumbered ones at the end of the current buffer, in the order they began (the
+    buffer is stamped before every step, tick and change of buffer), and began after
+    every number handed out so far: numbered now, in order, they keep their place
+    among the steps.
     """
     buffer = record.buffer
-    fresh = 0
-    for call in reversed(buffer):
+    try:
+        fresh = _unnumbered(buffer)
+    except RuntimeError:  # "deque mutated during iteration": a call in another thread
+        fresh = _unnumbered(list(buffer))  # a copy is made at once
+    clock = record.clock
+    for call in reversed(fresh):
+        call[0] = next(clock)
+    return buffer
+
+
+def _unnumbered(calls: Sequence[CallRecord] | deque[CallRecord]) -> list[CallRecord]:
+    """The unnumbered calls at the end of ``calls``, newest first."""
+    fresh = []
+    for call in reversed(calls):
         if call[0] is not None:
             break
-        fresh += 1
-    if fresh:
-        clock = record.clock
-        for index in range(len(buffer) - fresh, len(buffer)):
-            buffer[index][0] = next(clock)
-    return buffer
+        fresh.append(call)
+    return fresh
 
 
 def activate() -> None:
@@ -267,9 +275,9 @@ def render_calls(record: TestRecord, ids: Callable[[TrainableInfo], str]) -> lis
     the snapshots taken when the call happened.
     """
     rendered: list[tuple[int, Any]] = []
-    for seq, info, kwargs, result, exc, *args in record.calls:
-        if result is RUNNING and exc is None:
-            continue  # no outcome yet (a trainable that traces while it runs)
+    for seq, info, kwargs, result, exc, *args in list(record.calls):
+        if (result is RUNNING and exc is None) or seq is None:
+            continue  # no outcome yet, or made in another thread since the line above
         item: dict[str, Any] = {"call": ids(info), "args": _render_args(info, args, kwargs)}
         if exc is not None:
             item["raised"] = f"{type(exc).__name__}: {_exception_text(exc)}"

@@ -241,6 +241,40 @@ def test_the_horizon_keeps_the_calls_that_began_last(record: tracing.TestRecord)
     ]
 
 
+def test_steps_can_be_traced_while_another_thread_records_calls() -> None:
+    import sys
+    import threading
+    import time
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    tracing.activate()
+    record = tracing.begin_test(horizon=20_000)
+    stop = threading.Event()
+
+    def calls() -> None:
+        while not stop.is_set():
+            double(1)
+
+    worker = threading.Thread(target=calls)
+    worker.start()
+    try:
+        reporter = tracing.TrialReporter(horizon=20_000)
+        for step in range(20):
+            time.sleep(0.005)  # the worker fills the buffer meanwhile
+            reporter.trace(step=step)  # numbers the calls it made, while it makes more
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)
+        tracing.end_test()
+        tracing.deactivate()
+    assert len(record.steps) == 20
+    numbers = [call[0] for call in record.calls]  # each call numbered once, in order
+    assert None not in numbers
+    assert numbers == sorted(numbers)
+
+
 class Account:
     def __init__(self, owner: str, balance: int) -> None:
         self.owner = owner
