@@ -135,7 +135,7 @@ class TestRecord:
 
     @property
     def calls(self) -> deque[CallRecord]:
-        """The calls kept (up to the horizon), oldest first, each numbered."""
+        """The calls kept (up to the horizon), each numbered on the test's clock."""
         return _stamp(self)
 
 
