@@ -61,7 +61,9 @@ _STEPS = {
     record = tracing._CURRENT
     if record is None:
         return function(a, b)
-    if type(a) in atoms and type(b) in atoms:
+    if ((t := type(a)) is int or t is float or t is str or t in atoms) and (
+        (t := type(b)) is int or t is float or t is str or t in atoms
+    ):
         call = [None, info, named, running, None, a, b]
     else:
         raise TypeError("not reached")
@@ -72,7 +74,9 @@ _STEPS = {
     record = tracing._CURRENT
     if record is None:
         return function(a, b)
-    if type(a) in atoms and type(b) in atoms:
+    if ((t := type(a)) is int or t is float or t is str or t in atoms) and (
+        (t := type(b)) is int or t is float or t is str or t in atoms
+    ):
         call = [None, info, named, running, None, a, b]
     else:
         raise TypeError("not reached")
@@ -82,7 +86,7 @@ _STEPS = {
     except BaseException as error:
         call[4] = error
         raise
-    if type(value) in atoms:
+    if (t := type(value)) is int or t is float or t is str or t in atoms:
         call[3] = value
     else:
         raise TypeError("not reached")
@@ -100,6 +104,9 @@ def _stand_ins() -> dict[str, Any]:
         "named": {},
         "running": getattr(tracing, "RUNNING", None),
         "type": type,
+        "int": int,
+        "float": float,
+        "str": str,
         "atoms": ATOMS,
         "BaseException": BaseException,
     }

@@ -65,6 +65,9 @@ def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.C
         "function": original,
         "info": info,
         "type": type,
+        "int": int,
+        "float": float,
+        "str": str,
         "map": map,
         "running": tracing.RUNNING,
         "atoms": ATOMS,
@@ -126,7 +129,7 @@ def _source(code: types.CodeType) -> str:
     seen = ", ".join(positional) + ("," if len(positional) == 1 and not varargs else "")
     if varargs:
         seen = f"{seen}, *{varargs}" if positional else f"*{varargs},"
-    checks = [f'{_C}type"({p}) in {_C}atoms"' for p in positional]
+    checks = [_immutable(p, prefix) for p in positional]
     if varargs:
         checks.append(f'{_C}atoms".issuperset({_C}map"({_C}type", {varargs}))')
     # a call's record (tracing.CallRecord) when its arguments are all immutable
@@ -142,11 +145,20 @@ def _source(code: types.CodeType) -> str:
         call=", ".join(call_args),
         seen=f"({seen})",
         check=" and ".join(checks) or "True",
+        immutable_value=_immutable(f"{prefix}value", prefix),
         fresh="[" + ", ".join(fresh) + "]",
         named=named.replace("_genopt_", prefix),
         free=", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
         cells="".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
     )
+
+
+def _immutable(name: str, prefix: str) -> str:
+    """An expression: whether the value of ``name`` is of a type in ``values.ATOMS``."""
+    # identity checks for the commonest first: cheaper than the set's lookup
+    kind = f"{prefix}type"
+    common = "".join(f' or {kind} is {_C}{atom}"' for atom in ("float", "str"))
+    return f'(({kind} := {_C}type"({name})) is {_C}int"{common} or {kind} in {_C}atoms")'
 
 
 _NAMED = """\
@@ -181,7 +193,7 @@ def make_recorder():
         except "\\0genopt:BaseException" as _genopt_error:
             _genopt_call[4] = _genopt_error
             raise
-        if "\\0genopt:type"(_genopt_value) in "\\0genopt:atoms":
+        if {immutable_value}:
             _genopt_call[3] = _genopt_value
         else:
             _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
