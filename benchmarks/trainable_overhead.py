@@ -135,8 +135,8 @@ def _deactivate() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # many short rounds: the best of them is the one least disturbed by other processes
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--calls", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--breakdown", action="store_true", help="time the recorder's steps")
     args = parser.parse_args()
