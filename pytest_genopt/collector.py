@@ -144,6 +144,10 @@ class TrialRecorder:
                 data["usage"] = record.usage
             if record.measures:
                 data["measures"] = measures_json(record.measures)
+                # how the test measures is worth reading even when it passes
+                test = test_location(item)
+                if test is not None:
+                    data["measuring_source"] = self.frames.test_source(test, None)
         return data
 
     def _failure(self, item: pytest.Item, excinfo: ExceptionInfo[BaseException]) -> dict[str, Any]:
@@ -236,6 +240,7 @@ class TrialCollector:
                 outcome = "skipped"
         last = reports[-1]
         output = last.capstdout + last.capstderr
+        test_source = test_source or str(data.get("measuring_source", ""))
         return Trial(
             test=last.nodeid,
             outcome=outcome,  # type: ignore[arg-type]

@@ -303,5 +303,8 @@ def test_the_example_gets_faster_under_paired_and_noise_or_forgery_is_not_accept
         "; 1.000 times as good as the start (lower is better, weight 1), comparing"
         in (first["evidence"][0]["feedback"][-1])
     )
+    # the measuring test's source shows how it measures, though it passes
+    source = first["evidence"][0]["test_source"]
+    assert 'genopt.measure("runtime", common_words, TEXT, 20)' in source
     (project / "requests.jsonl").unlink()  # the optimizer's log, not the run's
     assert tree_state(project) == before
