@@ -48,7 +48,7 @@ class RunStarted(Event):
     flaky: list[str] = field(default_factory=list)
     #: the holdout objective of each holdout group at the start
     holdout_groups: dict[str, float | None] = field(default_factory=dict)
-    #: the start's median of each measured objective: test -> name -> median
+    #: the start's level of each measured objective: test -> name -> level
     measures: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -110,7 +110,7 @@ class CandidateEvaluated(Event):
     #: the earlier evaluations reused, one per stage: ``{"stage", "iteration", "candidate"}``,
     #: or ``{"stage", "best"}`` (the branch head) for files identical to the current best
     reused: list[dict[str, Any]] = field(default_factory=list)
-    #: the medians of the measured objectives when fully evaluated: test -> name -> median
+    #: the levels of the measured objectives when fully evaluated: test -> name -> level
     measures: dict[str, dict[str, float]] = field(default_factory=dict)
 
 

@@ -191,7 +191,7 @@ class Optimization:
         self.session_args = outcome_args(session_args)
         #: evaluated candidate trees (made once the preflight knows the baseline's tests)
         self.cache: EvaluationCache | None = None
-        #: the start's median of every measured objective (``genopt.measure``)
+        #: the start's level of every measured objective (``genopt.measure``)
         self.baseline: Baseline = {}
         if resume is not None:
             self.sampler.restore(fold([*resume.events, *resume.reconciled]).sampler)

@@ -72,7 +72,7 @@ MIN_EFFECT = 1.2
 #: iterations of the reference workload (about 0.5 ms of pure Python)
 REFERENCE_LOOPS = 10_000
 
-#: test -> measure name -> the start's median
+#: test -> measure name -> the start's level
 Baseline = dict[str, dict[str, float]]
 
 # bound at import, before any candidate code runs: patching ``time.perf_counter`` in a

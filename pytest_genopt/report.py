@@ -65,8 +65,8 @@ def holdout_report(state: RunState) -> dict[str, Any]:
 
 
 def measures_report(state: RunState) -> dict[str, Any]:
-    """report.json's ``measures``: each measured objective's median at the start and for
-    the best (test -> name -> median); empty when no test measured anything."""
+    """report.json's ``measures``: each measured objective's level at the start and for
+    the best (test -> name -> level); empty when no test measured anything."""
     start = state.start
     baseline = start.measures if start is not None else {}
     best = baseline
@@ -214,7 +214,7 @@ def accepted_edits(report: dict[str, Any]) -> list[AcceptedEdit]:
 
 
 def _measure_lines(measures: dict[str, Any]) -> list[str]:
-    """The measured objectives' table: each median at the start and for the best."""
+    """The measured objectives' table: each level at the start and for the best."""
     if not measures:
         return []
     lines = [

@@ -51,7 +51,7 @@ class Attempt:
     #: no pytest ran for it: every stage came from earlier evaluations (``reused``)
     cached: bool = False
     reused: list[dict[str, Any]] = field(default_factory=list)
-    #: medians of the measured objectives when fully evaluated: test -> name -> median
+    #: levels of the measured objectives when fully evaluated: test -> name -> level
     measures: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
