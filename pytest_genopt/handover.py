@@ -69,6 +69,7 @@ def review(directory: Path, run: str) -> str:
             "",
             f"== iteration {edit.iteration}: objective {_value(edit.before)} -> "
             f"{_value(edit.after)} (commit {edit.commit[:12]})",
+            *(f"   {line}" for line in edit.measured),
             *(f"   {line}" for line in (edit.rationale or "(no rationale given)").splitlines()),
             "",
             diff.rstrip("\n"),

@@ -191,15 +191,19 @@ class AcceptedEdit:
     rationale: str
     before: float | None
     after: float | None
+    #: each measured objective it moved: "name of test: level A -> B"
+    measured: tuple[str, ...] = ()
 
 
 def accepted_edits(report: dict[str, Any]) -> list[AcceptedEdit]:
     """The run's accepted edits in order, each with the objective it raised."""
     best = report["baseline"].get("objective")
+    levels = (report.get("measures") or {}).get("baseline", {})
     found = []
     for iteration in report["iterations"]:
         for attempt in iteration["attempts"]:
             if attempt.get("commit"):
+                after = attempt.get("measures") or {}
                 found.append(
                     AcceptedEdit(
                         iteration["iteration"],
@@ -207,10 +211,21 @@ def accepted_edits(report: dict[str, Any]) -> list[AcceptedEdit]:
                         attempt.get("rationale") or "",
                         best,
                         iteration.get("objective"),
+                        _moved_levels(levels, after),
                     )
                 )
                 best = iteration.get("objective")
+                levels = after or levels
     return found
+
+
+def _moved_levels(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        f"{name} of {test}: level {before[test][name]:.4g} -> {level:.4g}"
+        for test, names in sorted(after.items())
+        for name, level in sorted(names.items())
+        if name in before.get(test, {})
+    )
 
 
 def _measure_lines(measures: dict[str, Any]) -> list[str]:
@@ -300,6 +315,8 @@ def _accepted_lines(report: dict[str, Any], diffs: dict[str, str]) -> list[str]:
             f"### Iteration {edit.iteration}: commit {edit.commit[:12]}, objective "
             f"{_objective(edit.before)} -> {_objective(edit.after)}",
             "",
+            *(f"- {line}" for line in edit.measured),
+            *([""] if edit.measured else []),
             edit.rationale or "(no rationale given)",
             "",
             "```diff",

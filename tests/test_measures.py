@@ -29,6 +29,7 @@ from pytest_genopt.measures import (
 )
 from pytest_genopt.tracing import TrialReporter
 from tests.conftest import git, tree_state
+from tests.test_cli import genopt as genopt_command
 from tests.test_loop import genopt, report_of
 
 if TYPE_CHECKING:
@@ -283,6 +284,10 @@ def test_the_example_gets_faster_under_paired_and_noise_or_forgery_is_not_accept
     assert best < start / 2
     markdown = (project / ".genopt" / "runs" / report["run"] / "report.md").read_text()
     assert "## Measured objectives" in markdown
+    moved = f"runtime of test_wordfreq.py::test_runtime: level {start:.4g} -> {best:.4g}"
+    assert f"\n- {moved}\n" in markdown
+    shown = genopt_command("review", "--dir", str(project))
+    assert f"(commit {report['best']['commit'][:12]})\n   {moved}\n" in shown.stdout
     assert f"| `test_wordfreq.py::test_runtime` | runtime | {start:.4g} | {best:.4g} |" in markdown
 
     requests = [json.loads(line) for line in (project / "requests.jsonl").read_text().splitlines()]
