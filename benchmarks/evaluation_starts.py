@@ -10,7 +10,8 @@ takes no time, best of R interleaved rounds:
   only (what a warm launcher could pre-import: the project's own plugins and
   conftests must come from each candidate's tree);
 - genopt's ``evaluate()`` (launcher, namespaces, worker, sentinels, result),
-  with the sandbox off and on where the kernel has it.
+  cold with the sandbox off and on where the kernel has it, and warm (forked from
+  a zygote, :mod:`pytest_genopt.warmstart`) with the sandbox on.
 """
 
 from __future__ import annotations
@@ -60,8 +61,13 @@ def main() -> None:
     variants = {
         "plain pytest, fresh interpreter": fresh,
         "plain pytest, forked from a warm parent": forked,
-        "evaluate(), sandbox off": lambda root: evaluate(root, [TEST], sandbox="off"),
-        "evaluate(), sandbox auto": lambda root: evaluate(root, [TEST], sandbox="auto"),
+        "evaluate(), cold, sandbox off": lambda root: evaluate(
+            root, [TEST], sandbox="off", warm=False
+        ),
+        "evaluate(), cold, sandbox auto": lambda root: evaluate(
+            root, [TEST], sandbox="auto", warm=False
+        ),
+        "evaluate(), warm, sandbox auto": lambda root: evaluate(root, [TEST], sandbox="auto"),
     }
     best = dict.fromkeys(variants, float("inf"))
     with tempfile.TemporaryDirectory() as tmp:

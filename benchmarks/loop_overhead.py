@@ -17,6 +17,7 @@ Printed side by side, best of R interleaved rounds:
   time (the sum of the durations in a --junitxml report of the plain run):
   what evaluating one candidate costs above its tests.
 
+Each round times the loop with a warm and a cold start-up (--genopt-start-up).
 With --candidates C > 1 the iteration evaluates C such candidates at once;
 --serial-too also times C = 1 and prints C's iteration against C serial ones.
 """
@@ -35,6 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import PYTEST, environment, last_report
+
+START_UPS = ("warm", "cold")
 
 CALC = """\
 from pytest_genopt import trainable
@@ -97,12 +100,15 @@ def tests_time(junit: Path) -> float:
     return sum(float(case.get("time", 0)) for case in ET.parse(junit).iter("testcase"))
 
 
-def loop_round(root: Path, tag: str, candidates: int, env: dict[str, str]) -> tuple[float, float]:
+def loop_round(
+    root: Path, tag: str, candidates: int, env: dict[str, str], start_up: str = "warm"
+) -> tuple[float, float]:
     """(wall seconds of a one-iteration run, that iteration's seconds)."""
     wall = timed(
         [
             *PYTEST,
             "--genopt-iterations=1",
+            f"--genopt-start-up={start_up}",
             "--genopt-backend=python:optimizer:propose",
             "--genopt-seed=0",
             f"--genopt-candidates={candidates}",
@@ -137,27 +143,32 @@ def main() -> None:
         for repeat in range(args.repeats):
             keep("plain", timed([*PYTEST, "--junitxml=junit.xml"], root, env))
             keep("tests", tests_time(root / "junit.xml"))
-            wall, seconds = loop_round(root, f"{repeat}", args.candidates, env)
-            keep("loop", wall)
-            keep("iteration", seconds)
+            for mode in START_UPS:
+                wall, seconds = loop_round(root, f"{mode}{repeat}", args.candidates, env, mode)
+                keep(f"loop {mode}", wall)
+                keep(f"iteration {mode}", seconds)
             if args.serial_too and args.candidates > 1:
                 keep("serial", loop_round(root, f"s{repeat}", 1, env)[1] * args.candidates)
-            print(f"round {repeat}: plain {best['plain']:.2f} s, loop {wall:.2f} s, "
-                  f"iteration {seconds:.2f} s")  # fmt: skip
-    plain, loop, tests = best["plain"], best["loop"], best["tests"]
-    per_candidate = best["iteration"] / args.candidates
+            print(f"round {repeat}: plain {best['plain']:.2f} s, " + ", ".join(
+                f"loop {m} {best[f'loop {m}']:.2f} s" for m in START_UPS))  # fmt: skip
+    report(args, best)
+
+
+def report(args: argparse.Namespace, best: dict[str, float]) -> None:
+    plain, tests = best["plain"], best["tests"]
     print(f"{args.tests} tests x {args.sleep:g} s; tests' own time {tests:.2f} s")
-    print(
-        f"one iteration: loop {loop:.2f} s vs plain pytest {plain:.2f} s: ratio {loop / plain:.2f}"
-    )
-    print(
-        f"per candidate ({args.candidates} in the iteration): {per_candidate:.2f} s, "
-        f"overhead above its tests {per_candidate - tests:.2f} s"
-    )
+    for mode in START_UPS:
+        loop = best[f"loop {mode}"]
+        per_candidate = best[f"iteration {mode}"] / args.candidates
+        print(
+            f"{mode}: one iteration: loop {loop:.2f} s vs plain pytest {plain:.2f} s: "
+            f"ratio {loop / plain:.2f}; per candidate ({args.candidates} in the iteration) "
+            f"{per_candidate:.2f} s, overhead above its tests {per_candidate - tests:.2f} s"
+        )
     if "serial" in best:
         print(
-            f"{args.candidates} candidates at once {best['iteration']:.2f} s vs serial "
-            f"{best['serial']:.2f} s: {best['iteration'] / best['serial']:.2f}x"
+            f"{args.candidates} candidates at once {best['iteration warm']:.2f} s vs serial "
+            f"{best['serial']:.2f} s: {best['iteration warm'] / best['serial']:.2f}x"
         )
 
 

@@ -84,6 +84,8 @@ class Settings:
     sandbox: str = "auto"
     #: each evaluation's memory cap in bytes; None: off (--genopt-memory)
     memory: int | None = 4 * 2**30
+    #: how each evaluation's pytest starts: "warm" or "cold" (--genopt-start-up)
+    start_up: str = "warm"
     #: globs of variable names kept in candidates' environment (ini genopt_candidate_env)
     candidate_env: tuple[str, ...] = ()
     push_untracked: bool = False
@@ -474,8 +476,14 @@ def _sandbox(text: str) -> str:
     return text
 
 
+def _start_up(text: str) -> str:
+    if text not in ("warm", "cold"):
+        raise ValueError(text)
+    return text
+
+
 def _isolation(read: _Reader, iterations: int) -> dict[str, Any]:
-    """--genopt-sandbox, --genopt-memory and ini genopt_candidate_env."""
+    """--genopt-sandbox, --genopt-memory, --genopt-start-up and ini genopt_candidate_env."""
     sandbox = read.parse(
         "genopt_sandbox", "genopt_sandbox", _sandbox, "auto, required or off", "auto"
     )
@@ -493,7 +501,8 @@ def _isolation(read: _Reader, iterations: int) -> dict[str, Any]:
         4 * 2**30,
     )
     keep = tuple(str(g) for g in read.config.getini("genopt_candidate_env") or ())
-    return {"sandbox": sandbox, "memory": memory, "candidate_env": keep}
+    start_up = read.parse("genopt_start_up", "genopt_start_up", _start_up, "warm or cold", "warm")
+    return {"sandbox": sandbox, "memory": memory, "candidate_env": keep, "start_up": start_up}
 
 
 def _model(text: str) -> str:

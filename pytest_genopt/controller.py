@@ -314,6 +314,7 @@ class Controller:
             import_roots=[Path(root) for root in s.import_roots],
             regions=region_files(self.parameters),
             env=self.gateway.environment() if self.gateway is not None else None,
+            warm=s.start_up == "warm",
         )
 
     def _checkout(self, directory: Path) -> tuple[Path, Path] | None:

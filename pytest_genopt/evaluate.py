@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 import pytest_genopt
+from pytest_genopt import warmstart
 from pytest_genopt.evidence import Trial
 from pytest_genopt.imports import map_existing
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec
@@ -216,6 +217,7 @@ def evaluate(
     checkout: tuple[Path, Path] | None = None,
     regions: Sequence[str] = (),
     import_roots: Sequence[Path] = (),
+    warm: bool = True,
 ) -> Evaluation:
     """Run the tests ``nodeids`` of the candidate whose rootdir is ``directory``.
 
@@ -235,7 +237,9 @@ def evaluate(
     imports from the first are served from the second (:mod:`pytest_genopt.imports`),
     and so are imports from each of ``import_roots`` (``--genopt-import-root``).
     ``regions`` are rootdir-relative files whose functions each test runs are
-    recorded in its trial (``Trial.reached``).
+    recorded in its trial (``Trial.reached``).  ``warm`` forks pytest from a
+    process that has imported it (:mod:`pytest_genopt.warmstart`) where one can
+    serve, else starts it cold, as ``warm=False`` always does.
 
     Every evaluation runs two sentinel tests (one must fail, one must pass);
     a wrong outcome is the status "tampered".  ``known`` are the baseline's
@@ -282,7 +286,7 @@ def evaluate(
         started = time.monotonic()
         with open(log_file, "wb") as log:
             returncode, stopped = _launch(
-                spec, pytest_args, child_env, writable, memory, log, timeout, cancel
+                spec, pytest_args, child_env, writable, memory, log, timeout, cancel, warm
             )
         seconds = time.monotonic() - started
         output = _tail(log_file)
@@ -442,15 +446,53 @@ def _launch(
     log: IO[bytes],
     timeout: float,
     cancel: threading.Event | None,
+    warm: bool,
 ) -> tuple[int, Literal["timeout", "cancelled"] | None]:
-    """Start the launcher with its spec and the worker's on two pipes; wait for it."""
-    package_parent = str(Path(pytest_genopt.__file__).resolve().parent.parent)
+    """Start pytest confined, warm (:mod:`pytest_genopt.warmstart`) where it can; wait for it."""
+    zygote = warmstart.zygote_for(env) if warm else None
+    if zygote is not None:
+        worker_r, writer = _worker_pipe(spec)
+        launch = _launch_spec(spec, pytest_args, env, writable, memory, worker_r)
+        try:
+            return warmstart.run_warm(zygote, launch, log, timeout, _POLL, KILL_GRACE, cancel)
+        except warmstart.ZygoteError:
+            pass  # nothing ran: start cold
+        finally:
+            writer.join(timeout=KILL_GRACE)
+    worker_r, writer = _worker_pipe(spec)
+    launch = _launch_spec(spec, pytest_args, env, writable, memory, worker_r)
     launch_r, launch_w = os.pipe()
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, _package_parent(), str(launch_r)]
+    # written by threads: a spec longer than a pipe's buffer must not block us
+    writers = [writer, _write_in_background(launch_w, json.dumps(launch.to_json()))]
+    try:
+        return _run(launcher, Path(spec.candidate), log, timeout, cancel, (launch_r, worker_r))
+    finally:
+        for each in writers:
+            each.join(timeout=KILL_GRACE)
+
+
+def _package_parent() -> str:
+    return str(Path(pytest_genopt.__file__).resolve().parent.parent)
+
+
+def _worker_pipe(spec: WorkerSpec) -> tuple[int, threading.Thread]:
+    """A pipe holding the worker's spec: its read end, and the thread writing it."""
     worker_r, worker_w = os.pipe()
-    command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), package_parent]
-    command += ["-p", "pytest_genopt.worker", *pytest_args]
-    launch = LaunchSpec(
-        command=command,
+    return worker_r, _write_in_background(worker_w, json.dumps(spec.to_json()))
+
+
+def _launch_spec(
+    spec: WorkerSpec,
+    pytest_args: list[str],
+    env: dict[str, str],
+    writable: list[str] | None,
+    memory: int | None,
+    worker_r: int,
+) -> LaunchSpec:
+    command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), _package_parent()]
+    return LaunchSpec(
+        command=[*command, "-p", "pytest_genopt.worker", *pytest_args],
         cwd=spec.candidate,
         env=env,
         writable=writable,
@@ -458,17 +500,6 @@ def _launch(
         parent=os.getpid(),
         pass_fds=[worker_r],
     )
-    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, package_parent, str(launch_r)]
-    # written by threads: a spec longer than a pipe's buffer must not block us
-    writers = [
-        _write_in_background(launch_w, json.dumps(launch.to_json())),
-        _write_in_background(worker_w, json.dumps(spec.to_json())),
-    ]
-    try:
-        return _run(launcher, Path(spec.candidate), log, timeout, cancel, (launch_r, worker_r))
-    finally:
-        for writer in writers:
-            writer.join(timeout=KILL_GRACE)
 
 
 def _write_in_background(fd: int, text: str) -> threading.Thread:

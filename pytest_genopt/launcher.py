@@ -29,9 +29,12 @@ import resource
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-__all__ = ["SETUP_EXIT", "SETUP_FAILED", "LaunchSpec", "main", "process_isolation"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["SETUP_EXIT", "SETUP_FAILED", "LaunchSpec", "confine", "main", "process_isolation"]
 
 #: the launcher spec's format version
 SPEC_VERSION = 1
@@ -89,6 +92,15 @@ def main(argv: list[str]) -> NoReturn:
         spec = LaunchSpec.from_json(json.loads(fh.read()))
     if not sys.platform.startswith("linux"):
         _exec(spec)  # no prctl, namespaces or Landlock: the process group is all we have
+    confine(spec, _exec)
+
+
+def confine(spec: LaunchSpec, start: Callable[[LaunchSpec], NoReturn]) -> NoReturn:
+    """Steps 1-5 of the module docstring; ``start`` becomes the pytest command in its process.
+
+    A cold launcher's ``start`` executes the command; a warm one's
+    (:mod:`pytest_genopt.warmstart`) runs it in the forked process itself.
+    """
     libc = _libc()
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         _fail("prctl(PR_SET_PDEATHSIG) failed")
@@ -107,7 +119,10 @@ def main(argv: list[str]) -> NoReturn:
             restrict_writes(spec.writable)
         except OSError as exc:
             _fail(f"cannot set up the Landlock sandbox: {exc}")
-    status = _run_as_init(libc, spec) if in_namespace else _run_as_subreaper(libc, spec)
+    if in_namespace:
+        status = _run_as_init(libc, spec, start)
+    else:
+        status = _run_as_subreaper(libc, spec, start)
     _exit_like(status)
 
 
@@ -142,7 +157,9 @@ def _exec(spec: LaunchSpec) -> NoReturn:
         _fail(f"cannot start {spec.command[0]}: {exc}")
 
 
-def _run_as_init(libc: ctypes.CDLL, spec: LaunchSpec) -> int:
+def _run_as_init(
+    libc: ctypes.CDLL, spec: LaunchSpec, start: Callable[[LaunchSpec], NoReturn]
+) -> int:
     """Fork pid 1 of the new namespace; it runs pytest and reaps; returns pytest's status."""
     alive_r, alive_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -157,7 +174,7 @@ def _run_as_init(libc: ctypes.CDLL, spec: LaunchSpec) -> int:
                 os._exit(SETUP_EXIT)
         pytest_pid = os.fork()
         if pytest_pid == 0:
-            _exec(spec)
+            start(spec)
         status = _reap_until(pytest_pid)
         os.write(status_w, status.to_bytes(4, "little", signed=True))
         os._exit(0)  # the kernel now kills what is left in the namespace
@@ -185,12 +202,14 @@ def _reap_until(pid: int) -> int:
             return status
 
 
-def _run_as_subreaper(libc: ctypes.CDLL, spec: LaunchSpec) -> int:
+def _run_as_subreaper(
+    libc: ctypes.CDLL, spec: LaunchSpec, start: Callable[[LaunchSpec], NoReturn]
+) -> int:
     """Without namespaces: adopt orphans, run pytest, then kill every descendant."""
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     pytest_pid = os.fork()
     if pytest_pid == 0:
-        _exec(spec)
+        start(spec)
 
     def stop(signum: int, frame: object) -> None:
         kill_descendants(os.getpid())

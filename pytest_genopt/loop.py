@@ -804,6 +804,7 @@ class Optimization:
             "accept": s.accept.name,
             "sandbox": s.sandbox,
             "memory": s.memory,
+            "start_up": s.start_up,
             "holdout_every": s.holdout_every,
             "instructions": s.instructions,
         }

@@ -155,6 +155,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "memory cap per evaluation, e.g. 512M or 4G, or 'off' (default: 4G)",
         metavar="SIZE",
     )
+    option(
+        "start-up",
+        "how each evaluation's pytest starts: warm (forked from a process that has "
+        "imported pytest) or cold (a fresh interpreter) (default: warm)",
+        metavar="MODE",
+    )
     parser.addini(
         "genopt_candidate_env",
         "names or globs of environment variables candidates keep though they look secret",

@@ -109,6 +109,10 @@ if TYPE_CHECKING:
             ["--genopt-holdout-every=x"],
             "--genopt-holdout-every: invalid value 'x'; expected an integer >= 1",
         ),
+        (
+            ["--genopt-start-up=hot"],
+            "--genopt-start-up: invalid value 'hot'; expected warm or cold",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(
