@@ -124,6 +124,10 @@ class Controller:
         if s.evidence is None:
             self._check_workspace()
             self.backend = self._make_backend()
+            if s.start_up == "warm":
+                from pytest_genopt.evaluate import prewarm
+
+                prewarm(s.candidate_env)
         self.interrupts.install()
 
     def _check_workspace(self) -> None:

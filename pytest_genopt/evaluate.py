@@ -50,6 +50,7 @@ __all__ = [
     "candidate_environment",
     "evaluate",
     "isolation_summary",
+    "prewarm",
     "session_args",
     "xdist_available",
 ]
@@ -406,22 +407,37 @@ def _child_env(
     checkout: tuple[Path, Path] | None,
     import_roots: tuple[Path, ...] = (),
 ) -> dict[str, str]:
-    child = candidate_environment(os.environ, keep)
-    if env:
-        child.update(env)
-    for key in _PYTEST_VARIABLES:
-        child.pop(key, None)
+    child = _base_env(env, keep)
     rest = _without(child.get("PYTHONPATH", ""), str(directory))
     if checkout is not None:
         for source in (checkout[0], *import_roots):
             rest = _tree_pythonpath(rest, source, checkout[1])
     child["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), rest) if p)
-    # a candidate file rewritten within the same second with the same size would
-    # otherwise be run from a stale .pyc
-    child["PYTHONDONTWRITEBYTECODE"] = "1"
     for name in ("TMPDIR", "TMP", "TEMP"):
         child[name] = str(private)
     return child
+
+
+def _base_env(env: Mapping[str, str] | None, keep: Sequence[str]) -> dict[str, str]:
+    """Every evaluation's environment before its own paths (PYTHONPATH, TMPDIR)."""
+    child = candidate_environment(os.environ, keep)
+    if env:
+        child.update(env)
+    for key in _PYTEST_VARIABLES:
+        child.pop(key, None)
+    # a candidate file rewritten within the same second with the same size would
+    # otherwise be run from a stale .pyc
+    child["PYTHONDONTWRITEBYTECODE"] = "1"
+    return child
+
+
+def prewarm(keep_env: Sequence[str] = ()) -> None:
+    """Start the zygote for evaluations with ``keep_env`` in the background (where one can
+    serve): its imports then overlap the session's tests instead of the first evaluation."""
+    base = _base_env(None, keep_env)
+    threading.Thread(
+        target=warmstart.zygote_for, args=(base,), name="genopt-prewarm", daemon=True
+    ).start()
 
 
 def _tree_pythonpath(pythonpath: str, source: Path, tree: Path) -> str:

@@ -59,8 +59,18 @@ if TYPE_CHECKING:
 
 __all__ = ["VOLATILE", "Zygote", "close_all", "run_warm", "serve", "startup_path", "zygote_for"]
 
-#: variables that differ between evaluations and are read after the interpreter starts
-VOLATILE = frozenset({"PYTHONPATH", "TMPDIR", "TMP", "TEMP"})
+#: variables that differ between evaluations (or between the session and the run: the
+#: task model's gateway) and are read after the interpreter starts
+VOLATILE = frozenset(
+    {
+        "PYTHONPATH",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "GENOPT_TASK_MODEL_GATEWAY",  # taskmodel.GATEWAY_ENV
+        "GENOPT_TASK_MODEL_GATEWAY_KEY",  # taskmodel.GATEWAY_KEY_ENV
+    }
+)
 #: variables that make an interpreter run code at start (coverage's subprocess hooks):
 #: a zygote would share that code's state with every evaluation
 COLD_IF_SET = ("COVERAGE_PROCESS_START", "COV_CORE_SOURCE", "COV_CORE_DATAFILE")

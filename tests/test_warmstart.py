@@ -217,3 +217,25 @@ def test_a_timed_out_warm_evaluation_is_stopped(tmp_path: Path) -> None:
     evaluation = evaluate(root, ["tests/test_calc.py::test_hang"], timeout=3, sandbox="auto")
     assert evaluation.status == "timeout"
     assert time.monotonic() - started < 60
+
+
+def test_the_gateway_variables_do_not_split_the_zygotes() -> None:
+    from pytest_genopt.taskmodel import GATEWAY_ENV, GATEWAY_KEY_ENV
+
+    assert {GATEWAY_ENV, GATEWAY_KEY_ENV} <= warmstart.VOLATILE
+
+
+def test_prewarm_starts_the_zygote_the_evaluations_then_use(tmp_path: Path) -> None:
+    from pytest_genopt.evaluate import prewarm
+
+    warmstart.close_all()
+    prewarm()
+    deadline = time.monotonic() + 60
+    while not warmstart._zygotes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with warmstart._registry:  # started (or starting: the lock is held until it is ready)
+        started = [z for z in warmstart._zygotes.values() if z is not None]
+    assert len(started) == 1
+    root = project(tmp_path, VIEW)
+    assert view(root, warm=True)["zygote"]
+    assert [z for z in warmstart._zygotes.values() if z is not None] == started
