@@ -98,13 +98,19 @@ def _placement(
         shown.append(f"{nodeid} ({here.outcome} in this session, {there.outcome} there)")
     more = f" and {len(nodeids) - _SHOWN} more" if len(nodeids) > _SHOWN else ""
     messages = " ".join(tree[n].message for n in nodeids)
+    skipped = all(tree[n].outcome == "skipped" for n in nodeids)
     return (
         f"{len(nodeids)} test(s) give other results in a candidate tree than in this "
-        f"session: {', '.join(shown)}{more}; likely cause: {_likely(messages)}"
+        f"session: {', '.join(shown)}{more}; likely cause: {_likely(messages, skipped)}"
     )
 
 
-def _likely(messages: str) -> str:
+def _likely(messages: str, skipped: bool) -> str:
+    if skipped:  # e.g. translations compiled at install, which git ignores
+        return (
+            "the tests skip where something they look for is missing: files git ignores "
+            "(build outputs) are not in candidate trees; commit them or deselect the tests"
+        )
     if "ModuleNotFoundError" in messages or "ImportError" in messages:
         return "an import that resolves outside the candidate's tree"
     if "FileNotFoundError" in messages or "No such file" in messages:

@@ -108,3 +108,26 @@ def test_a_flaky_test_is_listed_and_left_out_of_acceptance(
     assert (report["baseline"]["objective"], report["best"]["objective"]) == (0.2, 1.0)
     result.stdout.fnmatch_lines([f"genopt: left out as flaky *: {flaky}"])
     assert (pytester.path / "calls.log").read_text() == "called\n"
+
+
+def test_tests_that_skip_in_a_tree_are_blamed_on_what_git_ignores() -> None:
+    """humanize's translation tests skip without the .mo files its install compiles."""
+    from pytest_genopt.evaluate import Evaluation
+    from pytest_genopt.evidence import Trial
+    from pytest_genopt.preflight import PreflightFailed, preflight
+
+    ids = ["tests/test_i18n.py::test_i18n", "tests/test_i18n.py::test_persian"]
+    session = {i: Trial(i, "passed") for i in ids}
+    why = "Generate .mo with tox -e compile-translations"
+    tree = Evaluation({i: Trial(i, "skipped", message=why) for i in ids}, "ok", "", 1.0, "")
+    try:
+        preflight(tree, session, lambda asked: tree)
+    except PreflightFailed as exc:
+        line = str(exc)
+    else:
+        raise AssertionError("the preflight let the run begin")
+    assert line.startswith("2 test(s) give other results in a candidate tree")
+    assert line.endswith(
+        "likely cause: the tests skip where something they look for is missing: files git "
+        "ignores (build outputs) are not in candidate trees; commit them or deselect the tests"
+    )
