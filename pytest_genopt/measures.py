@@ -129,9 +129,10 @@ class Measure:
         if not isinstance(samples, list) or not 1 <= len(samples) <= MAX_REPEAT:
             raise ValueError(f"samples must be a list of 1 to {MAX_REPEAT} numbers")
         numbers = tuple(_positive(s) for s in samples)
-        reference = data.get("reference", [])
-        if kind != "time" or not isinstance(reference, list) or len(reference) != len(numbers):
-            reference = []  # a timing without its reference is compared uncalibrated
+        reference = data.get("reference", []) if kind == "time" else []
+        if kind == "time" and (not isinstance(reference, list) or len(reference) != len(numbers)):
+            # uncalibrated, a timing would compare machine speeds, not code
+            raise ValueError("a timing needs one reference time per sample")
         calibration = tuple(_positive(r) for r in reference)
         return cls(str(kind), str(better), _positive(weight), numbers, calibration)
 

@@ -395,7 +395,8 @@ class TrialReporter:
     """The ``genopt`` fixture: what a test tells the optimizer.
 
     Every method is safe under plain pytest: with no run active, ``feedback``
-    and ``trace`` do nothing and ``score`` and ``usage`` only check their arguments.
+    and ``trace`` do nothing, ``score`` and ``usage`` only check their arguments,
+    and ``measure`` calls its function once (or returns its value) without timing.
     """
 
     __slots__ = ("horizon",)

@@ -110,12 +110,16 @@ def test_measures_from_a_result_keep_only_well_formed_ones() -> None:
             "weightless": {**good, "weight": 0},
             "empty": {**good, "samples": []},
             "direction": {**good, "better": "sideways"},
+            # a timing must bring its calibration: uncalibrated it would compare machines
             "short-reference": {**good, "reference": [1, 2]},
+            "no-reference": {k: v for k, v in good.items() if k != "reference"},
+            "bad-reference": {**good, "reference": [0]},
+            "size": {**good, "kind": "value", "reference": "ignored for a value"},
         }
     )
-    assert sorted(found) == ["runtime", "short-reference"]
+    assert sorted(found) == ["runtime", "size"]
     assert found["runtime"].level == 0.5
-    assert found["short-reference"].reference == ()  # compared uncalibrated
+    assert found["size"].reference == ()
     assert measures_from(["not", "a", "mapping"]) == {}
     trial = Trial("t", "passed", measures={"runtime": found["runtime"]})
     assert Trial.from_json(json.loads(json.dumps(trial.to_json()))) == trial
