@@ -15,7 +15,8 @@ descriptors the worker inherits.  The zygote forks a launcher, which runs
 memory cap, Landlock), except for its last step: instead of executing the pytest
 command, the forked process restores what a fresh ``python -c`` would have
 (environment, working folder, ``sys.path`` from PYTHONPATH the way ``site``
-builds it, ``sys.argv``, signal dispositions, import caches) and runs it.  What
+builds it, ``sys.argv``, signal dispositions, import caches, ``sys.modules``
+without the modules the zygote imported only for itself) and runs it.  What
 stays shared is the hash seed: evaluations forked from one zygote hash alike.
 
 The launcher is the report pipe's only writer: its end of file is the launcher's
@@ -55,7 +56,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec, confine
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 __all__ = ["VOLATILE", "Zygote", "close_all", "run_warm", "serve", "startup_path", "zygote_for"]
 
@@ -82,10 +83,14 @@ _LENGTH = 4
 _MAX_FDS = 16
 #: descriptors are moved at or above this number before they take their places
 _HIGH_FD = 100
+#: the zygote's ``python -c``: it imports what a cold evaluation's BOOTSTRAP imports, the
+#: way BOOTSTRAP does (the package's parent first on ``sys.path``), and notes which modules
+#: that makes; modules the zygote imports only for itself are dropped in each fork
 _SERVE = (
     "import sys; root = sys.argv[1]; sys.path.insert(0, root); "
+    "import pytest_genopt.worker; wanted = set(sys.modules); "
     "from pytest_genopt import warmstart; sys.path.remove(root); "
-    "warmstart.serve(int(sys.argv[2]))"
+    "warmstart.serve(int(sys.argv[2]), wanted)"
 )
 
 
@@ -308,8 +313,12 @@ class _Become(BaseException):
         self.spec = spec
 
 
-def serve(fd: int) -> None:
-    """The zygote's main: import, say ready, then launch and reap until the socket ends."""
+def serve(fd: int, wanted: Collection[str] = ()) -> None:
+    """The zygote's main: import, say ready, then launch and reap until the socket ends.
+
+    ``wanted`` are the modules a cold evaluation has imported when the candidate's
+    tree comes on ``sys.path`` (empty: all the zygote has).
+    """
     sock = socket.socket(fileno=fd)
     if "coverage" in sys.modules:
         _send(sock, {"error": "coverage started with the interpreter"})
@@ -318,7 +327,9 @@ def serve(fd: int) -> None:
 
     import pytest_genopt.worker  # noqa: F401
 
-    base = sys.path[1:]  # after "" (python -c); PYTHONPATH is unset here
+    # PYTHONPATH is unset here; "" (python -c) comes first unless PYTHONSAFEPATH is set
+    base = sys.path[0 if _safe_path() else 1 :]
+    tops = {name.partition(".")[0] for name in wanted or sys.modules}
     me = os.getpid()
     _send(sock, {"ready": me})
     try:
@@ -326,7 +337,7 @@ def serve(fd: int) -> None:
         return
     except _Become as become:
         spec = become.spec
-    _run_command(spec, base)  # out of the except block: no exception chains onto _Become
+    _run_command(spec, base, tops)  # out of the except block: no exception chains onto _Become
 
 
 def _serve(sock: socket.socket, me: int) -> None:
@@ -393,8 +404,13 @@ def _become(spec: LaunchSpec) -> NoReturn:
     raise _Become(spec)
 
 
-def _run_command(spec: LaunchSpec, base: list[str]) -> None:
-    """Be ``python -c CODE ARGS`` of ``spec.command`` in this forked process."""
+def _run_command(spec: LaunchSpec, base: list[str], tops: Collection[str]) -> None:
+    """Be ``python -c CODE ARGS`` of ``spec.command`` in this forked process.
+
+    Modules outside the packages ``tops`` (what a cold evaluation has imported) were
+    the zygote's own: they are dropped, else one would hide a module of the same
+    name in the candidate's tree (its ``resource.py``), which a cold one imports.
+    """
     import importlib
     import tempfile
 
@@ -406,16 +422,24 @@ def _run_command(spec: LaunchSpec, base: list[str]) -> None:
     os.chdir(spec.cwd)
     os.environ.clear()
     os.environ.update(spec.env)
-    sys.path[:] = ["", *startup_path(spec.env.get("PYTHONPATH", ""), spec.cwd, base)]
+    first = [] if _safe_path() else [""]
+    sys.path[:] = [*first, *startup_path(spec.env.get("PYTHONPATH", ""), spec.cwd, base)]
     sys.dont_write_bytecode = bool(spec.env.get("PYTHONDONTWRITEBYTECODE"))
     sys.argv = ["-c", *spec.command[3:]]
     sys.orig_argv = list(spec.command)
     tempfile.tempdir = None
+    for name in [n for n in sys.modules if n.partition(".")[0] not in tops]:
+        del sys.modules[name]
     importlib.invalidate_caches()
     namespace = sys.modules["__main__"].__dict__
     for name in [n for n in namespace if not n.startswith("__")]:
         del namespace[name]
     exec(compile(spec.command[2], "<string>", "exec"), namespace)
+
+
+def _safe_path() -> bool:
+    """Whether this interpreter puts no script folder first (-P, PYTHONSAFEPATH; 3.11+)."""
+    return bool(getattr(sys.flags, "safe_path", False))
 
 
 def startup_path(pythonpath: str, cwd: str, base: Sequence[str]) -> list[str]:

@@ -1,0 +1,76 @@
+"""Attacks on warm start-up: what a candidate evaluated warm could do or see that it could
+not cold, and where a warm evaluation could differ from a cold one.
+
+Every test runs real evaluations (real zygotes, launchers, namespaces and pytest
+processes).  Those named ``..._differs...`` once failed: each pins its fix.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_genopt.evaluate import evaluate
+from tests.test_isolation import project
+from tests.test_warmstart import VIEW, view
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+SHADOW = """\
+import resource
+
+
+def test_own_module():
+    assert getattr(resource, "MINE", False), resource.__file__
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_module_of_the_tree_named_like_one_the_zygote_imported_is_the_trees(
+    tmp_path: Path, warm: bool
+) -> None:
+    # the zygote imports ctypes and resource for its launchers; a cold evaluation has
+    # not imported them when the candidate's tree comes first on sys.path, so a tree's
+    # resource.py is the one its tests import (it was the stdlib's when warm)
+    root = project(tmp_path, SHADOW)
+    (root / "resource.py").write_text("MINE = True\n")
+    evaluation = evaluate(root, ["tests/test_calc.py::test_own_module"], sandbox="auto", warm=warm)
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials["tests/test_calc.py::test_own_module"].outcome == "passed", (
+        evaluation.output
+    )
+
+
+STDLIB = """\
+def test_stdlib_modules_the_zygote_dropped_import_again():
+    import ctypes
+    import resource
+
+    assert resource.getrlimit(resource.RLIMIT_DATA)
+    assert ctypes.CDLL(None).getpid() > 0
+"""
+
+
+def test_modules_the_zygote_imported_for_itself_still_import_in_the_fork(tmp_path: Path) -> None:
+    root = project(tmp_path, STDLIB)
+    node = "tests/test_calc.py::test_stdlib_modules_the_zygote_dropped_import_again"
+    evaluation = evaluate(root, [node], sandbox="auto", warm=True)
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials[node].outcome == "passed", evaluation.output
+
+
+def test_pythonsafepath_gives_the_same_sys_path_warm_and_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with PYTHONSAFEPATH python -c puts no "" first: the zygote took its first real
+    # entry (the stdlib's zip) for "" and the fork put "" (the tree) back on sys.path
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
+    root = project(tmp_path, VIEW)
+    cold, warm = view(root, warm=False), view(root, warm=True)
+    assert warm["zygote"], "the warm evaluation did not run in a zygote's fork"
+    assert warm["path"] == cold["path"]
