@@ -58,7 +58,16 @@ from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec, confine
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-__all__ = ["VOLATILE", "Zygote", "close_all", "run_warm", "serve", "startup_path", "zygote_for"]
+__all__ = [
+    "VOLATILE",
+    "Zygote",
+    "close_all",
+    "run_warm",
+    "serve",
+    "startup_hooks",
+    "startup_path",
+    "zygote_for",
+]
 
 #: variables that differ between evaluations (or between the session and the run: the
 #: task model's gateway) and are read after the interpreter starts
@@ -75,6 +84,9 @@ VOLATILE = frozenset(
 #: variables that make an interpreter run code at start (coverage's subprocess hooks):
 #: a zygote would share that code's state with every evaluation
 COLD_IF_SET = ("COVERAGE_PROCESS_START", "COV_CORE_SOURCE", "COV_CORE_DATAFILE")
+#: modules ``site`` imports at interpreter start: one on PYTHONPATH would run in a cold
+#: evaluation and not in the zygote's forks (their interpreter started without PYTHONPATH)
+STARTUP_HOOKS = ("sitecustomize", "usercustomize")
 #: zygotes kept at once (one per candidate environment); the oldest is closed
 KEPT = 2
 #: seconds a zygote may take to import pytest and answer
@@ -452,3 +464,23 @@ def startup_path(pythonpath: str, cwd: str, base: Sequence[str]) -> list[str]:
     if not pythonpath:
         entries = []
     return list(dict.fromkeys([*entries, *base]))
+
+
+def startup_hooks(pythonpath: str, cwd: str, untrusted: Sequence[str] = ()) -> list[str]:
+    """The :data:`STARTUP_HOOKS` found in PYTHONPATH's entries, skipping those beneath
+    ``untrusted`` folders (a candidate's tree: its hooks must not run, warm or cold).
+
+    An evaluation whose PYTHONPATH holds one starts cold, as that hook must run first.
+    """
+    import importlib.machinery
+
+    roots = [os.path.normpath(os.path.join(cwd, u)) for u in untrusted if u]
+    found: list[str] = []
+    for entry in startup_path(pythonpath, cwd, ()):
+        if any(entry == r or entry.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+            continue
+        for name in STARTUP_HOOKS:
+            hook = importlib.machinery.PathFinder.find_spec(name, [entry])
+            if hook is not None:
+                found.append(hook.origin or os.path.join(entry, name))
+    return found

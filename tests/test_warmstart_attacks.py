@@ -7,6 +7,7 @@ processes).  Those named ``..._differs...`` once failed: each pins its fix.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -74,3 +75,68 @@ def test_pythonsafepath_gives_the_same_sys_path_warm_and_cold(
     cold, warm = view(root, warm=False), view(root, warm=True)
     assert warm["zygote"], "the warm evaluation did not run in a zygote's fork"
     assert warm["path"] == cold["path"]
+
+
+SITE = """\
+import os
+
+
+def test_site():
+    assert os.environ.get("GENOPT_SITECUSTOMIZE") == "ran"
+"""
+HOOK = "import os\nos.environ['GENOPT_SITECUSTOMIZE'] = 'ran'\n"
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_sitecustomize_on_the_users_pythonpath_runs_warm_as_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    # site imports it at interpreter start; the zygote's start had no PYTHONPATH, so
+    # such an evaluation starts cold (it passed cold and failed warm)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "sitecustomize.py").write_text(HOOK)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")]))
+    root = project(tmp_path / "project", SITE)
+    evaluation = evaluate(root, ["tests/test_calc.py::test_site"], sandbox="auto", warm=warm)
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials["tests/test_calc.py::test_site"].outcome == "passed", evaluation.output
+
+
+NO_SITE = """\
+import os
+
+
+def test_no_site():
+    assert "GENOPT_SITECUSTOMIZE" not in os.environ
+"""
+
+
+@pytest.mark.parametrize(
+    "warm",
+    [
+        pytest.param(
+            False,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="cold: the tree's twin of a PYTHONPATH entry into the checkout is on "
+                "PYTHONPATH at interpreter start, so its sitecustomize runs before the key is read",
+            ),
+        ),
+        True,
+    ],
+)
+def test_a_sitecustomize_in_the_candidates_tree_does_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    source, tree = tmp_path / "checkout", tmp_path / "tree"
+    (source / "lib").mkdir(parents=True)
+    project(tree, NO_SITE)
+    (tree / "lib").mkdir()
+    (tree / "lib" / "sitecustomize.py").write_text(HOOK)
+    pythonpath = os.pathsep.join([str(source / "lib"), os.environ.get("PYTHONPATH", "")])
+    monkeypatch.setenv("PYTHONPATH", pythonpath)
+    node = "tests/test_calc.py::test_no_site"
+    evaluation = evaluate(tree, [node], sandbox="auto", warm=warm, checkout=(source, tree))
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials[node].outcome == "passed", evaluation.output
