@@ -486,7 +486,8 @@ def _launch(
     # written by threads: a spec longer than a pipe's buffer must not block us
     writers = [writer, _write_in_background(launch_w, json.dumps(launch.to_json()))]
     try:
-        return _run(launcher, Path(spec.candidate), log, timeout, cancel, (launch_r, worker_r))
+        # the candidate's environment, not ours: a candidate reads /proc/<launcher>/environ
+        return _run(launcher, Path(spec.candidate), log, timeout, cancel, (launch_r, worker_r), env)
     finally:
         for each in writers:
             each.join(timeout=KILL_GRACE)
@@ -539,8 +540,10 @@ def _run(
     timeout: float,
     cancel: threading.Event | None,
     pass_fds: tuple[int, ...],
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, Literal["timeout", "cancelled"] | None]:
-    """Run ``command`` in its own process group; returns (return code, why it was stopped)."""
+    """Run ``command`` in its own process group, in ``env`` (None: ours); returns (return
+    code, why it was stopped)."""
     deadline = time.monotonic() + timeout
     try:
         process = subprocess.Popen(
@@ -551,6 +554,7 @@ def _run(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             pass_fds=pass_fds,
+            env=env,
         )
     finally:  # the launcher holds them now (or never will)
         for fd in pass_fds:

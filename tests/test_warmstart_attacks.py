@@ -8,6 +8,7 @@ processes).  Those named ``..._differs...`` once failed: each pins its fix.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,7 @@ def test_pythonsafepath_gives_the_same_sys_path_warm_and_cold(
 
 SITE = """\
 import os
+import subprocess
 
 
 def test_site():
@@ -105,6 +107,7 @@ def test_a_sitecustomize_on_the_users_pythonpath_runs_warm_as_cold(
 
 NO_SITE = """\
 import os
+import subprocess
 
 
 def test_no_site():
@@ -140,3 +143,70 @@ def test_a_sitecustomize_in_the_candidates_tree_does_not_run(
     evaluation = evaluate(tree, [node], sandbox="auto", warm=warm, checkout=(source, tree))
     assert evaluation.status == "ok", evaluation.output
     assert evaluation.trials[node].outcome == "passed", evaluation.output
+
+
+PEEK = """\
+import os
+import subprocess
+
+
+def test_peek():
+    # every process whose start-up environment it can read (the launcher, pid 1, the
+    # zygote, the controller: /proc is the host's, PID namespace or not)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        if SECRET in data:
+            found.append(pid)
+    with open("peek.txt", "w") as fh:
+        fh.write(repr(found))
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_no_process_of_an_evaluation_carries_a_secret_the_candidate_was_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    # a variable set at run time is in the environment block only of processes started
+    # since: the controller's own block does not have it, an evaluation's would.  The
+    # candidate reads /proc/*/environ of processes it cannot signal; the cold launcher
+    # (and pid 1, its fork) used to carry the controller's whole environment
+    secret = os.urandom(8).hex()
+    monkeypatch.setenv("GENOPT_PROBE_TOKEN", secret)  # a secret by its name
+    root = project(tmp_path, PEEK.replace("SECRET", repr(secret.encode())))
+    evaluation = evaluate(root, ["tests/test_calc.py::test_peek"], sandbox="auto", warm=warm)
+    assert evaluation.status == "ok", evaluation.output
+    assert (root / "peek.txt").read_text() == "[]"
+
+
+CONTROLLER = """\
+import sys
+from pathlib import Path
+from pytest_genopt.evaluate import evaluate
+
+evaluation = evaluate(Path(sys.argv[1]), ["tests/test_calc.py::test_peek"], sandbox="auto")
+print(evaluation.status)
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="warm and cold: the candidate reads the controller's /proc/<pid>/environ "
+    "(Landlock does not restrict reading another process's /proc entries), so a secret "
+    "the controller started with reaches it",
+)
+def test_a_candidate_cannot_read_a_secret_the_controller_started_with(tmp_path: Path) -> None:
+    secret = os.urandom(8).hex()
+    root = project(tmp_path / "project", PEEK.replace("SECRET", repr(secret.encode())))
+    script = tmp_path / "controller.py"
+    script.write_text(CONTROLLER)
+    env = {**os.environ, "GENOPT_PROBE_TOKEN": secret}
+    shown = subprocess.run(
+        [sys.executable, str(script), str(root)], env=env, capture_output=True, text=True
+    )
+    assert shown.stdout.strip() == "ok", shown.stderr
+    assert (root / "peek.txt").read_text() == "[]"
