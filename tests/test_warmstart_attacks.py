@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_genopt.evaluate import evaluate
+from pytest_genopt.evaluate import Evaluation, evaluate
 from tests.test_isolation import project
 from tests.test_warmstart import VIEW, view
 
@@ -210,3 +212,118 @@ def test_a_candidate_cannot_read_a_secret_the_controller_started_with(tmp_path: 
     )
     assert shown.stdout.strip() == "ok", shown.stderr
     assert (root / "peek.txt").read_text() == "[]"
+
+
+SCAN = r"""
+import os, re
+
+
+def test_scan():
+    # the zygote received earlier launch messages; does their text live on in the fork?
+    found = set()
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:
+            where, perms = line.split()[:2]
+            if "r" not in perms or "[v" in line:
+                continue
+            low, high = (int(x, 16) for x in where.split("-"))
+            try:
+                mem.seek(low)
+                data = mem.read(high - low)
+            except OSError:
+                continue
+            found.update(re.findall(rb"genopt-eval-\w{8}|GENOPTMARK\w{16}", data))
+    mine = os.path.basename(os.path.dirname(os.environ["TMPDIR"])).encode()
+    with open("scan.txt", "w") as fh:
+        fh.write(repr(sorted(found - {mine})))
+"""
+
+
+def test_a_fork_holds_no_earlier_launch_message(tmp_path: Path) -> None:
+    mark = "GENOPTMARK" + os.urandom(8).hex()
+    first = project(tmp_path / "first", "def test_x():\n    pass\n")
+    earlier = evaluate(first, ["tests/test_calc.py::test_x"], sandbox="auto", args=["-k", mark])
+    assert earlier.status == "ok", earlier.output
+    root = project(tmp_path / "second", SCAN)
+    evaluation = evaluate(root, ["tests/test_calc.py::test_scan"], sandbox="auto")
+    assert evaluation.status == "ok", evaluation.output
+    assert (root / "scan.txt").read_text() == "[]"
+
+
+ATTACK = """\
+import os, signal, time
+
+
+def test_attack():
+    time.sleep(0.3)  # the sibling is running
+    hit = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):  # host pids, not ours
+        if int(pid) != os.getpid():
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                try:
+                    os.kill(int(pid), sig)
+                    hit.append(pid)
+                except OSError:
+                    pass
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    with open("hit.txt", "w") as fh:
+        fh.write(repr(sorted(set(hit))))
+"""
+SIBLING = """\
+import time
+
+
+def test_slow():
+    time.sleep(1.5)
+"""
+
+
+def test_a_candidate_cannot_stop_or_kill_a_sibling_forked_from_the_same_zygote(
+    tmp_path: Path,
+) -> None:
+    # --genopt-candidates=2: two evaluations at once, from one zygote
+    attacker = project(tmp_path / "attacker", ATTACK)
+    sibling = project(tmp_path / "sibling", SIBLING)
+    results: dict[str, Evaluation] = {}
+
+    def run(name: str, root: Path, test: str) -> None:
+        results[name] = evaluate(root, [f"tests/test_calc.py::{test}"], sandbox="auto", timeout=30)
+
+    threads = [
+        threading.Thread(target=run, args=("sibling", sibling, "test_slow")),
+        threading.Thread(target=run, args=("attacker", attacker, "test_attack")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["sibling"].status == "ok", results["sibling"].output
+    assert results["sibling"].trials["tests/test_calc.py::test_slow"].outcome == "passed"
+    assert results["attacker"].status == "ok", results["attacker"].output
+    # pid 1 of its own namespace only (it ignores both signals from inside)
+    assert (attacker / "hit.txt").read_text() == "['1']"
+    assert view(project(tmp_path / "view", VIEW), warm=True)["zygote"], "the zygote died"
+
+
+STUBBORN = {
+    "ignores SIGTERM": "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    time.sleep(300)",
+    "stops itself": "os.kill(os.getpid(), signal.SIGSTOP)",
+    "leaves its group": "os.setsid()\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "    time.sleep(300)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(STUBBORN))
+def test_a_stubborn_warm_evaluation_times_out_and_the_zygote_serves_on(
+    tmp_path: Path, how: str
+) -> None:
+    test = f"import os, signal, time\n\n\ndef test_stubborn():\n    {STUBBORN[how]}\n"
+    root = project(tmp_path / "stubborn", test)
+    started = time.monotonic()
+    evaluation = evaluate(root, ["tests/test_calc.py::test_stubborn"], sandbox="auto", timeout=1.5)
+    assert evaluation.status == "timeout", evaluation.output
+    assert time.monotonic() - started < 5
+    assert view(project(tmp_path / "view", VIEW), warm=True)["zygote"], "the zygote died"
