@@ -87,7 +87,8 @@ COLD_IF_SET = ("COVERAGE_PROCESS_START", "COV_CORE_SOURCE", "COV_CORE_DATAFILE")
 #: modules ``site`` imports at interpreter start: one on PYTHONPATH would run in a cold
 #: evaluation and not in the zygote's forks (their interpreter started without PYTHONPATH)
 STARTUP_HOOKS = ("sitecustomize", "usercustomize")
-#: zygotes kept at once (one per candidate environment); the oldest is closed
+#: zygotes kept at once (one per candidate environment); the oldest is closed once the
+#: evaluations it is running end
 KEPT = 2
 #: seconds a zygote may take to import pytest and answer
 READY_TIMEOUT = 60.0
@@ -162,6 +163,9 @@ class Zygote:
                 pass_fds=[theirs.fileno()],
             )
         self.pid = self._process.pid
+        self._running = 0  # evaluations launched and not yet reaped
+        self._retired = False  # close once the last of them is reaped
+        self._count = threading.Lock()
         self._sock.settimeout(READY_TIMEOUT)
         try:
             answer = self._answer()
@@ -193,6 +197,25 @@ class Zygote:
         with self._lock:
             _send(self._sock, {"reap": pid})
             return int(self._answer()["status"])
+
+    def retire(self) -> None:
+        """Close once no evaluation it launched is running (closing kills them)."""
+        with self._count:
+            self._retired = True
+            idle = self._running == 0
+        if idle:
+            self.close()
+
+    def _begin(self) -> None:
+        with self._count:
+            self._running += 1
+
+    def _end(self) -> None:
+        with self._count:
+            self._running -= 1
+            done = self._retired and self._running == 0
+        if done:
+            self.close()
 
     def close(self) -> None:
         """End the zygote (its launchers die with it)."""
@@ -230,8 +253,8 @@ def zygote_for(env: Mapping[str, str]) -> Zygote | None:
         _zygotes[key] = zygote
         while len(_zygotes) > KEPT:
             _, old = _zygotes.popitem(last=False)
-            if old is not None:
-                old.close()
+            if old is not None:  # not under an evaluation it is running
+                old.retire()
         return zygote
 
 
@@ -265,6 +288,22 @@ def run_warm(
 
     Raises ZygoteError when the zygote could not launch it (nothing ran).
     """
+    zygote._begin()
+    try:
+        return _run_warm(zygote, spec, log, timeout, poll, grace, cancel)
+    finally:
+        zygote._end()
+
+
+def _run_warm(
+    zygote: Zygote,
+    spec: LaunchSpec,
+    log: IO[bytes],
+    timeout: float,
+    poll: float,
+    grace: float,
+    cancel: threading.Event | None,
+) -> tuple[int, Literal["timeout", "cancelled"] | None]:
     report_r, report_w = os.pipe()
     try:
         pid = zygote.launch(spec, [log.fileno(), report_w, *spec.pass_fds])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_genopt import warmstart
 from pytest_genopt.evaluate import Evaluation, evaluate
 from tests.test_isolation import project
 from tests.test_warmstart import VIEW, view
@@ -327,3 +328,46 @@ def test_a_stubborn_warm_evaluation_times_out_and_the_zygote_serves_on(
     assert evaluation.status == "timeout", evaluation.output
     assert time.monotonic() - started < 5
     assert view(project(tmp_path / "view", VIEW), warm=True)["zygote"], "the zygote died"
+
+
+WAIT = """\
+import os, time
+
+
+def test_wait():
+    open("started", "w").close()
+    deadline = time.monotonic() + 20
+    while not os.path.exists("release") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists("release")
+"""
+
+
+def test_a_zygote_evicted_for_a_third_environment_finishes_its_evaluations(
+    tmp_path: Path,
+) -> None:
+    # KEPT zygotes at once: the oldest was closed at once when a third environment
+    # came, killing the evaluation it was running (crashed: killed by SIGKILL)
+    waiting = project(tmp_path / "waiting", WAIT)
+    quick = project(tmp_path / "quick", "def test_quick():\n    pass\n")
+    results: list[Evaluation] = []
+
+    def run() -> None:
+        node = "tests/test_calc.py::test_wait"
+        results.append(evaluate(waiting, [node], sandbox="auto", env={"GENOPT_PROBE_ENV": "1"}))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (waiting / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first = list(warmstart._zygotes.values())[-1]  # the waiting evaluation's
+    for other in ("2", "3"):
+        env = {"GENOPT_PROBE_ENV": other}
+        assert evaluate(quick, ["tests/test_calc.py::test_quick"], sandbox="auto", env=env).ok
+    (waiting / "release").touch()
+    thread.join()
+    assert results[0].status == "ok", results[0].reason
+    assert results[0].trials["tests/test_calc.py::test_wait"].outcome == "passed"
+    assert first is not None
+    assert first._process.poll() is not None, "the evicted zygote was not closed after"
