@@ -30,7 +30,8 @@ zygote that failed), the evaluation starts cold.
 Messages, each a 4-byte length and a JSON object::
 
     zygote -> controller, once:  {"ready": pid} | {"error": "why"}
-    {"launch": LaunchSpec}, descriptors [log, report, *pass_fds]  ->  {"pid": P}
+    {"launch": LaunchSpec, "process": {"umask": U, "limits": {"RLIMIT_X": [soft, hard]}}},
+        descriptors [log, report, *pass_fds]                       ->  {"pid": P}
     {"reap": P}                                                    ->  {"status": S}
 """
 
@@ -185,8 +186,9 @@ class Zygote:
 
     def launch(self, spec: LaunchSpec, fds: Sequence[int]) -> int:
         """Fork a launcher for ``spec`` with ``fds`` (log, report, *spec.pass_fds); its pid."""
+        message = {"launch": spec.to_json(), "process": _process_state()}
         with self._lock:
-            _send(self._sock, {"launch": spec.to_json()}, fds)
+            _send(self._sock, message, fds)
             answer = self._answer()
         if "pid" not in answer:
             raise ZygoteError(str(answer.get("error", answer)))
@@ -408,7 +410,7 @@ def _serve(sock: socket.socket, me: int) -> None:
         spec = LaunchSpec.from_json(message["launch"])
         pid = os.fork()
         if pid == 0:
-            _launcher(sock, dataclasses.replace(spec, parent=me), fds)
+            _launcher(sock, dataclasses.replace(spec, parent=me), fds, message.get("process"))
         for received in fds:
             os.close(received)
         with contextlib.suppress(OSError):  # the child does the same: no race with killpg
@@ -416,8 +418,11 @@ def _serve(sock: socket.socket, me: int) -> None:
         _send(sock, {"pid": pid})
 
 
-def _launcher(sock: socket.socket, spec: LaunchSpec, fds: list[int]) -> NoReturn:
-    """In the forked launcher: take the descriptors' places, then confine as a cold one."""
+def _launcher(
+    sock: socket.socket, spec: LaunchSpec, fds: list[int], state: dict[str, Any] | None
+) -> NoReturn:
+    """In the forked launcher: take the controller's umask and limits and the descriptors'
+    places, then confine as a cold one."""
     try:
         sock.close()
         os.setpgid(0, 0)
@@ -434,6 +439,7 @@ def _launcher(sock: socket.socket, spec: LaunchSpec, fds: list[int]) -> NoReturn
             os.dup2(high, target)
             os.close(high)
         os.chdir(spec.cwd)
+        _take_process_state(state or {})  # after the moves: a low RLIMIT_NOFILE holds
         confine(spec, _become)
     except _Become:
         raise
@@ -441,6 +447,37 @@ def _launcher(sock: socket.socket, spec: LaunchSpec, fds: list[int]) -> NoReturn
         with contextlib.suppress(OSError):
             os.write(2, f"{SETUP_FAILED}warm launch: {exc}\n".encode())
         os._exit(SETUP_EXIT)
+
+
+def _process_state() -> dict[str, Any]:
+    """What a cold launcher inherits from the controller at launch, not at the zygote's
+    start: the umask and the resource limits (either may have changed since)."""
+    import resource
+
+    limits = {
+        name: list(resource.getrlimit(getattr(resource, name)))
+        for name in dir(resource)
+        if name.startswith("RLIMIT_")
+    }
+    state: dict[str, Any] = {"limits": limits}
+    # Linux >= 4.7; os.umask would race with our other threads
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                state["umask"] = int(line.split()[1], 8)
+    return state
+
+
+def _take_process_state(state: Mapping[str, Any]) -> None:
+    import resource
+
+    if "umask" in state:
+        os.umask(int(state["umask"]))
+    for name, (soft, hard) in dict(state.get("limits", {})).items():
+        number = getattr(resource, str(name), None)
+        if isinstance(number, int):
+            with contextlib.suppress(ValueError, OSError):  # one we could not raise
+                resource.setrlimit(number, (int(soft), int(hard)))
 
 
 def _become(spec: LaunchSpec) -> NoReturn:

@@ -371,3 +371,45 @@ def test_a_zygote_evicted_for_a_third_environment_finishes_its_evaluations(
     assert results[0].trials["tests/test_calc.py::test_wait"].outcome == "passed"
     assert first is not None
     assert first._process.poll() is not None, "the evicted zygote was not closed after"
+
+
+MASK = """\
+import os, resource
+
+
+def test_mask():
+    mask = os.umask(0)
+    os.umask(mask)
+    limits = [resource.getrlimit(r) for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_CORE)]
+    with open("mask.txt", "w") as fh:
+        fh.write(repr((mask, limits)))
+"""
+
+
+def test_umask_and_limits_set_after_the_zygote_started_reach_a_warm_evaluation(
+    tmp_path: Path,
+) -> None:
+    # a cold launcher inherits them at launch; the zygote had them from its own start
+    import resource
+
+    root = project(tmp_path, MASK)
+    node = "tests/test_calc.py::test_mask"
+    assert evaluate(root, [node], sandbox="auto").ok  # the zygote is started
+    nofile, core = (
+        resource.getrlimit(resource.RLIMIT_NOFILE),
+        resource.getrlimit(resource.RLIMIT_CORE),
+    )
+    mask = os.umask(0o077)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile[0], 512) - 1, nofile[1]))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, core[1]))
+        seen = []
+        for warm in (False, True):
+            assert evaluate(root, [node], sandbox="auto", warm=warm).ok
+            seen.append((root / "mask.txt").read_text())
+    finally:
+        os.umask(mask)
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+        resource.setrlimit(resource.RLIMIT_CORE, core)
+    assert seen[0].startswith(f"({0o077}, ")
+    assert seen[1] == seen[0]
