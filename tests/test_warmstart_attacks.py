@@ -413,3 +413,49 @@ def test_umask_and_limits_set_after_the_zygote_started_reach_a_warm_evaluation(
         resource.setrlimit(resource.RLIMIT_CORE, core)
     assert seen[0].startswith(f"({0o077}, ")
     assert seen[1] == seen[0]
+
+
+SHADOWS = {
+    "pytest.py": "raise SystemExit('a shadowing pytest ran')\n",
+    "_pytest/__init__.py": "raise SystemExit('a shadowing _pytest ran')\n",
+    "pluggy/__init__.py": "raise SystemExit('a shadowing pluggy ran')\n",
+    "pytest_genopt/__init__.py": "raise SystemExit('a shadowing pytest_genopt ran')\n",
+    "pytest_genopt/worker.py": "raise SystemExit('a shadowing worker ran')\n",
+    "sitecustomize.py": "raise SystemExit('a sitecustomize ran')\n",
+    "usercustomize.py": "raise SystemExit('a usercustomize ran')\n",
+    "evil.pth": "import os; os._exit(3)\n",
+}
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_shadowing_copies_in_the_tree_do_not_run_warm_or_cold(tmp_path: Path, warm: bool) -> None:
+    test = "def test_add():\n    from calc import add\n    assert add(1, 2) == 3\n"
+    root = project(tmp_path, test)
+    for name, text in SHADOWS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    evaluation = evaluate(root, ["tests/test_calc.py::test_add"], sandbox="auto", warm=warm)
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials["tests/test_calc.py::test_add"].outcome == "passed"
+
+
+def test_a_cancelled_warm_evaluation_stops_at_once_and_the_zygote_serves_on(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path / "hang", WAIT)  # waits for a release that never comes
+    cancel = threading.Event()
+    results: list[Evaluation] = []
+    node = "tests/test_calc.py::test_wait"
+    thread = threading.Thread(
+        target=lambda: results.append(evaluate(root, [node], sandbox="auto", cancel=cancel))
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (root / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cancelled = time.monotonic()
+    cancel.set()
+    thread.join()
+    assert time.monotonic() - cancelled < 2
+    assert results[0].status == "cancelled", results[0].output
+    assert view(project(tmp_path / "view", VIEW), warm=True)["zygote"], "the zygote died"
