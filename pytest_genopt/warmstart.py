@@ -427,7 +427,7 @@ def _launcher(
         sock.close()
         os.setpgid(0, 0)
         log, report, *passed = fds
-        devnull = os.open(os.devnull, os.O_RDONLY)
+        devnull = os.open(os.devnull, os.O_RDWR)  # as subprocess.DEVNULL
         os.dup2(devnull, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)

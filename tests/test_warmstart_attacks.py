@@ -485,3 +485,24 @@ def test_proc_self_shows_the_evaluations_environment_and_arguments(tmp_path: Pat
         seen.append((root / "proc.txt").read_text())
     assert seen[0] == "(True, True)"
     assert seen[1] == seen[0]
+
+
+STDIN = """\
+import fcntl, os
+
+
+def test_stdin():
+    with open("stdin.txt", "w") as fh:
+        fh.write(str(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_ACCMODE))
+"""
+
+
+def test_stdin_is_opened_as_cold(tmp_path: Path) -> None:
+    # cold: subprocess.DEVNULL, read-write; warm was read-only (seen with -s)
+    root = project(tmp_path, STDIN)
+    seen = []
+    for warm in (False, True):
+        node = "tests/test_calc.py::test_stdin"
+        assert evaluate(root, [node], sandbox="auto", warm=warm, args=["-s"]).ok
+        seen.append((root / "stdin.txt").read_text())
+    assert seen == [str(os.O_RDWR)] * 2
