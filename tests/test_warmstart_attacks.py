@@ -506,3 +506,73 @@ def test_stdin_is_opened_as_cold(tmp_path: Path) -> None:
         assert evaluate(root, [node], sandbox="auto", warm=warm, args=["-s"]).ok
         seen.append((root / "stdin.txt").read_text())
     assert seen == [str(os.O_RDWR)] * 2
+
+
+HOLD = r"""
+import os, stat, time
+
+
+def test_hold():
+    # every pipe it can open through /proc (a sibling's report pipe, pid 1's status
+    # pipe, the controller's ends), held open until the controller says so
+    while not os.path.exists(STARTED):
+        time.sleep(0.01)
+    held = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if stat.S_ISFIFO(os.stat(f"/proc/{pid}/fd/{fd}").st_mode):
+                    held.append(os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    open(SCANNED, "w").close()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(RELEASE) and time.monotonic() < deadline:
+        time.sleep(0.01)
+"""
+VICTIM = """\
+import os, time
+
+
+def test_victim():
+    open("started", "w").close()
+    while not os.path.exists(SCANNED):
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_candidate_holding_pipes_open_cannot_hold_up_a_sibling(
+    tmp_path: Path, warm: bool
+) -> None:
+    # the warm controller waits for the end of the report pipe, a launcher for the end of
+    # pid 1's status pipe: a writer the sibling kept would keep both waiting
+    names = {
+        "STARTED": repr(str(tmp_path / "victim" / "started")),
+        "SCANNED": repr(str(tmp_path / "holder" / "scanned")),  # the holder writes it
+        "RELEASE": repr(str(tmp_path / "release")),
+    }
+    hold, victim = HOLD, VICTIM
+    for name, value in names.items():
+        hold, victim = hold.replace(name, value), victim.replace(name, value)
+    holder, target = project(tmp_path / "holder", hold), project(tmp_path / "victim", victim)
+    results: list[Evaluation] = []
+    node = "tests/test_calc.py::test_hold"
+    thread = threading.Thread(
+        target=lambda: results.append(evaluate(holder, [node], sandbox="auto", warm=warm))
+    )
+    thread.start()
+    try:
+        evaluation = evaluate(
+            target, ["tests/test_calc.py::test_victim"], sandbox="auto", warm=warm, timeout=30
+        )
+        assert thread.is_alive(), "the holder ended first: the attack did not happen"
+    finally:
+        (tmp_path / "release").touch()
+        thread.join()
+    assert evaluation.status == "ok", evaluation.output
+    assert results[0].status == "ok", results[0].output
