@@ -7,6 +7,7 @@ processes).  Those named ``..._differs...`` once failed: each pins its fix.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -576,3 +577,44 @@ def test_a_candidate_holding_pipes_open_cannot_hold_up_a_sibling(
         thread.join()
     assert evaluation.status == "ok", evaluation.output
     assert results[0].status == "ok", results[0].output
+
+
+STATE = r"""
+import atexit, faulthandler, gc, json, os, sys, threading, warnings, locale, random
+def test_state():
+    s = {
+        "filters": [repr(f[:1]) + repr(f[2]) + repr(f[3:]) for f in warnings.filters],
+        "flags": repr(sys.flags), "warnoptions": sys.warnoptions, "xoptions": sys._xoptions,
+        "faulthandler": faulthandler.is_enabled(), "threads": threading.active_count(),
+        "atexit": atexit._ncallbacks(), "meta_path": [type(m).__name__ for m in sys.meta_path],
+        "path_hooks": [getattr(h, "__name__", type(h).__name__) for h in sys.path_hooks],
+        "recursion": sys.getrecursionlimit(), "switch": sys.getswitchinterval(),
+        "gc": [gc.isenabled(), gc.get_threshold()], "affinity": sorted(os.sched_getaffinity(0)),
+        "stdout": [sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering,
+                   sys.stderr.line_buffering, sys.stdin.encoding],
+        "locale": locale.getlocale(),
+        "prefix": [sys.prefix, sys.exec_prefix, sys.executable, sys.base_prefix],
+        "main": sorted(vars(sys.modules["__main__"])),
+        "mainfile": getattr(sys.modules["__main__"], "__file__", None),
+        "loader": repr(sys.modules["__main__"].__loader__),
+        "spec": repr(sys.modules["__main__"].__spec__),
+        "excepthook": repr(sys.excepthook), "displayhook": repr(sys.displayhook),
+        "trace": repr(sys.gettrace()), "profile": repr(sys.getprofile()),
+        "dlopen": sys.getdlopenflags(), "int_max": sys.get_int_max_str_digits(),
+        "orig_argv_len": len(sys.orig_argv), "pgrp": os.getpgrp() == os.getpid(),
+        "cwd": os.getcwd(), "nice": os.nice(0),
+        "ppid": os.getppid(), "pid": os.getpid(),
+    }
+    json.dump(s, open("state.json", "w"))
+"""
+
+
+def test_interpreter_state_is_the_same_warm_and_cold(tmp_path: Path) -> None:
+    # warnings filters, flags, faulthandler, threads, atexit handlers, meta path and path
+    # hooks, limits of the interpreter, gc, stdio, __main__, hooks, pid and parent
+    root = project(tmp_path, STATE)
+    seen = []
+    for warm in (False, True):
+        assert evaluate(root, ["tests/test_calc.py::test_state"], sandbox="auto", warm=warm).ok
+        seen.append(json.loads((root / "state.json").read_text()))
+    assert seen[1] == seen[0]
