@@ -465,11 +465,15 @@ def _launch(
     warm: bool,
 ) -> tuple[int, Literal["timeout", "cancelled"] | None]:
     """Start pytest confined, warm (:mod:`pytest_genopt.warmstart`) where it can; wait for it."""
-    # a sitecustomize on PYTHONPATH runs at interpreter start, which only a cold
-    # evaluation has; one in the candidate's tree is not a reason to start it cold
-    pythonpath, untrusted = env.get("PYTHONPATH", ""), [spec.candidate, spec.tree]
-    warm = warm and not warmstart.startup_hooks(pythonpath, spec.candidate, untrusted)
     zygote = warmstart.zygote_for(env) if warm else None
+    # a sitecustomize on PYTHONPATH runs at interpreter start, which only a cold
+    # evaluation has, and a copy of pytest there is the one a cold evaluation imports;
+    # one in the candidate's tree is not a reason to start it cold
+    pythonpath, untrusted = env.get("PYTHONPATH", ""), [spec.candidate, spec.tree]
+    if zygote is not None and warmstart.startup_hooks(
+        pythonpath, spec.candidate, untrusted, zygote.modules
+    ):
+        zygote = None
     if zygote is not None:
         worker_r, writer = _worker_pipe(spec)
         launch = _launch_spec(spec, pytest_args, env, writable, memory, worker_r)

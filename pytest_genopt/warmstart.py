@@ -177,6 +177,8 @@ class Zygote:
         if "ready" not in answer:
             self.close()
             raise ZygoteError(str(answer.get("error", answer)))
+        #: top-level modules it imported as a cold evaluation's BOOTSTRAP does: their files
+        self.modules: dict[str, str] = dict(answer.get("modules", {}))
 
     def _answer(self) -> dict[str, Any]:
         try:
@@ -384,7 +386,8 @@ def serve(fd: int, wanted: Collection[str] = ()) -> None:
     base = sys.path[0 if _safe_path() else 1 :]
     tops = {name.partition(".")[0] for name in wanted or sys.modules}
     me = os.getpid()
-    _send(sock, {"ready": me})
+    files = {t: str(getattr(sys.modules.get(t), "__file__", None) or "") for t in tops}
+    _send(sock, {"ready": me, "modules": files})
     try:
         _serve(sock, me)
         return
@@ -542,21 +545,47 @@ def startup_path(pythonpath: str, cwd: str, base: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*entries, *base]))
 
 
-def startup_hooks(pythonpath: str, cwd: str, untrusted: Sequence[str] = ()) -> list[str]:
-    """The :data:`STARTUP_HOOKS` found in PYTHONPATH's entries, skipping those beneath
-    ``untrusted`` folders (a candidate's tree: its hooks must not run, warm or cold).
+def startup_hooks(
+    pythonpath: str,
+    cwd: str,
+    untrusted: Sequence[str] = (),
+    modules: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The :data:`STARTUP_HOOKS`, and ``modules`` (a zygote's: name -> its file) in other
+    files, found in PYTHONPATH's entries, skipping those beneath ``untrusted`` folders (a
+    candidate's tree: what is there must not run before the worker's key is read, warm
+    or cold).
 
-    An evaluation whose PYTHONPATH holds one starts cold, as that hook must run first.
+    An evaluation whose PYTHONPATH holds one starts cold: a cold interpreter runs that
+    hook, or imports that copy of a module the zygote took from elsewhere (a pytest or
+    pluggy of another environment).
     """
     import importlib.machinery
 
+    modules = modules or {}
     roots = [os.path.normpath(os.path.join(cwd, u)) for u in untrusted if u]
+    names = [
+        name
+        for name in dict.fromkeys([*STARTUP_HOOKS, *modules])
+        if name not in sys.builtin_module_names
+        and importlib.machinery.FrozenImporter.find_spec(name) is None
+    ]
     found: list[str] = []
     for entry in startup_path(pythonpath, cwd, ()):
         if any(entry == r or entry.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
             continue
-        for name in STARTUP_HOOKS:
+        for name in names:
             hook = importlib.machinery.PathFinder.find_spec(name, [entry])
-            if hook is not None:
-                found.append(hook.origin or os.path.join(entry, name))
+            if hook is None or hook.origin is None:  # a namespace portion loses to a module
+                continue
+            origin = hook.origin
+            if name in STARTUP_HOOKS or not _same_file(origin, modules.get(name, "")):
+                found.append(origin)
     return found
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return False

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +21,6 @@ from pytest_genopt import warmstart
 from pytest_genopt.evaluate import Evaluation, evaluate
 from tests.test_isolation import project
 from tests.test_warmstart import VIEW, view
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -618,3 +615,36 @@ def test_interpreter_state_is_the_same_warm_and_cold(tmp_path: Path) -> None:
         assert evaluate(root, ["tests/test_calc.py::test_state"], sandbox="auto", warm=warm).ok
         seen.append(json.loads((root / "state.json").read_text()))
     assert seen[1] == seen[0]
+
+
+VENDORED = """\
+import iniconfig
+
+
+def test_vendored():
+    assert getattr(iniconfig, "MINE", False), iniconfig.__file__
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_copy_of_a_pytest_dependency_on_the_users_pythonpath_is_the_one_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    # cold, BOOTSTRAP imports pytest (and iniconfig, pluggy...) with PYTHONPATH on
+    # sys.path; the zygote imported them without: such an evaluation starts cold
+    import shutil
+
+    import iniconfig
+
+    vendor = tmp_path / "vendor"
+    shutil.copytree(Path(iniconfig.__file__).parent, vendor / "iniconfig")
+    with open(vendor / "iniconfig" / "__init__.py", "a") as fh:
+        fh.write("\nMINE = True\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(vendor), os.environ.get("PYTHONPATH", "")])
+    )
+    root = project(tmp_path / "project", VENDORED)
+    node = "tests/test_calc.py::test_vendored"
+    evaluation = evaluate(root, [node], sandbox="auto", warm=warm)
+    assert evaluation.status == "ok", evaluation.output
+    assert evaluation.trials[node].outcome == "passed", evaluation.output
