@@ -34,7 +34,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["SETUP_EXIT", "SETUP_FAILED", "LaunchSpec", "confine", "main", "process_isolation"]
+__all__ = [
+    "SETUP_EXIT",
+    "SETUP_FAILED",
+    "LaunchSpec",
+    "confine",
+    "main",
+    "private_proc",
+    "process_isolation",
+]
 
 #: the launcher spec's format version
 SPEC_VERSION = 1
@@ -45,6 +53,9 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x2, 0x4, 0x8
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 #: rounds of "kill every descendant" before giving up on a fork bomb
 _KILL_ROUNDS = 200
 
@@ -112,6 +123,16 @@ def confine(spec: LaunchSpec, start: Callable[[LaunchSpec], NoReturn]) -> NoRetu
             resource.setrlimit(resource.RLIMIT_DATA, (spec.memory, spec.memory))
         except (ValueError, OSError) as exc:
             _fail(f"cannot cap memory: {exc}")
+    if in_namespace:  # pid 1 mounts its /proc, then restricts itself (mount needs it first)
+        status = _run_as_init(libc, spec, start)
+    else:
+        _restrict(spec)
+        status = _run_as_subreaper(libc, spec, start)
+    _exit_like(status)
+
+
+def _restrict(spec: LaunchSpec) -> None:
+    """Step 4: Landlock (fails the launch with one line when the kernel refuses)."""
     if spec.writable is not None:
         from pytest_genopt.sandbox import restrict_writes
 
@@ -119,11 +140,19 @@ def confine(spec: LaunchSpec, start: Callable[[LaunchSpec], NoReturn]) -> NoRetu
             restrict_writes(spec.writable)
         except OSError as exc:
             _fail(f"cannot set up the Landlock sandbox: {exc}")
-    if in_namespace:
-        status = _run_as_init(libc, spec, start)
-    else:
-        status = _run_as_subreaper(libc, spec, start)
-    _exit_like(status)
+
+
+def _private_proc(libc: ctypes.CDLL) -> bool:
+    """In pid 1: a mount namespace whose /proc shows this PID namespace only, so that no
+    process outside it (the controller, your shell) can be read through /proc.
+    Best effort: False where the kernel or the container refuses."""
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return False
+    private = _MS_REC | _MS_PRIVATE  # nothing mounted here reaches the host
+    if libc.mount(None, b"/", None, private, None) != 0:
+        return False
+    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    return bool(libc.mount(b"proc", b"/proc", b"proc", flags, None) == 0)
 
 
 def _unshare(libc: ctypes.CDLL) -> str:
@@ -172,6 +201,8 @@ def _run_as_init(
         with contextlib.suppress(BlockingIOError):
             if os.read(alive_r, 1) == b"":  # the launcher died before the line above
                 os._exit(SETUP_EXIT)
+        _private_proc(libc)
+        _restrict(spec)  # on failure the launcher sees no status: a setup failure, below
         pytest_pid = os.fork()
         if pytest_pid == 0:
             start(spec)
@@ -184,8 +215,10 @@ def _run_as_init(
         os.close(fd)
     with os.fdopen(status_r, "rb") as fh:
         data = fh.read()
-    os.waitpid(init, 0)
+    _, init_status = os.waitpid(init, 0)
     os.close(alive_w)
+    if len(data) != 4 and os.WIFEXITED(init_status):  # pid 1's setup failed (one line)
+        return init_status
     if len(data) != 4:
         return 0x7F00 | signal.SIGKILL  # pid 1 itself was killed: as if pytest was
     return int.from_bytes(data, "little", signed=True)
@@ -271,6 +304,24 @@ def _exit_like(status: int) -> NoReturn:
             os.kill(os.getpid(), sig)
         os._exit(128 + sig)
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def private_proc() -> bool:
+    """Whether an evaluation's pid 1 can give its namespace a /proc of its own here."""
+    if not sys.platform.startswith("linux"):
+        return False
+    pid = os.fork()
+    if pid == 0:  # probe in throwaway children: unshare and mount cannot be undone
+        libc = _libc()
+        if _unshare(libc) != "":
+            os._exit(1)
+        init = os.fork()
+        if init == 0:
+            os._exit(0 if _private_proc(libc) else 1)
+        _, status = os.waitpid(init, 0)
+        os._exit(os.waitstatus_to_exitcode(status))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def process_isolation() -> str:
