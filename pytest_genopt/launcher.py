@@ -12,7 +12,10 @@ launcher then, in this order:
    unavailable it becomes a child subreaper instead and kills every
    descendant it finds once pytest is done;
 3. caps the memory (``RLIMIT_DATA``, inherited by every process it starts);
-4. restricts writes with Landlock (:mod:`pytest_genopt.sandbox`);
+4. restricts writes with Landlock (:mod:`pytest_genopt.sandbox`); in a PID namespace
+   pid 1 does, after entering a mount namespace and mounting a ``/proc`` of its PID
+   namespace (Landlock forbids mounting), so that no process outside the evaluation
+   can be read through ``/proc``;
 5. executes the pytest command, and exits as pytest did.
 
 A setup failure is one line on stderr starting with :data:`SETUP_FAILED`
