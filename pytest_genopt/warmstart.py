@@ -271,7 +271,7 @@ def _forget(zygote: Zygote) -> None:
 
 
 def close_all() -> None:
-    """End every zygote (at exit, and when a run ends)."""
+    """End every zygote (registered to run at exit)."""
     with _registry:
         zygotes = [z for z in _zygotes.values() if z is not None]
         _zygotes.clear()
