@@ -57,7 +57,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 from pytest_genopt.launcher import SETUP_EXIT, SETUP_FAILED, LaunchSpec, confine
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
 __all__ = [
     "VOLATILE",
@@ -210,16 +210,19 @@ class Zygote:
         if idle:
             self.close()
 
-    def _begin(self) -> None:
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Count an evaluation as running on this zygote while the block runs."""
         with self._count:
             self._running += 1
-
-    def _end(self) -> None:
-        with self._count:
-            self._running -= 1
-            done = self._retired and self._running == 0
-        if done:
-            self.close()
+        try:
+            yield
+        finally:
+            with self._count:
+                self._running -= 1
+                done = self._retired and self._running == 0
+            if done:
+                self.close()
 
     def close(self) -> None:
         """End the zygote (its launchers die with it)."""
@@ -292,48 +295,33 @@ def run_warm(
 
     Raises ZygoteError when the zygote could not launch it (nothing ran).
     """
-    zygote._begin()
-    try:
-        return _run_warm(zygote, spec, log, timeout, poll, grace, cancel)
-    finally:
-        zygote._end()
-
-
-def _run_warm(
-    zygote: Zygote,
-    spec: LaunchSpec,
-    log: IO[bytes],
-    timeout: float,
-    poll: float,
-    grace: float,
-    cancel: threading.Event | None,
-) -> tuple[int, Literal["timeout", "cancelled"] | None]:
-    report_r, report_w = os.pipe()
-    try:
-        pid = zygote.launch(spec, [log.fileno(), report_w, *spec.pass_fds])
-    except (OSError, ZygoteError) as exc:
-        os.close(report_r)
-        _forget(zygote)
-        raise ZygoteError(str(exc)) from exc
-    finally:
-        os.close(report_w)
-        for fd in spec.pass_fds:
-            os.close(fd)
-    stopped: Literal["timeout", "cancelled"] | None = None
-    try:
-        stopped = _wait_end(report_r, timeout, poll, cancel)
-        if stopped is not None:
-            _kill_group(pid, signal.SIGTERM)
-            _wait_end(report_r, grace, poll, None)
-    finally:
-        _kill_group(pid, signal.SIGKILL)
-        os.close(report_r)
+    with zygote.running():  # an evicted zygote closes once this ends
+        report_r, report_w = os.pipe()
         try:
-            status = zygote.reap(pid)
-        except (OSError, ZygoteError, KeyError, ValueError):
+            pid = zygote.launch(spec, [log.fileno(), report_w, *spec.pass_fds])
+        except (OSError, ZygoteError) as exc:
+            os.close(report_r)
             _forget(zygote)
-            status = signal.SIGKILL  # as if it was killed: its zygote died with it
-    return os.waitstatus_to_exitcode(status), stopped
+            raise ZygoteError(str(exc)) from exc
+        finally:
+            os.close(report_w)
+            for fd in spec.pass_fds:
+                os.close(fd)
+        stopped: Literal["timeout", "cancelled"] | None = None
+        try:
+            stopped = _wait_end(report_r, timeout, poll, cancel)
+            if stopped is not None:
+                _kill_group(pid, signal.SIGTERM)
+                _wait_end(report_r, grace, poll, None)
+        finally:
+            _kill_group(pid, signal.SIGKILL)
+            os.close(report_r)
+            try:
+                status = zygote.reap(pid)
+            except (OSError, ZygoteError, KeyError, ValueError):
+                _forget(zygote)
+                status = signal.SIGKILL  # as if it was killed: its zygote died with it
+        return os.waitstatus_to_exitcode(status), stopped
 
 
 def _wait_end(
