@@ -41,6 +41,7 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import json
 import os
 import select
@@ -376,6 +377,10 @@ def serve(fd: int, wanted: Collection[str] = ()) -> None:
     me = os.getpid()
     files = {t: str(getattr(sys.modules.get(t), "__file__", None) or "") for t in tops}
     _send(sock, {"ready": me, "modules": files})
+    # what every evaluation inherits is never garbage: the collector of each forked
+    # pytest skips it (its collections, pytest's gc.collect() at exit) and leaves its
+    # pages shared rather than copied on write
+    gc.freeze()
     try:
         _serve(sock, me)
         return

@@ -29,7 +29,20 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 
 #: what a test can see of its process, written to view.json in its tree
 VIEW = """\
-import json, os, signal, sys, tempfile
+import gc, json, os, signal, sys, tempfile, weakref
+
+
+class Cycle:
+    pass
+
+
+def collects():
+    cycle = Cycle()
+    cycle.self = cycle
+    gone = weakref.ref(cycle)
+    del cycle
+    gc.collect()
+    return gone() is None
 
 
 def test_view():
@@ -46,6 +59,8 @@ def test_view():
         "fds": len(fds),
         "main": sorted(n for n in vars(sys.modules["__main__"]) if not n.startswith("__")),
         "zygote": "pytest_genopt.warmstart" in sys.modules and sys.argv[0] == "-c",
+        "frozen": gc.get_freeze_count() > 0,
+        "collects": collects(),
     }
     with open("view.json", "w") as fh:
         json.dump(view, fh)
@@ -75,6 +90,10 @@ def test_a_warm_evaluation_sees_what_a_cold_one_sees(
         seen["argv"] = [a for a in seen["argv"] if "genopt-eval-" not in a]
     assert not cold.pop("zygote")
     assert warm.pop("zygote"), "the warm evaluation did not run in a zygote's fork"
+    # what the zygote imported is frozen out of the collector's way; the test's own
+    # garbage is collected (in both: warm == cold below)
+    assert (cold.pop("frozen"), warm.pop("frozen")) == (False, True)
+    assert cold["collects"]
     # environment, sys.path, argv, cwd, flags, signals, open descriptors, __main__
     assert warm == cold
 
