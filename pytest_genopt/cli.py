@@ -321,7 +321,7 @@ def next_steps(
 
 
 def show_report(directory: Path, run: str) -> int:
-    """Print the run's report.md, then one line naming its learning curve's PNG."""
+    """Print the run's report.md, then one line naming its learning curve's picture."""
     from pytest_genopt.journal import resolve_run, run_dir
     from pytest_genopt.report import CURVE_FILE
 

@@ -55,7 +55,6 @@ from pytest_genopt.report import (
     holdout_groups,
     holdout_objective,
     iteration_line,
-    preload_curve,
     summary_of,
     write_markdown,
 )
@@ -205,7 +204,6 @@ class Optimization:
 
     def run(self, session_trials: dict[str, Trial]) -> None:
         """Iterate until done, out of budget, out of things to improve, or interrupted."""
-        preload_curve()  # while the preflight runs, not at the end
         try:
             write_last(self.rootdir, self.settings.run_id)
             self.journal = Journal(self.dir / "journal.jsonl", self.secrets)

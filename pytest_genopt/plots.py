@@ -1,4 +1,4 @@
-"""Every picture the project draws: a run's learning curve and a study's plots (PNG).
+"""The series of a run's learning curve, and a study's plots (PNG).
 
 The series a picture shows are pure functions of report.json documents, so they can
 be checked without looking at pixels. matplotlib is an optional extra
@@ -115,52 +115,6 @@ def _integer_iterations(axes: Axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("iteration (0 = start)")
     axes.grid(alpha=0.3)
-
-
-_POINTS: dict[str, dict[str, Any]] = {
-    "accepted": {"marker": "o", "color": "tab:green", "label": "accepted candidate"},
-    "rejected": {"marker": "x", "color": "tab:red", "label": "rejected candidate"},
-    "batch": {
-        "marker": "o",
-        "facecolors": "none",
-        "edgecolors": "tab:gray",
-        "label": "rejected on its batch (batch objective)",
-    },
-}
-
-
-def draw_learning_curve(report: dict[str, Any], path: Path) -> None:
-    """A run's learning curve as a PNG at ``path``: the best objective so far (a step
-    line), each evaluated candidate (accepted / rejected / rejected on its batch) and
-    one series of points per holdout group where the holdout was measured.
-
-    Raises PlotsUnavailable without matplotlib, OSError when ``path`` cannot be written.
-    """
-    figure = _figure(8, 4.5)
-    axes = figure.add_subplot()
-    best = best_so_far(report)
-    axes.step(range(len(best)), best, where="post", color="tab:blue", label="best so far")
-    points = candidate_points(report)
-    for kind, style in _POINTS.items():
-        chosen = [(x, y) for x, y, k in points if k == kind]
-        if chosen:
-            axes.scatter([x for x, _ in chosen], [y for _, y in chosen], zorder=3, **style)
-    colours = ["tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-    for n, group in enumerate(holdout_groups(report)):
-        measured = [(x, v) for x, v in enumerate(holdout_series(report, group)) if v is not None]
-        axes.plot(  # points only: between two measurements nothing is known
-            [x for x, _ in measured],
-            [v for _, v in measured],
-            linestyle="none",
-            marker="s",
-            color=colours[n % len(colours)],
-            label=f"holdout (group {group}), where measured",
-        )
-    _integer_iterations(axes)
-    axes.set_ylabel("objective (higher is better)")
-    axes.set_title(f"genopt run {report['run']}", fontsize="medium")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    _save(figure, path)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 REPORT_VERSION = 1
 
 #: the learning-curve picture next to report.md
-CURVE_FILE = "curve.png"
+CURVE_FILE = "curve.svg"
 
 
 def summary_of(trials: dict[str, Trial]) -> dict[str, Any]:
@@ -132,9 +131,8 @@ def _fmt(value: float | None) -> str:
 def write_markdown(directory: Path, report: dict[str, Any], diffs: dict[str, str]) -> None:
     """Write report.md, and the learning curve it embeds, into the run's ``directory``.
 
-    The picture never fails the run: without matplotlib, or when drawing fails,
-    report.md says so in one line instead. Raises OSError when report.md cannot be
-    written.
+    The picture never fails the run: when drawing fails, report.md says so in one
+    line instead. Raises OSError when report.md cannot be written.
     """
     from pytest_genopt.journal import write_text_atomic
 
@@ -142,36 +140,14 @@ def write_markdown(directory: Path, report: dict[str, Any], diffs: dict[str, str
     write_text_atomic(directory / "report.md", render_markdown(report, diffs, curve))
 
 
-def preload_curve() -> threading.Thread:
-    """Import what drawing the learning curve needs, in a background thread.
-
-    Started when a run begins, the imports (about 1 s, matplotlib's font cache
-    included) overlap the evaluations, during which the controller only waits on
-    subprocesses, instead of adding to the run's end.  Without matplotlib it does
-    nothing: :func:`draw_curve` says so in report.md.
-    """
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # drawing will tell what is wrong
-            import matplotlib.backends.backend_agg
-            import matplotlib.figure
-            import matplotlib.ticker  # noqa: F401
-
-    thread = threading.Thread(target=load, name="genopt-preload-curve", daemon=True)
-    thread.start()
-    return thread
-
-
 def draw_curve(path: Path, report: dict[str, Any]) -> str:
     """Draw the run's learning curve at ``path``; the markdown line that shows it, or
     the one line that says why there is none (a stale picture is removed then)."""
     from pytest_genopt.backends.python import describe_exception
-    from pytest_genopt.plots import PLOTS_HINT, PlotsUnavailable, draw_learning_curve
+    from pytest_genopt.curve import write_curve
 
     try:
-        draw_learning_curve(report, path)
-    except PlotsUnavailable:
-        line = f"No learning curve: matplotlib is not installed (`{PLOTS_HINT}` draws one)."
+        write_curve(report, path)
     except Exception as exc:  # a picture must never fail or lose a run
         line = f"No learning curve: drawing it failed: {describe_exception(exc)}."
     else:

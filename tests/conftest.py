@@ -11,7 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Drawing (a run's curve.png, a study's plots) imports matplotlib lazily. A pytester test
+# Drawing a study's plots imports matplotlib lazily. A pytester test
 # puts sys.modules back afterwards, dropping what drawing inside it first imported, and
 # matplotlib breaks when those modules are imported again in the same process ("Legend
 # needs either Axes or FigureBase as parent"). Imported here, they are in every snapshot.

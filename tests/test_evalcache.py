@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -211,18 +210,3 @@ def test_the_cache_file_keeps_what_it_can_read_of_these_options(tmp_path: Path) 
     assert failed is not None
     assert (failed.status, failed.reason) == ("tampered", "changed x")
     assert again.lookup("tree2", ["t.py::a"]) is None  # other options
-
-
-def test_the_curve_is_preloaded_in_a_background_thread() -> None:
-    """Drawing's imports overlap the run's evaluations instead of adding to its end."""
-    pytest.importorskip("matplotlib")
-    code = (
-        "import sys, threading\n"
-        "from pytest_genopt.report import preload_curve\n"
-        "thread = preload_curve()\n"
-        "print(thread is not threading.main_thread(), thread.daemon)\n"
-        "thread.join()\n"
-        "print('matplotlib.backends.backend_agg' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True", "True"]

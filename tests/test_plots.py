@@ -1,6 +1,7 @@
-"""A run's learning curve: curve.png next to report.md, with and without matplotlib.
+"""A run's learning curve: curve.svg next to report.md; the PNG checks of a study's plots.
 
-(A whole run in a process without matplotlib is one of tests/test_aggregate.py's runs.)
+(A whole run in a process without matplotlib, which draws its curve all the same, is
+one of tests/test_aggregate.py's runs.)
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from matplotlib.image import imread
 
 from pytest_genopt import cli
-from pytest_genopt.plots import PLOTS_HINT, best_so_far, candidate_points, holdout_series
+from pytest_genopt.curve import curve_svg
+from pytest_genopt.plots import best_so_far, candidate_points, holdout_series
 from pytest_genopt.report import write_markdown
 from tests.conftest import BUGGY_CALC, init_repo, read_json
 
@@ -83,6 +86,23 @@ def check_png(path: Path) -> tuple[int, int]:
     return width, height
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def read_curve(text: str) -> dict[str, Any]:
+    """What an SVG learning curve shows, read back from its elements: its size, texts,
+    the step line's tooltip and every marker's tooltip, in the order drawn."""
+    root = ET.fromstring(text)
+    tips = [e.findtext(f"{SVG}title") or "" for e in root if e.find(f"{SVG}title") is not None]
+    best = [t for t in tips if t.startswith("best so far")]
+    return {
+        "size": (int(root.get("width", 0)), int(root.get("height", 0))),
+        "texts": [e.text for e in root.iter(f"{SVG}text")],
+        "best": best[0] if len(best) == 1 else best,
+        "markers": [t for t in tips if not t.startswith("best so far")],
+    }
+
+
 def project_with_holdout(where: Path) -> Path:
     return init_repo(
         where / "project",
@@ -119,7 +139,7 @@ def last_run(project: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def test_a_run_draws_its_learning_curve_and_report_md_embeds_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = project_with_holdout(tmp_path)
     result = genopt_run(
@@ -147,44 +167,73 @@ def test_a_run_draws_its_learning_curve_and_report_md_embeds_it(
     assert (
         holdout_series(report, "validation") == [validation["baseline"]] + [validation["best"]] * 3
     )
-    assert check_png(folder / "curve.png") == (800, 450)  # the figure's 8 × 4.5 in at 100 dpi
+    # the picture shows those series: the step line and one marker per point
+    curve = read_curve((folder / "curve.svg").read_text())
+    assert curve["size"] == (800, 450)
+    assert curve["best"] == "best so far: 0.2000 0.8000 0.8000 0.8000"
+    assert curve["markers"][:3] == [
+        "iteration 1: 0.8000 (accepted)",
+        "iteration 2: 0.8000 (rejected)",
+        "iteration 3: 0.0000 (batch)",
+    ]
+    holdout = [m for m in curve["markers"] if "holdout test" in m]
+    assert holdout == [
+        "iteration 0: 0.3333 (holdout test)",
+        *(f"iteration {i}: 1.0000 (holdout test)" for i in (1, 2, 3)),
+    ]
+    assert f"genopt run {report['run']}" in curve["texts"]
     markdown = (folder / "report.md").read_text()
     # the picture sits right above the iteration table
-    assert "![learning curve](curve.png)\n\n| iteration | decision |" in markdown
+    assert "![learning curve](curve.svg)\n\n| iteration | decision |" in markdown
     assert cli.main(["report", "--dir", str(project)]) == 0
     shown = capsys.readouterr().out
-    assert shown == markdown + f"genopt: learning curve: {folder / 'curve.png'}\n"
-
-    # matplotlib gone (as if not installed: its modules already imported here too),
-    # report.md says how to get the picture and the stale one goes; `genopt report`
-    # says there is none
-    with monkeypatch.context() as patch:
-        for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"]:
-            patch.setitem(sys.modules, name, None)
-        write_markdown(folder, report, {})
-    markdown = (folder / "report.md").read_text()
-    assert "![learning curve]" not in markdown
-    line = f"No learning curve: matplotlib is not installed (`{PLOTS_HINT}` draws one)."
-    assert f"{line}\n\n| iteration | decision |" in markdown
-    assert not (folder / "curve.png").exists()
-    assert cli.main(["report", "--dir", str(project)]) == 0
-    assert capsys.readouterr().out.endswith(
-        f"genopt: no learning curve: {folder / 'curve.png'} does not exist (report.md says why)\n"
-    )
+    assert shown == markdown + f"genopt: learning curve: {folder / 'curve.svg'}\n"
 
     # drawing that fails (here: a folder where the picture goes) costs one line, no more
-    (folder / "curve.png").mkdir()
+    (folder / "curve.svg").unlink()
+    (folder / "curve.svg").mkdir()
     write_markdown(folder, report, {})
     markdown = (folder / "report.md").read_text()
     line = next(x for x in markdown.splitlines() if x.startswith("No learning curve"))
     assert line.startswith("No learning curve: drawing it failed: IsADirectoryError: "), line
     assert "| 3 | rejected |" in markdown
+    assert cli.main(["report", "--dir", str(project)]) == 0
+    assert capsys.readouterr().out.endswith(
+        f"genopt: no learning curve: {folder / 'curve.svg'} does not exist (report.md says why)\n"
+    )
+
+
+def test_the_curve_of_a_run_without_iterations_and_of_odd_values() -> None:
+    """The start alone is a point; non-finite values are left out, not drawn at NaN;
+    a holdout group's name is text, not markup."""
+    start = read_curve(curve_svg({"run": "r", "baseline": {"objective": 0.5}, "iterations": []}))
+    assert start["best"] == "best so far: 0.5000"
+    assert start["markers"] == []
+    odd = {
+        "run": "r",
+        "baseline": {"objective": 0.0},
+        "iterations": [
+            {"iteration": 1, "decision": "rejected", "attempts": [{"objective": float("nan")}]},
+            {"iteration": 2, "decision": "rejected", "attempts": [{"batch_objective": 2.0}]},
+        ],
+        "holdout": {"groups": {"<b>&": {"baseline": 1.0, "best": 1.0}}},
+    }
+    text = curve_svg(odd)
+    assert "nan" not in text.lower()
+    curve = read_curve(text)
+    assert curve["markers"] == [
+        "iteration 2: 2.0000 (batch)",
+        "iteration 0: 1.0000 (holdout <b>&)",
+        "iteration 2: 1.0000 (holdout <b>&)",
+    ]
+    assert "holdout (group <b>&), where measured" in curve["texts"]
 
 
 def test_the_plugin_and_the_report_writers_do_not_import_matplotlib() -> None:
     code = (
         "import sys, pytest_genopt.plugin, pytest_genopt.loop, pytest_genopt.report, "
-        "pytest_genopt.plots, pytest_genopt.study.aggregate, pytest_genopt.cli; "
+        "pytest_genopt.curve, pytest_genopt.plots, pytest_genopt.study.aggregate, "
+        "pytest_genopt.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
     )
     result = subprocess.run(
