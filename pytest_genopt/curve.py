@@ -104,17 +104,19 @@ def _value_range(values: Iterable[float]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _ticks(low: float, high: float, most: int) -> list[float]:
-    """Round values between ``low`` and ``high``, at most about ``most`` of them."""
+def _ticks(low: float, high: float, most: int) -> tuple[list[float], float]:
+    """Round values between ``low`` and ``high``, at most about ``most`` of them, and
+    their step."""
     raw = (high - low) / most
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.ceil(low / step)
-    return [k * step for k in range(first, math.floor(high / step) + 1)]
+    return [k * step for k in range(first, math.floor(high / step) + 1)], step
 
 
 def _label(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    """``value`` with as many decimals as ``step`` (1, 2 or 5 times a power of ten) needs."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return f"{value:.{decimals}f}"
 
 
@@ -122,13 +124,12 @@ def _axes(scale: _Scale, title: str) -> list[str]:
     """Frame, grid, tick labels, axis labels and title."""
     left, top, right, bottom = _AREA
     parts = []
-    y_ticks = _ticks(scale.low, scale.high, 6)
-    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else 1.0
+    y_ticks, y_step = _ticks(scale.low, scale.high, 6)
     for value in y_ticks:
         y = scale.y(value)
         parts.append(_line(left, y, right, y, "#e0e0e0"))
         parts.append(_text(left - 6, y + 4, _label(value, y_step), "end"))
-    x_ticks = [t for t in _ticks(0, max(scale.iterations, 1), 10) if t == int(t)]
+    x_ticks = [t for t in _ticks(0, max(scale.iterations, 1), 10)[0] if t == int(t)]
     for iteration in x_ticks:
         x = scale.x(iteration)
         parts.append(_line(x, top, x, bottom, "#e0e0e0"))

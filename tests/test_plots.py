@@ -229,6 +229,25 @@ def test_the_curve_of_a_run_without_iterations_and_of_odd_values() -> None:
     assert "holdout (group <b>&), where measured" in curve["texts"]
 
 
+def test_the_objective_axis_is_labelled_in_round_steps() -> None:
+    """As many decimals as the step needs: 0.95, not 0.950 nor 0.9500000001."""
+    report = {
+        "run": "r",
+        "baseline": {"objective": 0.9497},
+        "iterations": [
+            {
+                "iteration": 1,
+                "decision": "accepted",
+                "objective": 0.9802,
+                "attempts": [{"objective": 0.9802, "commit": "c"}],
+            }
+        ],
+    }
+    texts = read_curve(curve_svg(report))["texts"]
+    assert [t for t in texts if t and t.startswith("0.")] == ["0.95", "0.96", "0.97", "0.98"]
+    assert [t for t in texts if t in ("0", "1")] == ["0", "1"]  # the iterations
+
+
 def test_the_plugin_and_the_report_writers_do_not_import_matplotlib() -> None:
     code = (
         "import sys, pytest_genopt.plugin, pytest_genopt.loop, pytest_genopt.report, "
