@@ -37,6 +37,12 @@ _KINDS = {
     "batch": ("ring", "#7f7f7f", "rejected on its batch (batch objective)"),
 }
 _HOLDOUT = ["#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+#: values beyond this (and NaN, infinities) are left out: the axis could not hold them
+_LARGEST = 1e300
+
+
+def _drawable(value: float) -> bool:
+    return math.isfinite(value) and abs(value) <= _LARGEST
 
 
 def write_curve(report: dict[str, Any], path: Path) -> None:
@@ -98,7 +104,7 @@ def curve_svg(report: dict[str, Any]) -> str:
 
 def _value_range(values: Iterable[float]) -> tuple[float, float]:
     """The objective axis' bounds: the finite values with a margin, never empty."""
-    finite = [v for v in values if math.isfinite(v)]
+    finite = [v for v in values if _drawable(v)]
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     margin = (high - low) * 0.05 or max(abs(high) * 0.05, 0.05)
     return low - margin, high + margin
@@ -153,21 +159,17 @@ def _step_line(scale: _Scale, best: Sequence[float]) -> str:
     corners = [(0, best[0])]
     for iteration, value in enumerate(best[1:], start=1):
         corners += [(iteration, corners[-1][1]), (iteration, value)]
-    shown = " ".join(f"{scale.x(x):.1f},{scale.y(v):.1f}" for x, v in corners if math.isfinite(v))
+    shown = " ".join(f"{scale.x(x):.1f},{scale.y(v):.1f}" for x, v in corners if _drawable(v))
     tip = f"<title>best so far: {' '.join(f'{v:.4f}' for v in best)}</title>"
     if len(best) == 1:  # the start alone: a line of one point would not show
-        return (
-            _shape("dot", _BEST, scale.x(0), scale.y(best[0]), tip)
-            if math.isfinite(best[0])
-            else ""
-        )
+        return _shape("dot", _BEST, scale.x(0), scale.y(best[0]), tip) if _drawable(best[0]) else ""
     return (
         f'<polyline points="{shown}" fill="none" stroke="{_BEST}" stroke-width="2">{tip}</polyline>'
     )
 
 
 def _marker(shape: str, colour: str, scale: _Scale, x: float, y: float, kind: str) -> str:
-    if not math.isfinite(y):
+    if not _drawable(y):
         return ""
     tip = f"<title>{escape(f'iteration {x}: {y:.4f} ({kind})')}</title>"
     return _shape(shape, colour, scale.x(x), scale.y(y), tip)

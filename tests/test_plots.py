@@ -229,6 +229,24 @@ def test_the_curve_of_a_run_without_iterations_and_of_odd_values() -> None:
     assert "holdout (group <b>&), where measured" in curve["texts"]
 
 
+@pytest.mark.parametrize(
+    ("start", "candidate"), [(1e308, -1e308), (1e308, 1e308), (5e-324, 0.0), (-1e300, 1e300)]
+)
+def test_extreme_objectives_still_make_a_picture(start: float, candidate: float) -> None:
+    """What the axis cannot hold is left out; the picture is still drawn, without NaN."""
+    report = {
+        "run": "r",
+        "baseline": {"objective": start},
+        "iterations": [
+            {"iteration": 1, "decision": "rejected", "attempts": [{"objective": candidate}]}
+        ],
+    }
+    text = curve_svg(report)
+    assert "nan" not in text.lower()
+    assert "inf" not in text.lower()
+    assert read_curve(text)["size"] == (800, 450)
+
+
 def test_the_objective_axis_is_labelled_in_round_steps() -> None:
     """As many decimals as the step needs: 0.95, not 0.950 nor 0.9500000001."""
     report = {
