@@ -279,135 +279,95 @@ def new_run_id() -> str:
 def read_settings(config: pytest.Config) -> Settings:
     """Validate every genopt option once; raises pytest.UsageError on the first bad value."""
     read = _Reader(config)
-    invocation_dir = config.invocation_params.dir
+    values = {
+        field: read.parse(f"genopt_{field}", f"genopt_{field}" if ini else None, *rest)
+        for field, (ini, *rest) in _plain_options(config.invocation_params.dir).items()
+    }
+    if values["model"] is None:
+        values["model"] = _model_from_environment()
+    accept_name = values.pop("accept")
+    accept = BUILTIN.get(accept_name, STRICT)
+    if values["iterations"] > 0:
+        # only a run judges: passive sessions and candidate evaluations never ask plugins
+        accept = policy_named(config, accept_name, read.raw("genopt_accept", "genopt_accept")[1])
+    return Settings(
+        **values,
+        only=_only(config),
+        allow_regressions=bool(config.getoption("genopt_allow_regressions", False)),
+        trainable_files=tuple(str(g) for g in config.getini("genopt_trainable_files") or ()),
+        run_id=new_run_id(),
+        accept=accept,
+        **_isolation(read, values["iterations"]),
+        push_untracked=bool(config.getoption("genopt_push_untracked", False)),
+        import_roots=_import_roots(config),
+        instructions=_instructions(read, config),
+    )
+
+
+def _plain_options(invocation_dir: Path) -> dict[str, tuple[bool, Callable[[str], Any], str, Any]]:
+    """Settings field -> (has an ini twin, converter, what is accepted, default) of the
+    options read as they are; ``--genopt-FIELD`` (ini ``genopt_FIELD``), in this order."""
 
     def path(text: str) -> Path:
         if not text:
             raise ValueError(text)
         return (invocation_dir / text).resolve()
 
-    iterations = read.parse(
-        "genopt_iterations", "genopt_iterations", _integer(0), "an integer >= 0", 0
-    )
-    backend = read.parse(
-        "genopt_backend",
-        "genopt_backend",
-        parse_backend,
-        BACKEND_ACCEPTED,
-        BackendSpec(DEFAULT_BACKEND),
-    )
-    model = read.parse(
-        "genopt_model", "genopt_model", _model, "a model name such as claude-sonnet-5-5", None
-    )
-    if model is None and os.environ.get("GENOPT_MODEL"):
-        try:
-            model = _model(os.environ["GENOPT_MODEL"].strip())
-        except ValueError:
-            raise pytest.UsageError(
-                f"GENOPT_MODEL: invalid value {os.environ['GENOPT_MODEL']!r}; "
-                "expected a model name such as claude-sonnet-5-5"
-            ) from None
-    horizon = read.parse(
-        "genopt_horizon", "genopt_horizon", _horizon, "an integer >= 0 or 'all'", DEFAULT_HORIZON
-    )
-    batch_size = read.parse(
-        "genopt_batch_size",
-        "genopt_batch_size",
-        _integer(1),
-        "an integer >= 1",
-        DEFAULT_BATCH_SIZE,
-    )
-    candidates = read.parse(
-        "genopt_candidates",
-        "genopt_candidates",
-        _bounded(1, MAX_CANDIDATES),
-        f"an integer from 1 to {MAX_CANDIDATES}",
-        1,
-    )
-    seed_default = int.from_bytes(secrets.token_bytes(4), "big") % 10**6
-    seed = read.parse("genopt_seed", "genopt_seed", _integer(0), "an integer >= 0", seed_default)
-    branch = read.parse(
-        "genopt_branch",
-        "genopt_branch",
-        _branch,
-        "a valid git branch name other than HEAD, *_HEAD, a full sha, refs/... or -...",
-        None,
-    )
-    start = read.parse("genopt_start", None, _nonempty, "a git revision", None)
-    only_raw = config.getoption("genopt_only", None) or []
+    seed = int.from_bytes(secrets.token_bytes(4), "big") % 10**6
+    branch = "a valid git branch name other than HEAD, *_HEAD, a full sha, refs/... or -..."
+    return {
+        "iterations": (True, _integer(0), "an integer >= 0", 0),
+        "backend": (True, parse_backend, BACKEND_ACCEPTED, BackendSpec(DEFAULT_BACKEND)),
+        "model": (True, _model, "a model name such as claude-sonnet-5-5", None),
+        "horizon": (True, _horizon, "an integer >= 0 or 'all'", DEFAULT_HORIZON),
+        "batch_size": (True, _integer(1), "an integer >= 1", DEFAULT_BATCH_SIZE),
+        "candidates": (
+            True,
+            _bounded(1, MAX_CANDIDATES),
+            f"an integer from 1 to {MAX_CANDIDATES}",
+            1,
+        ),
+        "seed": (True, _integer(0), "an integer >= 0", seed),
+        "branch": (True, _branch, branch, None),
+        "start": (False, _nonempty, "a git revision", None),
+        "timeout": (True, _number(0, strict=True), "a number of seconds > 0", DEFAULT_TIMEOUT),
+        "workers": (True, _workers, "an integer >= 1 or 'auto'", 1),
+        "budget_usd": (True, _number(0, strict=False), "a number of dollars >= 0", None),
+        "max_tokens": (True, _integer(1), "an integer >= 1", None),
+        "record": (False, path, "a file path", None),
+        "report": (False, path, "a file path", None),
+        "evidence": (False, path, "a file path", None),
+        "resume": (False, _run_id, "a run id from .genopt/runs or 'last'", None),
+        "push": (False, _nonempty, "a git remote name", None),
+        "holdout_every": (True, _integer(1), "an integer >= 1", None),
+        "accept": (True, _policy_name, ACCEPTED, "strict"),
+    }
+
+
+def _model_from_environment() -> str | None:
+    """GENOPT_MODEL, the model when no option names one."""
+    raw = os.environ.get("GENOPT_MODEL")
+    if not raw:
+        return None
+    try:
+        return _model(raw.strip())
+    except ValueError:
+        raise pytest.UsageError(
+            f"GENOPT_MODEL: invalid value {os.environ['GENOPT_MODEL']!r}; "
+            "expected a model name such as claude-sonnet-5-5"
+        ) from None
+
+
+def _only(config: pytest.Config) -> tuple[str, ...]:
+    """--genopt-only's parameter ids and globs (repeatable; no ini twin)."""
     only: list[str] = []
-    for pattern in only_raw:
+    for pattern in config.getoption("genopt_only", None) or []:
         if not str(pattern).strip():
             raise pytest.UsageError(
                 f"--genopt-only: invalid value {pattern!r}; expected a parameter id or glob"
             )
         only.append(str(pattern).strip())
-    timeout = read.parse(
-        "genopt_timeout",
-        "genopt_timeout",
-        _number(0, strict=True),
-        "a number of seconds > 0",
-        DEFAULT_TIMEOUT,
-    )
-    workers = read.parse(
-        "genopt_workers", "genopt_workers", _workers, "an integer >= 1 or 'auto'", 1
-    )
-    budget_usd = read.parse(
-        "genopt_budget_usd",
-        "genopt_budget_usd",
-        _number(0, strict=False),
-        "a number of dollars >= 0",
-        None,
-    )
-    max_tokens = read.parse(
-        "genopt_max_tokens", "genopt_max_tokens", _integer(1), "an integer >= 1", None
-    )
-    record = read.parse("genopt_record", None, path, "a file path", None)
-    report = read.parse("genopt_report", None, path, "a file path", None)
-    evidence = read.parse("genopt_evidence", None, path, "a file path", None)
-    resume = read.parse(
-        "genopt_resume", None, _run_id, "a run id from .genopt/runs or 'last'", None
-    )
-    push = read.parse("genopt_push", None, _nonempty, "a git remote name", None)
-    trainable_files = tuple(str(g) for g in config.getini("genopt_trainable_files") or ())
-    holdout_every = read.parse(
-        "genopt_holdout_every", "genopt_holdout_every", _integer(1), "an integer >= 1", None
-    )
-    accept_name = read.parse("genopt_accept", "genopt_accept", _policy_name, ACCEPTED, "strict")
-    accept = BUILTIN.get(accept_name, STRICT)
-    if iterations > 0:
-        # only a run judges: passive sessions and candidate evaluations never ask plugins
-        accept = policy_named(config, accept_name, read.raw("genopt_accept", "genopt_accept")[1])
-    return Settings(
-        iterations=iterations,
-        backend=backend,
-        model=model,
-        horizon=horizon,
-        batch_size=batch_size,
-        candidates=candidates,
-        seed=seed,
-        branch=branch,
-        start=start,
-        only=tuple(only),
-        timeout=timeout,
-        workers=workers,
-        budget_usd=budget_usd,
-        max_tokens=max_tokens,
-        record=record,
-        report=report,
-        evidence=evidence,
-        resume=resume,
-        push=push,
-        allow_regressions=bool(config.getoption("genopt_allow_regressions", False)),
-        trainable_files=trainable_files,
-        run_id=new_run_id(),
-        accept=accept,
-        **_isolation(read, iterations),
-        push_untracked=bool(config.getoption("genopt_push_untracked", False)),
-        holdout_every=holdout_every,
-        import_roots=_import_roots(config),
-        instructions=_instructions(read, config),
-    )
+    return tuple(only)
 
 
 #: the longest goal accepted, in characters: a goal, not a second prompt
