@@ -160,6 +160,25 @@ def regressions(best: Standing, candidate: Standing) -> list[str]:
     return sorted(t for t in best.passed if t in candidate.values and t not in candidate.passed)
 
 
+def shown(value: Fraction) -> str:
+    """An objective as reasons show it: four decimals."""
+    return f"{float(value):.4f}"
+
+
+def unshown(one: Fraction, other: Fraction) -> str:
+    """ " (a difference of D)" when two objectives differ by less than :func:`shown` shows,
+    else "": scores such as 23/42 are rounded floats, so two sets of them with the same
+    mean can differ in the 17th decimal, which decides "below" and "above" all the same."""
+    if one == other or shown(one) != shown(other):
+        return ""
+    return f" (a difference of {float(abs(one - other)):.2g})"
+
+
+def moved(before: Fraction, after: Fraction) -> str:
+    """ "A -> B", with the difference when the decimals shown hide it."""
+    return f"{shown(before)} -> {shown(after)}{unshown(before, after)}"
+
+
 def breaks(broken: Sequence[str]) -> str:
     """The one-line reason for broken tests: the first three by name, then a count."""
     names = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
@@ -200,9 +219,10 @@ class StrictPolicy:
             return Verdict(False, problem)
         before, after = objective(best, batch), objective(candidate, batch)
         if after > before:
-            return Verdict(True, f"batch objective {float(before):.4f} -> {float(after):.4f}")
+            return Verdict(True, f"batch objective {moved(before, after)}")
         return Verdict(
-            False, f"batch objective {float(after):.4f} is not above {float(before):.4f}"
+            False,
+            f"batch objective {shown(after)} is not above {shown(before)}{unshown(before, after)}",
         )
 
     def decide(
@@ -218,16 +238,14 @@ class StrictPolicy:
             return Verdict(False, problem)
         old, new = objective(best), objective(candidate)
         if new < old:
-            return Verdict(False, f"objective {float(new):.4f} is below the best {float(old):.4f}")
+            return Verdict(
+                False, f"objective {shown(new)} is below the best {shown(old)}{unshown(old, new)}"
+            )
         broken = regressions(best, candidate)
         if broken and not allow_regressions:
             return Verdict(False, breaks(broken))
         before, after = objective(best, batch), objective(candidate, batch)
-        return Verdict(
-            True,
-            f"objective {float(old):.4f} -> {float(new):.4f}, "
-            f"batch {float(before):.4f} -> {float(after):.4f}",
-        )
+        return Verdict(True, f"objective {moved(old, new)}, batch {moved(before, after)}")
 
 
 @dataclass(frozen=True)

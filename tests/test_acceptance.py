@@ -239,6 +239,27 @@ def test_reasons_in_the_style_of_the_loop() -> None:
     )
 
 
+def test_a_difference_the_four_decimals_hide_is_named() -> None:
+    """Pong's scores are k/42, rounded floats: two policies with the same mean return can
+    differ in the 17th decimal, which decides all the same; the reason says by how much
+    (the demo's replay once said "0.5317 is below the best 0.5317")."""
+    seeds = [f"seed{n}" for n in range(6)]
+    best_mean = [k / 42 for k in (22, 23, 23, 23, 21, 22)]
+    same_mean = [k / 42 for k in (21, 23, 24, 22, 22, 22)]
+    best = Standing(dict(zip(seeds, best_mean, strict=True)), frozenset(seeds))
+    candidate = Standing(dict(zip(seeds, same_mean, strict=True)), frozenset(seeds))
+    assert accept(STRICT, best, candidate, ["seed2"], allow_regressions=False).reason == (
+        "objective 0.5317 is below the best 0.5317 (a difference of 1.9e-17)"
+    )
+    assert accept(STRICT, candidate, best, ["seed1", "seed3"], allow_regressions=False).reason == (
+        "objective 0.5317 -> 0.5317 (a difference of 1.9e-17), batch 0.5357 -> 0.5476"
+    )
+    # an exact tie, or a difference the decimals show, reads as before
+    assert accept(STRICT, best, best, ["seed0"], allow_regressions=False).reason == (
+        "batch objective 0.5238 is not above 0.5238"
+    )
+
+
 def test_builtin_policies_follow_the_protocol() -> None:
     assert set(BUILTIN) == {"strict", "paired"}
     for name, policy in BUILTIN.items():
