@@ -11,13 +11,17 @@ call during a run outside any recorded test (e.g. at collection) or inside
 ``tracing.untraced()``.  The ratios are each variant's time per call over the
 bare function's.
 
-With --breakdown, it also times stand-ins for the recorder built up one step at a time
-(each step's cost is its time less the previous one's): a wrapper that only calls the
-function (the second Python frame every recorder needs), then the check for a running
-test, the call's record made and appended, the arguments' immutability checks, and the
-outcome (the value's check and its store), which is the whole recorder.  The stand-ins
-hold what the recorder holds as constants in default arguments instead, and mirror
-the lines of pytest_genopt/instrument.py's template (keep them in step with it).
+"decorated" is recorded by code compiled into its own body (pytest_genopt/inline.py),
+as every trainable whose source genopt can read is.
+
+With --breakdown, it also times stand-ins for the template recorder (the second frame
+used where the source cannot be read) built up one step at a time (each step's cost is
+its time less the previous one's): a wrapper that only calls the function (the second
+Python frame), then the check for a running test, the call's record made and appended,
+the arguments' immutability checks, and the outcome (the value's check and its store),
+which is the whole recorder.  The stand-ins hold what the recorder holds as constants
+in default arguments instead, and mirror the lines of pytest_genopt/instrument.py's
+template (keep them in step with it).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import itertools
 import linecache
 import re
 import sys
+import textwrap
 import types
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -42,8 +43,17 @@ _NUMBERS = itertools.count(1)
 def record_calls(function: types.FunctionType, info: TrainableInfo) -> None:
     """Make ``function`` record its calls into the running test's record."""
     if info.recorder is None:
-        info.recorder = _recorder_code(function, info)
+        info.recorder = _inlined(function, info) or _recorder_code(function, info)
     function.__code__ = info.recorder
+
+
+def _inlined(function: types.FunctionType, info: TrainableInfo) -> types.CodeType | None:
+    """The recorder compiled into the function's own body (one frame a call), or None
+    where its source is not what runs (:mod:`pytest_genopt.inline`)."""
+    from pytest_genopt.inline import inline_recorder
+
+    recorder = inline_recorder(info.code, *_inline_shapes(info.code))
+    return None if recorder is None else _placed(recorder, _objects(function, info))
 
 
 def plain(function: types.FunctionType, info: TrainableInfo) -> None:
@@ -52,6 +62,22 @@ def plain(function: types.FunctionType, info: TrainableInfo) -> None:
 
 
 def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.CodeType:
+    code = info.code
+    template = _template(_source(code))
+    recorder = _placed(template, _objects(function, info)).replace(co_name=code.co_name)
+    if sys.version_info >= (3, 11):
+        recorder = recorder.replace(co_qualname=code.co_qualname)
+    return recorder
+
+
+def _placed(code: types.CodeType, objects: dict[str, Any]) -> types.CodeType:
+    """``code`` with its placeholder constants replaced by the objects they name."""
+    constants = tuple(objects.get(c, c) if isinstance(c, str) else c for c in code.co_consts)
+    return code.replace(co_consts=constants)
+
+
+def _objects(function: types.FunctionType, info: TrainableInfo) -> dict[str, Any]:
+    """Each placeholder constant of a recorder and the object it stands for."""
     code = info.code
     # the function object itself will run the recorder; the recorder calls this copy,
     # which runs the original code with the function's globals and closure cells
@@ -77,13 +103,7 @@ def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.C
         "BaseException": BaseException,
         "no_keywords": _NO_KEYWORDS,
     }
-    objects = {_PLACEHOLDER + name: value for name, value in objects.items()}
-    template = _template(_source(code))
-    constants = tuple(objects.get(c, c) if isinstance(c, str) else c for c in template.co_consts)
-    recorder = template.replace(co_consts=constants, co_name=code.co_name)
-    if sys.version_info >= (3, 11):
-        recorder = recorder.replace(co_qualname=code.co_qualname)
-    return recorder
+    return {_PLACEHOLDER + name: value for name, value in objects.items()}
 
 
 def _template(source: str) -> types.CodeType:
@@ -106,13 +126,20 @@ def _template(source: str) -> types.CodeType:
 
 def _source(code: types.CodeType) -> str:
     """Source of a recorder with the signature of ``code`` (names, kinds, closure size)."""
+    prefix, parts = _parts(code)
+    # the recorder's own names get the prefix before any of the function's names go in
+    return _TEMPLATE.replace("_genopt_", prefix).format(**parts)
+
+
+def _parts(code: types.CodeType) -> tuple[str, dict[str, str]]:
+    """The prefix of the recorder's own names for ``code``, and the pieces of its source."""
     names = code.co_varnames
     positional = list(names[: code.co_argcount])
     keywords = list(names[code.co_argcount : code.co_argcount + code.co_kwonlyargcount])
     rest = names[code.co_argcount + code.co_kwonlyargcount :]
     varargs = rest[0] if code.co_flags & inspect.CO_VARARGS else ""
     varkw = rest[1 if varargs else 0] if code.co_flags & inspect.CO_VARKEYWORDS else ""
-    taken = {*names, *code.co_freevars}
+    taken = {*names, *code.co_freevars, *code.co_cellvars, *code.co_names}
     prefix = "_genopt_"
     while any(name.startswith(prefix) for name in taken):
         prefix += "_"
@@ -137,20 +164,27 @@ def _source(code: types.CodeType) -> str:
     fresh += [f"*{varargs}"] if varargs else []
     named = "{" + ", ".join([f"{k!r}: {k}" for k in keywords] + [f"**{varkw}"] * bool(varkw)) + "}"
     named = _NAMED.format(named) if keywords or varkw else _NO_NAMED
-    # the recorder's own names get the prefix before any of the function's names go in
-    return _TEMPLATE.replace("_genopt_", prefix).format(
-        is_async="async " if code.co_flags & inspect.CO_COROUTINE else "",
-        wait="await " if code.co_flags & inspect.CO_COROUTINE else "",
-        params=", ".join(params),
-        call=", ".join(call_args),
-        seen=f"({seen})",
-        check=" and ".join(checks) or "True",
-        immutable_value=_immutable(f"{prefix}value", prefix),
-        fresh="[" + ", ".join(fresh) + "]",
-        named=named.replace("_genopt_", prefix),
-        free=", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
-        cells="".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
-    )
+    return prefix, {
+        "is_async": "async " if code.co_flags & inspect.CO_COROUTINE else "",
+        "wait": "await " if code.co_flags & inspect.CO_COROUTINE else "",
+        "params": ", ".join(params),
+        "call": ", ".join(call_args),
+        "seen": f"({seen})",
+        "check": " and ".join(checks) or "True",
+        "immutable_value": _immutable(f"{prefix}value", prefix),
+        "fresh": "[" + ", ".join(fresh) + "]",
+        "named": named.replace("_genopt_", prefix),
+        "free": ", ".join(f"{prefix}free{n}" for n in range(len(code.co_freevars))),
+        "cells": "".join(f"    {prefix}free{n} = None\n" for n in range(len(code.co_freevars))),
+    }
+
+
+def _inline_shapes(code: types.CodeType) -> tuple[str, str]:
+    """The inlined recorder's statements around the body, and those storing a value."""
+    prefix, parts = _parts(code)
+    shape = textwrap.dedent(_INLINE.replace("_genopt_", prefix).format(**parts))
+    returned = textwrap.dedent(_RETURNED.replace("_genopt_", prefix).format(**parts))
+    return shape, returned
 
 
 def _immutable(name: str, prefix: str) -> str:
@@ -200,6 +234,33 @@ def make_recorder():
         return _genopt_value
         {free}
     return _genopt_recorder
+"""
+
+
+# The inlined recorder (pytest_genopt.inline): these statements, with the function's
+# body in the first branch as written and, in the try, with its returns storing their
+# value (_RETURNED, "_genopt_value = None" taking the returned expression).
+_INLINE = """\
+        _genopt_record = "\\0genopt:tracing"._CURRENT
+        if _genopt_record is None:
+            pass
+{named}        if {check}:
+            _genopt_call = {fresh}
+        else:
+            _genopt_call = "\\0genopt:snapshot_call"("\\0genopt:info", _genopt_named, {seen})
+        _genopt_record.buffer.append(_genopt_call)
+        try:
+            pass
+        except "\\0genopt:BaseException" as _genopt_error:
+            _genopt_call[4] = _genopt_error
+            raise
+"""
+_RETURNED = """\
+        _genopt_value = None
+        if {immutable_value}:
+            _genopt_call[3] = _genopt_value
+        else:
+            _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
 """
 
 

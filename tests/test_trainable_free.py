@@ -170,14 +170,30 @@ def test_a_run_keeps_signatures_errors_and_ends_with_the_original_code() -> None
             assert clash(1) == 3
         finally:
             tracing.end_test()
-        # a traceback printed outside pytest shows the recorder's line, readable
+        # the recorder is compiled into the function's own body: a traceback printed
+        # outside pytest shows the function's lines and nothing of the recorder
         shown = "".join(traceback.format_exception(raised.value))
-        assert 'File "<genopt recorder' in shown
-        assert "_genopt_value = function(x)" in shown
+        assert "<genopt recorder" not in shown
+        assert "_genopt_" not in shown
+        assert shown.count(", in during\n") == 1
+        assert 'raise ValueError("negative")' in shown
         first, second, third = tracing.render_trace(record, ids)
         assert (first["args"], first["raised"]) == ({"x": "-1"}, "ValueError: negative")
         assert second["args"] == {"x": "3"}
         assert third["args"] == {"_genopt_record": "1", "my_genopt_value": "2"}
+        # without its source (made by exec) a trainable records through the template
+        # recorder, a second frame whose line a traceback shows readable
+        made: dict[str, Any] = {"trainable": trainable}
+        exec("@trainable\ndef unread(x):\n    raise ValueError('no source')\n", made)
+        tracing.begin_test(3)
+        try:
+            with pytest.raises(ValueError, match="no source") as raised:
+                made["unread"](1)
+        finally:
+            tracing.end_test()
+        shown = "".join(traceback.format_exception(raised.value))
+        assert 'File "<genopt recorder' in shown
+        assert "_genopt_value = function(x)" in shown
     finally:
         tracing.deactivate()
     assert all(fn.__code__ is code for fn, code in codes.items())

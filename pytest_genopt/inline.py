@@ -1,0 +1,195 @@
+"""A recorder compiled into the trainable's own code: its calls are recorded in one frame.
+
+:mod:`pytest_genopt.instrument`'s template recorder is a second function that records
+the call and then calls a copy of the original: two Python frames per call.  Where the
+function's source can be read and is exactly what runs, this module compiles the
+recorder *around the function's own body* instead:
+
+- when no test is being recorded, the body runs as written (the first branch);
+- otherwise the call's record is made as the template makes it, and the body runs in a
+  second copy where every ``return X`` also stores what is returned, inside a ``try``
+  whose handler stores the exception and re-raises it (the traceback keeps the line
+  that raised).
+
+Both copies keep the source's file, lines and columns, so tracebacks, coverage and
+debuggers see the user's code.  Whether the source is what runs is checked, not
+assumed: the unchanged definition, compiled the same way, must give a code object equal
+to the function's (bytecode, constants, names, lines).  Anything else (no source, a
+source edited since import, a generator or coroutine, class-private names, ``super()``)
+returns None and the template recorder is used.  The recorder's own names take the
+template's prefix, so they never collide with the function's; ``locals()`` inside a
+recorded call shows them.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import sys
+import textwrap
+import types
+import warnings
+from typing import TypeVar
+
+__all__ = ["inline_recorder"]
+
+#: kinds of code the inlined recorder does not handle (their calls return early)
+_SKIPPED = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
+#: the ``from __future__`` flags a code object carries, to compile with the same ones
+_FUTURE = 0x1FE0000
+_MAKER = "__genopt_maker__"
+
+
+def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.CodeType | None:
+    """``code`` recompiled with its calls recorded, or None where that cannot be done.
+
+    ``shape`` is the source of the recorder's statements around the body, ``returned``
+    those that store a returned value, both from :mod:`pytest_genopt.instrument` (with
+    its placeholder constants, which the caller replaces).
+    """
+    if code.co_flags & _SKIPPED:
+        return None
+    definition = _definition(code)
+    if definition is None or _compiled(definition, code) != code:
+        return None  # no source, or not the source of what runs
+    recorded = _recorded(definition, shape, returned)
+    return None if recorded is None else _compiled(recorded, code)
+
+
+def _definition(code: types.CodeType) -> ast.FunctionDef | None:
+    """The ``def`` (decorators included) that made ``code``, at its place in its file."""
+    try:
+        lines, first = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError, ValueError, IndexError):
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+        return None
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    ast.increment_lineno(tree, first - 1)
+    for node in ast.walk(tree):
+        for name in ("col_offset", "end_col_offset"):
+            if getattr(node, name, None) is not None:
+                setattr(node, name, getattr(node, name) + indent)
+    return tree.body[0]
+
+
+def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeType | None:
+    """``definition`` compiled as ``code`` was: same file, future flags and closure."""
+    params = ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg=name) for name in code.co_freevars],
+        kwonlyargs=[],
+        kw_defaults=[],
+        defaults=[],
+    )
+    maker = ast.FunctionDef(
+        name=_MAKER, args=params, body=[definition], decorator_list=[], returns=None
+    )
+    module = ast.Module(body=[maker], type_ignores=[])
+    ast.copy_location(maker, definition)
+    ast.fix_missing_locations(module)
+    try:
+        # placeholders are string constants called or compared with "is": no mistake here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            compiled = compile(
+                module, code.co_filename, "exec", flags=code.co_flags & _FUTURE, dont_inherit=True
+            )
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    made = _nested(_nested(compiled, _MAKER), code.co_name)
+    if made is None:
+        return None
+    # as a maker's inner function it is flagged nested, which changes nothing at run time
+    made = made.replace(
+        co_flags=made.co_flags & ~inspect.CO_NESTED | code.co_flags & inspect.CO_NESTED
+    )
+    if sys.version_info < (3, 11):
+        return made
+    return made.replace(co_qualname=code.co_qualname)
+
+
+def _nested(code: types.CodeType | None, name: str) -> types.CodeType | None:
+    if code is None:
+        return None
+    found = [c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == name]
+    return found[0] if len(found) == 1 else None
+
+
+def _recorded(definition: ast.FunctionDef, shape: str, returned: str) -> ast.FunctionDef | None:
+    """A copy of ``definition`` whose body records the call (see the module's doc)."""
+    statements = ast.parse(shape).body
+    plain, guarded = statements[1], statements[-1]
+    if not isinstance(plain, ast.If) or not isinstance(guarded, ast.Try):
+        return None
+    for statement in statements:
+        _place(statement, definition)
+    end = _stored(ast.Constant(None), returned, definition)
+    fell_off = _place(ast.Return(ast.Constant(None)), definition)
+    plain.body = [*copy.deepcopy(definition.body), fell_off]
+    stores = _Returns(returned)
+    guarded.body = [s for b in copy.deepcopy(definition.body) for s in _visited(stores, b)] + end
+    recorded = copy.deepcopy(definition)
+    recorded.body = statements
+    return recorded
+
+
+def _visited(transformer: ast.NodeTransformer, statement: ast.stmt) -> list[ast.stmt]:
+    done = transformer.visit(statement)
+    return done if isinstance(done, list) else [done]
+
+
+def _stored(value: ast.expr, returned: str, where: ast.AST) -> list[ast.stmt]:
+    """The statements storing ``value`` in the call's record, then returning it."""
+    stores = ast.parse(returned).body
+    for statement in stores:
+        _place(statement, where)
+    keep = stores[0]
+    if not isinstance(keep, ast.Assign) or not isinstance(keep.targets[0], ast.Name):
+        raise ValueError("the first statement of the stores must assign the value")
+    keep.value = value  # after placing: the value keeps its own place in the source
+    name = _place(ast.Name(keep.targets[0].id, ast.Load()), where)
+    return [*stores, _place(ast.Return(name), where)]
+
+
+class _Returns(ast.NodeTransformer):
+    """Each ``return X`` of the function itself (not of a nested def, lambda or class)
+    stores X in the call's record first."""
+
+    def __init__(self, returned: str) -> None:
+        self.returned = returned
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        return node
+
+    def visit_Return(self, node: ast.Return) -> list[ast.stmt]:
+        value = node.value if node.value is not None else _place(ast.Constant(None), node)
+        return _stored(value, self.returned, node)
+
+
+_Node = TypeVar("_Node", bound=ast.AST)
+
+
+def _place(tree: _Node, where: ast.AST) -> _Node:
+    """Give every node of ``tree`` the place of ``where`` in the source; ``tree``."""
+    for node in ast.walk(tree):
+        for name in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+            if name in node._attributes:
+                setattr(node, name, getattr(where, name, None))
+    return tree

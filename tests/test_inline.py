@@ -1,0 +1,229 @@
+"""The inlined recorder: one frame a call where the source is what runs, the template
+recorder everywhere else, and the same records either way."""
+
+from __future__ import annotations
+
+import importlib
+import linecache
+import sys
+import textwrap
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_genopt import instrument, tracing
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import ModuleType
+
+MODULE = '''\
+from __future__ import annotations
+
+from pytest_genopt import trainable
+
+_genopt_record = "a global named like the recorder's own"
+
+
+@trainable
+def add(a: int, b: int) -> int:
+    """Sum."""
+    if a < 0:
+        raise ValueError("negative")
+    return a + b
+
+
+@trainable
+def shadow(x):
+    return f"{_genopt_record}:{x}"
+
+
+@trainable
+def overridden(x):
+    try:
+        return x
+    finally:
+        if x == 2:
+            return -2
+
+
+@trainable
+def outer(x):
+    def inner():
+        return x * 10  # not the outer function's return
+    inner()
+    if x > 0:
+        return [x]
+
+
+def closure(step):
+    @trainable
+    def counter(n, *more, scale=1, **extra):
+        return (n + step + sum(more)) * scale
+
+    return counter
+
+
+class Base:
+    def hello(self):
+        return "base"
+
+
+class Child(Base):
+    @trainable
+    def hello(self):
+        return "child+" + super().hello()
+
+    @trainable
+    def private(self):
+        self.__secret = 3
+        return self.__secret
+
+    @trainable
+    def method(self, x):
+        if x:
+            return self.hello()
+        raise KeyError(x)
+
+
+@trainable
+def numbers(n):
+    yield from range(n)
+'''
+
+
+@pytest.fixture
+def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    (tmp_path / "inlined_sample.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("inlined_sample", None)
+    loaded = importlib.import_module("inlined_sample")
+    tracing.activate()
+    try:
+        yield loaded
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("inlined_sample", None)
+
+
+def inlined(function: Any) -> bool:
+    """Whether ``function`` records through code compiled from its own source."""
+    code = function.__code__
+    return code is not function.__genopt__.code and not code.co_filename.startswith("<genopt")
+
+
+def recorded(calls: Any) -> list[Any]:
+    """What a test's record holds of each call: name, arguments, value, error."""
+    record = tracing.begin_test(None)
+    try:
+        calls()
+    finally:
+        tracing.end_test()
+    return [
+        (c[1].qualname, c[2], c[3], repr(c[4]), c[5:])
+        for c in record.buffer  # the calls in the order they began
+    ]
+
+
+def every_call(m: ModuleType) -> None:
+    m.add(1, 2)
+    m.shadow(1)
+    m.overridden(1)
+    m.overridden(2)
+    m.outer(1)
+    m.outer(0)
+    m.closure(5)(1, 2, 3, scale=2, note="x")
+    child = m.Child()
+    child.hello()
+    child.private()
+    child.method(1)
+    with pytest.raises(KeyError):
+        child.method(0)
+    with pytest.raises(ValueError, match="negative"):
+        m.add(-1, 2)
+    list(m.numbers(2))
+
+
+def test_functions_whose_source_is_what_runs_are_inlined(module: ModuleType) -> None:
+    m = module
+    inline = (m.add, m.shadow, m.overridden, m.outer, m.closure(1), m.Child.method, m.Child.hello)
+    for function in inline:  # zero-argument super() included: its cell is the function's
+        assert inlined(function), function
+    # what the inlined recorder cannot compile as it was (a class-private name is
+    # mangled only in its class), or does not handle: the template records them
+    for function in (m.Child.private, m.numbers):
+        assert not inlined(function), function
+    assert m.Child().hello() == "child+base"
+    assert m.Child().private() == 3
+
+
+def test_the_records_are_the_templates(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    inline = recorded(lambda: every_call(module))
+    tracing.deactivate()
+    for info in [f.__genopt__ for f in vars(module).values() if hasattr(f, "__genopt__")]:
+        info.recorder = None
+    monkeypatch.setattr(instrument, "_inlined", lambda function, info: None)
+    tracing.activate()
+    assert not inlined(module.add)
+    assert recorded(lambda: every_call(module)) == inline
+    assert [c[2] for c in inline[:4]] == [3, "a global named like the recorder's own:1", 1, -2]
+
+
+def test_a_traceback_shows_the_functions_own_lines(module: ModuleType) -> None:
+    record = tracing.begin_test(None)
+    try:
+        with pytest.raises(KeyError) as raised:
+            module.Child().method(0)
+    finally:
+        tracing.end_test()
+    shown = "".join(traceback.format_exception(raised.value))
+    assert "genopt recorder" not in shown
+    assert "_genopt_" not in shown
+    line = MODULE.splitlines().index("        raise KeyError(x)") + 1
+    assert f'inlined_sample.py", line {line}, in method\n    raise KeyError(x)\n' in shown
+    assert len(record.buffer) == 1
+
+
+def test_a_source_changed_since_import_is_not_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file on disk says one thing, the function does another: the function is what
+    runs, so the template records it (a copy of its own code), never the file's text."""
+    path = tmp_path / "edited_sample.py"
+    path.write_text(
+        "from pytest_genopt import trainable\n\n\n@trainable\ndef f(x):\n    return x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("edited_sample", None)
+    edited = importlib.import_module("edited_sample")
+    source = path.read_text().replace("return x", "return x + 1000")
+    path.write_text(source)
+    linecache.checkcache(str(path))
+    tracing.activate()
+    try:
+        assert not inlined(edited.f)
+        calls = recorded(lambda: edited.f(1))
+        assert edited.f(1) == 1
+        assert calls[0][2] == 1
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("edited_sample", None)
+
+
+def test_a_trainable_made_from_text_has_no_source_and_is_recorded_all_the_same() -> None:
+    made: dict[str, Any] = {}
+    exec(textwrap.dedent("""\
+        from pytest_genopt import trainable
+
+        @trainable
+        def made(x):
+            return x * 2
+    """), made)  # fmt: skip
+    tracing.activate()
+    try:
+        assert not inlined(made["made"])
+        assert recorded(lambda: made["made"](4))[0][2] == 8
+    finally:
+        tracing.deactivate()
