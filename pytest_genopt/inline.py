@@ -59,7 +59,9 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     if definition is None or _compiled(definition, code) != code:
         return None  # no source, or not the source of what runs
     recorded = _recorded(definition, shape, returned)
-    return None if recorded is None else _compiled(recorded, code)
+    made = None if recorded is None else _compiled(recorded, code)
+    # a function's new code must use its closure cells as the old one did
+    return made if made is not None and made.co_freevars == code.co_freevars else None
 
 
 def _definition(code: types.CodeType) -> ast.FunctionDef | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +175,7 @@ def test_a_run_keeps_signatures_errors_and_ends_with_the_original_code() -> None
         # outside pytest shows the function's lines and nothing of the recorder
         shown = "".join(traceback.format_exception(raised.value))
         assert "<genopt recorder" not in shown
-        assert "_genopt_" not in shown
+        assert not re.search(r"^\s+_genopt_", shown, re.MULTILINE)  # no recording code
         assert shown.count(", in during\n") == 1
         assert 'raise ValueError("negative")' in shown
         first, second, third = tracing.render_trace(record, ids)
