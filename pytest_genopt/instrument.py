@@ -49,9 +49,14 @@ def record_calls(function: types.FunctionType, info: TrainableInfo) -> None:
 
 def _inlined(function: types.FunctionType, info: TrainableInfo) -> types.CodeType | None:
     """The recorder compiled into the function's own body (one frame a call), or None
-    where its source is not what runs (:mod:`pytest_genopt.inline`)."""
+    where its source is not what runs (:mod:`pytest_genopt.inline`), or where a tracer
+    (coverage, a debugger) watches this process: it would see the body's lines run in
+    an order the file does not have (coverage's branches), where the template recorder
+    leaves the function's own code as it is."""
     from pytest_genopt.inline import inline_recorder
 
+    if sys.gettrace() is not None:
+        return None
     recorder = inline_recorder(info.code, *_inline_shapes(info.code))
     return None if recorder is None else _placed(recorder, _objects(function, info))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import linecache
 import re
+import subprocess
 import sys
 import textwrap
 import traceback
@@ -225,6 +226,23 @@ def test_a_source_changed_since_import_is_not_compiled(
     finally:
         tracing.deactivate()
         sys.modules.pop("edited_sample", None)
+
+
+def test_a_traced_process_keeps_the_functions_own_code(tmp_path: Path) -> None:
+    """Under a tracer (coverage, a debugger) the template records: the tracer sees the
+    function's lines as the file has them."""
+    (tmp_path / "traced_sample.py").write_text(MODULE)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "sys.settrace(lambda frame, event, arg: None)\n"
+        "import traced_sample\n"
+        "from pytest_genopt import tracing\n"
+        "tracing.activate()\n"
+        "print(traced_sample.add.__code__.co_filename.startswith('<genopt recorder'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "True\n"
 
 
 def test_a_trainable_made_from_text_has_no_source_and_is_recorded_all_the_same() -> None:
