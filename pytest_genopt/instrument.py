@@ -144,7 +144,12 @@ def _parts(code: types.CodeType) -> tuple[str, dict[str, str]]:
     rest = names[code.co_argcount + code.co_kwonlyargcount :]
     varargs = rest[0] if code.co_flags & inspect.CO_VARARGS else ""
     varkw = rest[1 if varargs else 0] if code.co_flags & inspect.CO_VARKEYWORDS else ""
-    taken = {*names, *code.co_freevars, *code.co_cellvars, *code.co_names}
+    taken: set[str] = set()
+    codes = [code]
+    while codes:  # nested functions too: the inlined recorder's locals would be their cells
+        each = codes.pop()
+        taken.update(each.co_varnames, each.co_freevars, each.co_cellvars, each.co_names)
+        codes += [c for c in each.co_consts if isinstance(c, types.CodeType)]
     prefix = "_genopt_"
     while any(name.startswith(prefix) for name in taken):
         prefix += "_"

@@ -260,3 +260,48 @@ def test_a_trainable_made_from_text_has_no_source_and_is_recorded_all_the_same()
         assert recorded(lambda: made["made"](4))[0][2] == 8
     finally:
         tracing.deactivate()
+
+
+NESTED_NAMES = '''\
+from pytest_genopt import trainable
+
+_genopt_record = "global record"
+_genopt_value = "global value"
+
+
+@trainable
+def lambda_reads_global(x):
+    return (lambda: _genopt_record)()
+
+
+@trainable
+def def_reads_global(x):
+    def inner():
+        return _genopt_value
+
+    return inner()
+'''
+
+
+def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nested function's global that the outer function's code never names must not
+    become a cell of the recorder's local of the same name (it returned the test's
+    record, or raised NameError for an unbound free variable)."""
+    (tmp_path / "nested_names.py").write_text(NESTED_NAMES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("nested_names", None)
+    m = importlib.import_module("nested_names")
+    tracing.activate()
+    try:
+        assert inlined(m.lambda_reads_global) and inlined(m.def_reads_global)
+        assert (m.lambda_reads_global(1), m.def_reads_global(1)) == (
+            "global record",
+            "global value",
+        )  # no test running: the plain branch
+        calls = recorded(lambda: (m.lambda_reads_global(1), m.def_reads_global(1)))
+        assert [c[2] for c in calls] == ["global record", "global value"]
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("nested_names", None)
