@@ -55,11 +55,14 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     """
     if code.co_flags & _SKIPPED:
         return None
-    definition = _definition(code)
-    if definition is None or _compiled(definition, code) != code:
-        return None  # no source, or not the source of what runs
-    recorded = _recorded(definition, shape, returned)
-    made = None if recorded is None else _compiled(recorded, code)
+    try:
+        definition = _definition(code)
+        if definition is None or _compiled(definition, code) != code:
+            return None  # no source, or not the source of what runs
+        recorded = _recorded(definition, shape, returned)
+        made = None if recorded is None else _compiled(recorded, code)
+    except RecursionError:  # deep source (a long elif chain): ast's helpers recurse in Python
+        return None
     # a function's new code must use its closure cells as the old one did
     return made if made is not None and made.co_freevars == code.co_freevars else None
 

@@ -305,3 +305,28 @@ def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
     finally:
         tracing.deactivate()
         sys.modules.pop("nested_names", None)
+
+
+def test_a_deeply_nested_source_is_recorded_by_the_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long elif chain or sum nests its AST deeper than ast's recursive helpers
+    (fix_missing_locations, deepcopy, NodeTransformer) can go: the source compiles, but
+    inlining it raised RecursionError out of tracing.activate(), failing the whole run."""
+    chain = "".join(f"    elif x == {i}:\n        return {i}\n" for i in range(1, 400))
+    terms = " + ".join(["x"] * 400)
+    (tmp_path / "deep_sample.py").write_text(
+        "from pytest_genopt import trainable\n\n\n"
+        f"@trainable\ndef chain(x):\n    if x == 0:\n        return 0\n{chain}    return -1\n\n\n"
+        f"@trainable\ndef total(x):\n    return {terms}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("deep_sample", None)
+    m = importlib.import_module("deep_sample")
+    try:
+        tracing.activate()  # in the try: a failing activate() must not stay active
+        calls = recorded(lambda: (m.chain(7), m.total(1)))
+        assert [c[2] for c in calls] == [7, 400]
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("deep_sample", None)
