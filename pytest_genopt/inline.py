@@ -76,6 +76,8 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
         return None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
         return None
+    if tree.body[0].name != code.co_name:  # a lambda in a def's defaults or decorators
+        return None
     indent = len(lines[0]) - len(lines[0].lstrip())
     ast.increment_lineno(tree, first - 1)
     for node in ast.walk(tree):

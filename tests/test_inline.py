@@ -262,7 +262,7 @@ def test_a_trainable_made_from_text_has_no_source_and_is_recorded_all_the_same()
         tracing.deactivate()
 
 
-NESTED_NAMES = '''\
+NESTED_NAMES = """\
 from pytest_genopt import trainable
 
 _genopt_record = "global record"
@@ -280,7 +280,7 @@ def def_reads_global(x):
         return _genopt_value
 
     return inner()
-'''
+"""
 
 
 def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
@@ -295,7 +295,8 @@ def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
     m = importlib.import_module("nested_names")
     tracing.activate()
     try:
-        assert inlined(m.lambda_reads_global) and inlined(m.def_reads_global)
+        assert inlined(m.lambda_reads_global)
+        assert inlined(m.def_reads_global)
         assert (m.lambda_reads_global(1), m.def_reads_global(1)) == (
             "global record",
             "global value",
@@ -332,7 +333,7 @@ def test_a_deeply_nested_source_is_recorded_by_the_template(
         sys.modules.pop("deep_sample", None)
 
 
-AFTER_RETURN = '''\
+AFTER_RETURN = """\
 from pytest_genopt import trainable
 
 
@@ -369,7 +370,7 @@ def finally_raises(x):
         return x
     finally:
         raise KeyError(x)
-'''
+"""
 
 
 @pytest.mark.xfail(
@@ -393,7 +394,8 @@ def test_what_runs_after_a_return_is_recorded_as_the_template_records_it(
 
     try:
         tracing.activate()
-        assert inlined(m.finally_appends) and inlined(m.exit_appends)
+        assert inlined(m.finally_appends)
+        assert inlined(m.exit_appends)
         inline = recorded(calls)
         tracing.deactivate()
         for function in (m.finally_appends, m.exit_appends, m.finally_raises):
@@ -409,3 +411,50 @@ def test_what_runs_after_a_return_is_recorded_as_the_template_records_it(
     finally:
         tracing.deactivate()
         sys.modules.pop("after_return", None)
+
+
+LAMBDAS = """\
+from pytest_genopt import trainable
+
+
+def tagged(tag):
+    return lambda function: function
+
+
+@tagged(trainable(lambda s: s.strip()))
+def handler(x, parse=trainable(lambda s: int(s))):
+    return parse(x)
+"""
+
+
+def test_a_lambda_on_a_defs_first_line_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trainable lambda in a def's decorators or defaults starts on that def's line:
+    its source read from there is the def's, whose recompiled maker holds the lambda
+    unchanged, which was taken as the lambda's recorder: its calls went unrecorded."""
+    (tmp_path / "lambdas.py").write_text(LAMBDAS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("lambdas", None)
+    m = importlib.import_module("lambdas")
+    parse = m.handler.__defaults__[0]
+    strip = next(
+        f
+        for f in every_trainable()
+        if f.__code__.co_filename.endswith("lambdas.py")
+        and f is not parse
+        and f.__code__.co_name == "<lambda>"
+    )
+    try:
+        tracing.activate()
+        assert not inlined(parse)
+        assert not inlined(strip)
+        calls = recorded(lambda: (parse("7"), strip(" a ")))
+        assert [(c[2], c[4]) for c in calls] == [(7, ["7"]), ("a", [" a "])]
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("lambdas", None)
+
+
+def every_trainable() -> list[Any]:
+    return [function for function, _ in tracing._trainables()]
