@@ -28,6 +28,7 @@ import copy
 import inspect
 import sys
 import textwrap
+import tokenize
 import types
 import warnings
 from typing import TypeVar
@@ -72,8 +73,8 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
     try:
         lines, first = inspect.getsourcelines(code)
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (OSError, TypeError, SyntaxError, ValueError, IndexError):
-        return None
+    except (OSError, TypeError, SyntaxError, ValueError, IndexError, tokenize.TokenError):
+        return None  # TokenError: a file edited since import, now cut off in a bracket
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
         return None
     if tree.body[0].name != code.co_name:  # a lambda in a def's defaults or decorators

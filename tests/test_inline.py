@@ -458,3 +458,26 @@ def test_a_lambda_on_a_defs_first_line_is_recorded(
 
 def every_trainable() -> list[Any]:
     return [function for function, _ in tracing._trainables()]
+
+
+@pytest.mark.parametrize("cut", ["    return (x\n", '    """\n'])
+def test_a_source_cut_off_since_import_is_not_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """A file edited since import (being written, say) that now ends in an open bracket
+    or string: inspect raised tokenize.TokenError out of tracing.activate()."""
+    path = tmp_path / "cut_sample.py"
+    head = "from pytest_genopt import trainable\n\n\n@trainable\ndef f(x):\n"
+    path.write_text(head + "    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("cut_sample", None)
+    cut_sample = importlib.import_module("cut_sample")
+    path.write_text(head + cut)
+    linecache.checkcache(str(path))
+    try:
+        tracing.activate()
+        assert not inlined(cut_sample.f)
+        assert recorded(lambda: cut_sample.f(1))[0][2] == 1
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("cut_sample", None)
