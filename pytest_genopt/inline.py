@@ -72,7 +72,10 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
     """The ``def`` (decorators included) that made ``code``, at its place in its file."""
     try:
         lines, first = inspect.getsourcelines(code)
-        tree = ast.parse(textwrap.dedent("".join(lines)))
+        # its warnings ("invalid escape sequence") were the module's to give, at import
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError, ValueError, IndexError, tokenize.TokenError):
         return None  # TokenError: a file edited since import, now cut off in a bracket
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):

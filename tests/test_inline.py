@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -481,3 +482,28 @@ def test_a_source_cut_off_since_import_is_not_compiled(
     finally:
         tracing.deactivate()
         sys.modules.pop("cut_sample", None)
+
+
+def test_activation_gives_no_warning_the_source_gave_at_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the source again warned again, from "<unknown>" at a line of the snippet
+    ("invalid escape sequence": a DeprecationWarning on 3.11, SyntaxWarning on 3.12+);
+    under -W error the function silently lost its inlining instead."""
+    (tmp_path / "escapes.py").write_text(
+        'from pytest_genopt import trainable\n\n\n@trainable\ndef rx(x):\n    return "\\d+" + x\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("escapes", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        escapes = importlib.import_module("escapes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tracing.activate()
+        assert inlined(escapes.rx)
+        assert recorded(lambda: escapes.rx("a"))[0][2] == "\\d+a"
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("escapes", None)
