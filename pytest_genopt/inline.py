@@ -27,7 +27,6 @@ import ast
 import copy
 import inspect
 import sys
-import textwrap
 import tokenize
 import types
 import warnings
@@ -72,23 +71,24 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
     """The ``def`` (decorators included) that made ``code``, at its place in its file."""
     try:
         lines, first = inspect.getsourcelines(code)
+        # an indented def is parsed in a block as it stands, not dedented: dedenting
+        # changes strings (a docstring's whitespace-only lines, lines left of the def)
+        indented = lines[0][:1].isspace()
         # its warnings ("invalid escape sequence") were the module's to give, at import
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(textwrap.dedent("".join(lines)))
+            tree = ast.parse("".join(["if 1:\n"] * indented + lines))
     except (OSError, TypeError, SyntaxError, ValueError, IndexError, tokenize.TokenError):
         return None  # TokenError: a file edited since import, now cut off in a bracket
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+    body = tree.body
+    if indented:
+        body = body[0].body if len(body) == 1 and isinstance(body[0], ast.If) else []
+    if len(body) != 1 or not isinstance(body[0], ast.FunctionDef):
         return None
-    if tree.body[0].name != code.co_name:  # a lambda in a def's defaults or decorators
+    if body[0].name != code.co_name:  # a lambda in a def's defaults or decorators
         return None
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    ast.increment_lineno(tree, first - 1)
-    for node in ast.walk(tree):
-        for name in ("col_offset", "end_col_offset"):
-            if getattr(node, name, None) is not None:
-                setattr(node, name, getattr(node, name) + indent)
-    return tree.body[0]
+    ast.increment_lineno(body[0], first - 1 - indented)
+    return body[0]
 
 
 def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeType | None:

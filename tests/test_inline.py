@@ -533,3 +533,40 @@ def test_a_trainable_calling_a_function_of_an_imported_module_is_inlined(
     finally:
         tracing.deactivate()
         sys.modules.pop("imports_sample", None)
+
+
+DOCSTRINGS = (
+    "from pytest_genopt import trainable\n\n\n"
+    "@trainable\ndef blank_line(x):\n"
+    '    """Summary.\n    \n    More: the line above holds only spaces.\n    """\n'
+    "    return x\n\n\n"
+    "class Holder:\n"
+    "    @trainable\n    def flush_left(self, x):\n"
+    '        """Summary.\nA line at column 0.\n        """\n'
+    "        return 1 // x\n"
+)
+
+
+def test_docstrings_that_dedenting_would_change_are_inlined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source was dedented before parsing: a docstring's whitespace-only line became
+    empty and a method's docstring line at column 0 stopped the dedent, so such functions
+    (common: editors keep the indent on blank docstring lines) lost their inlining."""
+    (tmp_path / "docstrings.py").write_text(DOCSTRINGS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("docstrings", None)
+    m = importlib.import_module("docstrings")
+    try:
+        tracing.activate()
+        assert inlined(m.blank_line)
+        assert inlined(m.Holder.flush_left)
+        with pytest.raises(ZeroDivisionError) as raised:
+            recorded(lambda: m.Holder().flush_left(0))
+        assert recorded(lambda: m.blank_line(3))[0][2] == 3
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("docstrings", None)
+    line = DOCSTRINGS.splitlines().index("        return 1 // x") + 1
+    shown = "".join(traceback.format_exception(raised.value))
+    assert f'docstrings.py", line {line}, in flush_left\n    return 1 // x\n' in shown
