@@ -37,6 +37,7 @@ _C = '"\\0genopt:'  # how a placeholder constant begins in the template's source
 _FILENAME = "<genopt recorder {}>"
 _NO_KEYWORDS: dict[str, Any] = {}
 _COMPILED: dict[str, types.CodeType] = {}
+_INLINED: dict[int, tuple[types.CodeType, types.CodeType | None]] = {}
 _NUMBERS = itertools.count(1)
 
 
@@ -57,7 +58,13 @@ def _inlined(function: types.FunctionType, info: TrainableInfo) -> types.CodeTyp
 
     if sys.gettrace() is not None:
         return None
-    recorder = inline_recorder(info.code, *_inline_shapes(info.code))
+    code = info.code
+    # once per code object: a factory's closures share it, and inlining costs
+    # milliseconds (source read, parsed, compiled twice) where placing costs microseconds
+    known = _INLINED.get(id(code))
+    if known is None or known[0] is not code:  # the code is kept: its id is not reused
+        known = _INLINED[id(code)] = (code, inline_recorder(code, *_inline_shapes(code)))
+    recorder = known[1]
     return None if recorder is None else _placed(recorder, _objects(function, info))
 
 

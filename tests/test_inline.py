@@ -570,3 +570,25 @@ def test_docstrings_that_dedenting_would_change_are_inlined(
     line = DOCSTRINGS.splitlines().index("        return 1 // x") + 1
     shown = "".join(traceback.format_exception(raised.value))
     assert f'docstrings.py", line {line}, in flush_left\n    return 1 // x\n' in shown
+
+
+def test_a_factorys_closures_are_inlined_once_for_their_shared_code(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trainable made by a factory during a run is instrumented at each call of the
+    factory; reading, parsing and compiling its source each time made a factory call cost
+    ~5 ms instead of ~0.05 ms. Its closures share one code object: inlined once."""
+    from pytest_genopt import inline
+
+    calls: list[Any] = []
+    real = inline.inline_recorder
+
+    def counted(code: Any, shape: str, returned: str) -> Any:
+        calls.append(code)
+        return real(code, shape, returned)
+
+    monkeypatch.setattr(inline, "inline_recorder", counted)
+    made = [module.closure(step) for step in (1, 2, 3)]
+    assert all(inlined(f) for f in made)
+    assert len(calls) <= 1  # none if the module fixture's own closure got there first
+    assert [c[2] for c in recorded(lambda: [f(1) for f in made])] == [2, 3, 4]
