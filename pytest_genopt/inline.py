@@ -7,25 +7,32 @@ recorder *around the function's own body* instead:
 
 - when no test is being recorded, the body runs as written (the first branch);
 - otherwise the call's record is made as the template makes it, and the body runs in a
-  second copy where every ``return X`` also stores what is returned, inside a ``try``
-  whose handler stores the exception and re-raises it (the traceback keeps the line
-  that raised).
+  second copy where every ``return X`` keeps what is returned, inside a ``try`` whose
+  handler stores the exception and re-raises it (the traceback keeps the line that
+  raised) and whose ``finally`` stores the value: after the body's own ``finally``
+  blocks and ``__exit__`` calls, so the record holds what the caller gets.
 
-Both copies keep the source's file, lines and columns, so tracebacks, coverage and
-debuggers see the user's code.  Whether the source is what runs is checked, not
-assumed: the unchanged definition, compiled the same way, must give a code object equal
-to the function's (bytecode, constants, names, lines).  Anything else (no source, a
-source edited since import, a generator or coroutine, class-private names, ``super()``)
-returns None and the template recorder is used.  The recorder's own names take the
-template's prefix, so they never collide with the function's; ``locals()`` inside a
-recorded call shows them.
+Both copies keep the source's file, lines and columns, so tracebacks see the user's
+code (a tracer such as coverage would see lines run in an order the file does not
+have: :mod:`pytest_genopt.instrument` does not inline under one).  Whether the source
+is what runs is checked, not assumed: the unchanged definition, compiled the same way
+(same file, future flags, closure and module-level imports), must give a code object
+equal to the function's (bytecode, constants, names, lines).  Anything else (no
+source, a source edited since import, a generator or coroutine, class-private names,
+``global`` or ``nonlocal`` statements, a source too deep for :mod:`ast`) returns None
+and the template recorder is used.  The recorder's own names take the template's
+prefix, which no name of the function or of its nested functions starts with;
+``locals()`` inside a recorded call shows them.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
+import linecache
+import symtable
 import sys
 import tokenize
 import types
@@ -91,8 +98,27 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
     return body[0]
 
 
+def _imported(filename: str) -> list[str]:
+    """The names the module in ``filename`` binds by a top-level import (sorted)."""
+    text = "".join(linecache.getlines(filename))
+    return _imported_in(filename, text) if text else []
+
+
+@functools.lru_cache(maxsize=64)
+def _imported_in(filename: str, text: str) -> list[str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = symtable.symtable(text, filename, "exec")
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    return sorted(s.get_name() for s in table.get_symbols() if s.is_imported())
+
+
 def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeType | None:
-    """``definition`` compiled as ``code`` was: same file, future flags and closure."""
+    """``definition`` compiled as ``code`` was: same file, future flags, closure and
+    module-level imports (3.11+ calls ``module.function(...)`` otherwise when the name is
+    bound by one; they are compiled, never run)."""
     params = ast.arguments(
         posonlyargs=[],
         args=[ast.arg(arg=name) for name in code.co_freevars],
@@ -103,7 +129,10 @@ def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeTy
     maker = ast.FunctionDef(
         name=_MAKER, args=params, body=[definition], decorator_list=[], returns=None
     )
-    module = ast.Module(body=[maker], type_ignores=[])
+    imports: list[ast.stmt] = [
+        ast.Import(names=[ast.alias(name="_", asname=name)]) for name in _imported(code.co_filename)
+    ]
+    module = ast.Module(body=[*imports, maker], type_ignores=[])
     ast.copy_location(maker, definition)
     ast.fix_missing_locations(module)
     try:

@@ -255,8 +255,11 @@ def make_recorder():
 
 
 # The inlined recorder (pytest_genopt.inline): these statements, with the function's
-# body in the first branch as written and, in the try, with its returns storing their
-# value (_RETURNED, "_genopt_value = None" taking the returned expression).
+# body in the first branch as written and, in the try, with each "return X" made
+# "_genopt_value = X; return _genopt_value" (_RETURNED).  The value is stored in the
+# call's record in the finally, which runs after the body's own finally blocks and
+# __exit__ calls: the record holds what the caller gets, snapshotted outside any lock
+# the body holds (as the template recorder does after the call).
 _INLINE = """\
         _genopt_record = "\\0genopt:tracing"._CURRENT
         if _genopt_record is None:
@@ -266,18 +269,21 @@ _INLINE = """\
         else:
             _genopt_call = "\\0genopt:snapshot_call"("\\0genopt:info", _genopt_named, {seen})
         _genopt_record.buffer.append(_genopt_call)
+        _genopt_value = None
         try:
             pass
         except "\\0genopt:BaseException" as _genopt_error:
             _genopt_call[4] = _genopt_error
             raise
+        finally:
+            if _genopt_call[4] is None:
+                if {immutable_value}:
+                    _genopt_call[3] = _genopt_value
+                else:
+                    _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
 """
 _RETURNED = """\
         _genopt_value = None
-        if {immutable_value}:
-            _genopt_call[3] = _genopt_value
-        else:
-            _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
 """
 
 
