@@ -51,6 +51,10 @@ _SKIPPED = (
 #: the ``from __future__`` flags a code object carries, to compile with the same ones
 _FUTURE = 0x1FE0000
 _MAKER = "__genopt_maker__"
+#: longer functions keep the template recorder: inlining one costs about 0.6 ms a line
+#: (its source parsed, copied and compiled twice), and a second frame is nothing to a
+#: call of such a function
+_LONGEST = 400
 
 
 def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.CodeType | None:
@@ -78,6 +82,8 @@ def _definition(code: types.CodeType) -> ast.FunctionDef | None:
     """The ``def`` (decorators included) that made ``code``, at its place in its file."""
     try:
         lines, first = inspect.getsourcelines(code)
+        if len(lines) > _LONGEST:
+            return None
         # an indented def is parsed in a block as it stands, not dedented: dedenting
         # changes strings (a docstring's whitespace-only lines, lines left of the def)
         indented = lines[0][:1].isspace()

@@ -582,3 +582,24 @@ def test_a_factorys_closures_are_inlined_once_for_their_shared_code(
     assert all(inlined(f) for f in made)
     assert len(calls) <= 1  # none if the module fixture's own closure got there first
     assert [c[2] for c in recorded(lambda: [f(1) for f in made])] == [2, 3, 4]
+
+
+def test_a_very_long_function_keeps_the_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inlining costs time for each line, saved on every call by a frame: a function
+    of hundreds of lines keeps the template recorder."""
+    body = "".join(f"    x = x + {n}\n" for n in range(500))
+    (tmp_path / "long_sample.py").write_text(
+        f"from pytest_genopt import trainable\n\n\n@trainable\ndef long(x):\n{body}    return x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("long_sample", None)
+    m = importlib.import_module("long_sample")
+    try:
+        tracing.activate()
+        assert not inlined(m.long)
+        assert recorded(lambda: m.long(0))[0][2] == sum(range(500))
+    finally:
+        tracing.deactivate()
+        sys.modules.pop("long_sample", None)
