@@ -28,7 +28,6 @@ prefix, which no name of the function or of its nested functions starts with;
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import inspect
 import linecache
@@ -37,7 +36,10 @@ import sys
 import tokenize
 import types
 import warnings
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["inline_recorder"]
 
@@ -67,10 +69,15 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     if code.co_flags & _SKIPPED:
         return None
     try:
-        definition = _definition(code)
+        found = _source(code)
+        if found is None:
+            return None
+        # each copy parsed anew: parsing is C, a deep copy of the tree is Python
+        fresh = functools.partial(_parsed, *found, code.co_name)
+        definition = fresh()
         if definition is None or _compiled(definition, code) != code:
             return None  # no source, or not the source of what runs
-        recorded = _recorded(definition, shape, returned)
+        recorded = _recorded(fresh, shape, returned)
         made = None if recorded is None else _compiled(recorded, code)
     except RecursionError:  # deep source (a long elif chain): ast's helpers recurse in Python
         return None
@@ -78,29 +85,40 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     return made if made is not None and made.co_freevars == code.co_freevars else None
 
 
-def _definition(code: types.CodeType) -> ast.FunctionDef | None:
-    """The ``def`` (decorators included) that made ``code``, at its place in its file."""
+def _source(code: types.CodeType) -> tuple[str, int, bool] | None:
+    """The source of the ``def`` (decorators included) that made ``code``, its first line
+    in the file, and whether it is indented; None when it cannot be read."""
     try:
         lines, first = inspect.getsourcelines(code)
-        if len(lines) > _LONGEST:
-            return None
-        # an indented def is parsed in a block as it stands, not dedented: dedenting
-        # changes strings (a docstring's whitespace-only lines, lines left of the def)
-        indented = lines[0][:1].isspace()
+    except (OSError, TypeError, IndexError, tokenize.TokenError):
+        return None  # TokenError: a file edited since import, now cut off in a bracket
+    if not lines or len(lines) > _LONGEST:
+        return None
+    # an indented def is parsed in a block as it stands, not dedented: dedenting
+    # changes strings (a docstring's whitespace-only lines, lines left of the def)
+    indented = lines[0][:1].isspace()
+    if first <= indented:
+        return None
+    # blank lines before it: parsed, the def is at its place in its file
+    return "\n" * (first - 1 - indented) + "if 1:\n" * indented + "".join(lines), first, indented
+
+
+def _parsed(text: str, first: int, indented: bool, name: str) -> ast.FunctionDef | None:
+    """The ``def`` named ``name`` that ``text`` holds, at its place in its file."""
+    try:
         # its warnings ("invalid escape sequence") were the module's to give, at import
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse("".join(["if 1:\n"] * indented + lines))
-    except (OSError, TypeError, SyntaxError, ValueError, IndexError, tokenize.TokenError):
-        return None  # TokenError: a file edited since import, now cut off in a bracket
+            tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
     body = tree.body
     if indented:
         body = body[0].body if len(body) == 1 and isinstance(body[0], ast.If) else []
     if len(body) != 1 or not isinstance(body[0], ast.FunctionDef):
         return None
-    if body[0].name != code.co_name:  # a lambda in a def's defaults or decorators
+    if body[0].name != name:  # a lambda in a def's defaults or decorators
         return None
-    ast.increment_lineno(body[0], first - 1 - indented)
     return body[0]
 
 
@@ -127,7 +145,7 @@ def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeTy
     bound by one; they are compiled, never run)."""
     params = ast.arguments(
         posonlyargs=[],
-        args=[ast.arg(arg=name) for name in code.co_freevars],
+        args=[_place(ast.arg(arg=name), definition) for name in code.co_freevars],
         kwonlyargs=[],
         kw_defaults=[],
         defaults=[],
@@ -135,12 +153,12 @@ def _compiled(definition: ast.FunctionDef, code: types.CodeType) -> types.CodeTy
     maker = ast.FunctionDef(
         name=_MAKER, args=params, body=[definition], decorator_list=[], returns=None
     )
-    imports: list[ast.stmt] = [
-        ast.Import(names=[ast.alias(name="_", asname=name)]) for name in _imported(code.co_filename)
+    imports = [
+        _place(ast.Import(names=[ast.alias(name="_", asname=name)]), definition)
+        for name in _imported(code.co_filename)
     ]
-    module = ast.Module(body=[*imports, maker], type_ignores=[])
-    ast.copy_location(maker, definition)
-    ast.fix_missing_locations(module)
+    # every node made here is placed: fix_missing_locations would walk the whole tree
+    module = ast.Module(body=[*imports, _place(maker, definition, deep=False)], type_ignores=[])
     try:
         # placeholders are string constants called or compared with "is": no mistake here
         with warnings.catch_warnings():
@@ -169,20 +187,24 @@ def _nested(code: types.CodeType | None, name: str) -> types.CodeType | None:
     return found[0] if len(found) == 1 else None
 
 
-def _recorded(definition: ast.FunctionDef, shape: str, returned: str) -> ast.FunctionDef | None:
-    """A copy of ``definition`` whose body records the call (see the module's doc)."""
+def _recorded(
+    fresh: Callable[[], ast.FunctionDef | None], shape: str, returned: str
+) -> ast.FunctionDef | None:
+    """A new copy of the definition (``fresh`` parses one) whose body records the call
+    (see the module's doc)."""
+    recorded, plain_copy, guarded_copy = fresh(), fresh(), fresh()
+    if recorded is None or plain_copy is None or guarded_copy is None:
+        return None
     statements = ast.parse(shape).body
     plain, guarded = statements[1], statements[-1]
     if not isinstance(plain, ast.If) or not isinstance(guarded, ast.Try):
         return None
     for statement in statements:
-        _place(statement, definition)
-    end = _stored(ast.Constant(None), returned, definition)
-    fell_off = _place(ast.Return(ast.Constant(None)), definition)
-    plain.body = [*copy.deepcopy(definition.body), fell_off]
+        _place(statement, recorded)
+    end = _stored(_place(ast.Constant(None), recorded), returned, recorded)
+    plain.body = [*plain_copy.body, _place(ast.Return(ast.Constant(None)), recorded)]
     stores = _Returns(returned)
-    guarded.body = [s for b in copy.deepcopy(definition.body) for s in _visited(stores, b)] + end
-    recorded = copy.deepcopy(definition)
+    guarded.body = [s for b in guarded_copy.body for s in _visited(stores, b)] + end
     recorded.body = statements
     return recorded
 
@@ -232,9 +254,10 @@ class _Returns(ast.NodeTransformer):
 _Node = TypeVar("_Node", bound=ast.AST)
 
 
-def _place(tree: _Node, where: ast.AST) -> _Node:
-    """Give every node of ``tree`` the place of ``where`` in the source; ``tree``."""
-    for node in ast.walk(tree):
+def _place(tree: _Node, where: ast.AST, *, deep: bool = True) -> _Node:
+    """Give every node of ``tree`` (only its root unless ``deep``) the place of ``where``
+    in the source; ``tree``."""
+    for node in ast.walk(tree) if deep else [tree]:
         for name in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
             if name in node._attributes:
                 setattr(node, name, getattr(where, name, None))
