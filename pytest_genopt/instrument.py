@@ -3,15 +3,18 @@
 Outside a run a trainable is the function as written.  When a run starts in a process
 (:func:`pytest_genopt.tracing.activate`), :func:`record_calls` gives each trainable a new
 ``__code__``: a recorder with the function's own signature that notes the call in the
-running test's record and calls a copy of the original code; :func:`plain` puts the
-original code back.  Changing the function object itself, rather than rebinding names to
+running test's record and runs the function's code; :func:`plain` puts the original
+code back.  Changing the function object itself, rather than rebinding names to
 a wrapper, reaches every reference made before the run started: ``from policy import
 act`` in another module, methods and subclasses, dispatch tables, callbacks registered
 at import time, bound methods and partials.
 
-The recorder's code is compiled from a template once per signature; the objects it uses
-(the copy, the trainable's info, the tracing module) are put into its constants, since
-its globals are the user's module and its closure cells are the function's own.
+Where the function's source is exactly what runs, the recorder is compiled into the
+function's own body instead (:mod:`pytest_genopt.inline`, from :data:`_INLINE`): one
+frame a call, no copy.  Elsewhere the recorder's code is compiled from a template once
+per signature.  Either way the objects it uses (the copy, the trainable's info, the
+tracing module) are put into its constants, since its globals are the user's module
+and its closure cells are the function's own.
 """
 
 from __future__ import annotations
