@@ -53,8 +53,8 @@ _SKIPPED = (
 #: the ``from __future__`` flags a code object carries, to compile with the same ones
 _FUTURE = 0x1FE0000
 _MAKER = "__genopt_maker__"
-#: longer functions keep the template recorder: inlining one costs about 0.6 ms a line
-#: (its source parsed, copied and compiled twice), and a second frame is nothing to a
+#: longer functions keep the template recorder: inlining costs time for each line (the
+#: source parsed three times and compiled twice), and a second frame is nothing to a
 #: call of such a function
 _LONGEST = 400
 
@@ -85,9 +85,10 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     return made if made is not None and made.co_freevars == code.co_freevars else None
 
 
-def _source(code: types.CodeType) -> tuple[str, int, bool] | None:
-    """The source of the ``def`` (decorators included) that made ``code``, its first line
-    in the file, and whether it is indented; None when it cannot be read."""
+def _source(code: types.CodeType) -> tuple[str, bool] | None:
+    """The source of the ``def`` (decorators included) that made ``code``, after blank
+    lines that put it at its place in its file, and whether it is indented; None when
+    it cannot be read."""
     try:
         lines, first = inspect.getsourcelines(code)
     except (OSError, TypeError, IndexError, tokenize.TokenError):
@@ -99,11 +100,10 @@ def _source(code: types.CodeType) -> tuple[str, int, bool] | None:
     indented = lines[0][:1].isspace()
     if first <= indented:
         return None
-    # blank lines before it: parsed, the def is at its place in its file
-    return "\n" * (first - 1 - indented) + "if 1:\n" * indented + "".join(lines), first, indented
+    return "\n" * (first - 1 - indented) + "if 1:\n" * indented + "".join(lines), indented
 
 
-def _parsed(text: str, first: int, indented: bool, name: str) -> ast.FunctionDef | None:
+def _parsed(text: str, indented: bool, name: str) -> ast.FunctionDef | None:
     """The ``def`` named ``name`` that ``text`` holds, at its place in its file."""
     try:
         # its warnings ("invalid escape sequence") were the module's to give, at import
