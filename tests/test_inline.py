@@ -3,6 +3,7 @@ recorder everywhere else, and the same records either way."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import linecache
 import re
@@ -18,9 +19,12 @@ import pytest
 from pytest_genopt import instrument, tracing
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from types import ModuleType
+
+    #: imports a module's text as the module of that name (the ``load`` fixture)
+    Load = Callable[[str, str], Any]
 
 MODULE = '''\
 from __future__ import annotations
@@ -108,17 +112,37 @@ def bump():
 
 
 @pytest.fixture
-def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    (tmp_path / "inlined_sample.py").write_text(MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("inlined_sample", None)
-    loaded = importlib.import_module("inlined_sample")
-    tracing.activate()
-    try:
+def module(load: Load) -> Iterator[ModuleType]:
+    loaded = load("inlined_sample", MODULE)
+    with active():
         yield loaded
+
+
+@pytest.fixture
+def load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
+    """Import ``text`` as the module ``name`` from a file of its own (forgotten after)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def imported(name: str, text: str) -> Any:
+        (tmp_path / f"{name}.py").write_text(text)
+        sys.modules.pop(name, None)
+        names.append(name)
+        return importlib.import_module(name)
+
+    yield imported
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+@contextlib.contextmanager
+def active() -> Iterator[None]:
+    """A run active in this process (ended even when activating failed part-way)."""
+    try:
+        tracing.activate()
+        yield
     finally:
         tracing.deactivate()
-        sys.modules.pop("inlined_sample", None)
 
 
 def inlined(function: Any) -> bool:
@@ -203,30 +227,22 @@ def test_a_traceback_shows_the_functions_own_lines(module: ModuleType) -> None:
     assert len(record.buffer) == 1
 
 
-def test_a_source_changed_since_import_is_not_compiled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_source_changed_since_import_is_not_compiled(tmp_path: Path, load: Load) -> None:
     """The file on disk says one thing, the function does another: the function is what
     runs, so the template records it (a copy of its own code), never the file's text."""
-    path = tmp_path / "edited_sample.py"
-    path.write_text(
-        "from pytest_genopt import trainable\n\n\n@trainable\ndef f(x):\n    return x\n"
+    edited = load(
+        "edited_sample",
+        "from pytest_genopt import trainable\n\n\n@trainable\ndef f(x):\n    return x\n",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("edited_sample", None)
-    edited = importlib.import_module("edited_sample")
+    path = tmp_path / "edited_sample.py"
     source = path.read_text().replace("return x", "return x + 1000")
     path.write_text(source)
     linecache.checkcache(str(path))
-    tracing.activate()
-    try:
+    with active():
         assert not inlined(edited.f)
         calls = recorded(lambda: edited.f(1))
         assert edited.f(1) == 1
         assert calls[0][2] == 1
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("edited_sample", None)
 
 
 def test_a_traced_process_keeps_the_functions_own_code(tmp_path: Path) -> None:
@@ -285,17 +301,13 @@ def def_reads_global(x):
 
 
 def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    load: Load,
 ) -> None:
     """A nested function's global that the outer function's code never names must not
     become a cell of the recorder's local of the same name (it returned the test's
     record, or raised NameError for an unbound free variable)."""
-    (tmp_path / "nested_names.py").write_text(NESTED_NAMES)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("nested_names", None)
-    m = importlib.import_module("nested_names")
-    tracing.activate()
-    try:
+    m = load("nested_names", NESTED_NAMES)
+    with active():
         assert inlined(m.lambda_reads_global)
         assert inlined(m.def_reads_global)
         assert (m.lambda_reads_global(1), m.def_reads_global(1)) == (
@@ -304,34 +316,25 @@ def test_a_nested_function_reading_a_global_named_like_the_recorders_own(
         )  # no test running: the plain branch
         calls = recorded(lambda: (m.lambda_reads_global(1), m.def_reads_global(1)))
         assert [c[2] for c in calls] == ["global record", "global value"]
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("nested_names", None)
 
 
 def test_a_deeply_nested_source_is_recorded_by_the_template(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    load: Load,
 ) -> None:
     """A long elif chain or sum nests its AST deeper than ast's recursive helpers
     (fix_missing_locations, deepcopy, NodeTransformer) can go: the source compiles, but
     inlining it raised RecursionError out of tracing.activate(), failing the whole run."""
     chain = "".join(f"    elif x == {i}:\n        return {i}\n" for i in range(1, 400))
     terms = " + ".join(["x"] * 400)
-    (tmp_path / "deep_sample.py").write_text(
+    m = load(
+        "deep_sample",
         "from pytest_genopt import trainable\n\n\n"
         f"@trainable\ndef chain(x):\n    if x == 0:\n        return 0\n{chain}    return -1\n\n\n"
-        f"@trainable\ndef total(x):\n    return {terms}\n"
+        f"@trainable\ndef total(x):\n    return {terms}\n",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("deep_sample", None)
-    m = importlib.import_module("deep_sample")
-    try:
-        tracing.activate()  # in the try: a failing activate() must not stay active
+    with active():
         calls = recorded(lambda: (m.chain(7), m.total(1)))
         assert [c[2] for c in calls] == [7, 400]
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("deep_sample", None)
 
 
 AFTER_RETURN = """\
@@ -375,12 +378,9 @@ def finally_raises(x):
 
 
 def test_what_runs_after_a_return_is_recorded_as_the_template_records_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch, load: Load
 ) -> None:
-    (tmp_path / "after_return.py").write_text(AFTER_RETURN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("after_return", None)
-    m = importlib.import_module("after_return")
+    m = load("after_return", AFTER_RETURN)
 
     def calls() -> None:
         m.finally_appends(1)
@@ -388,8 +388,7 @@ def test_what_runs_after_a_return_is_recorded_as_the_template_records_it(
         with pytest.raises(KeyError):
             m.finally_raises(1)
 
-    try:
-        tracing.activate()
+    with active():
         assert inlined(m.finally_appends)
         assert inlined(m.exit_appends)
         inline = recorded(calls)
@@ -404,9 +403,6 @@ def test_what_runs_after_a_return_is_recorded_as_the_template_records_it(
         assert [c[2][3] for c in template[:2]] == [[1, "finally"], [1, "exit"]]
         assert template[2][2] is tracing.RUNNING
         assert inline == template
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("after_return", None)
 
 
 LAMBDAS = """\
@@ -423,16 +419,11 @@ def handler(x, parse=trainable(lambda s: int(s))):
 """
 
 
-def test_a_lambda_on_a_defs_first_line_is_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_lambda_on_a_defs_first_line_is_recorded(load: Load) -> None:
     """A trainable lambda in a def's decorators or defaults starts on that def's line:
     its source read from there is the def's, whose recompiled maker holds the lambda
     unchanged, which was taken as the lambda's recorder: its calls went unrecorded."""
-    (tmp_path / "lambdas.py").write_text(LAMBDAS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("lambdas", None)
-    m = importlib.import_module("lambdas")
+    m = load("lambdas", LAMBDAS)
     parse = m.handler.__defaults__[0]
     strip = next(
         f
@@ -441,15 +432,11 @@ def test_a_lambda_on_a_defs_first_line_is_recorded(
         and f is not parse
         and f.__code__.co_name == "<lambda>"
     )
-    try:
-        tracing.activate()
+    with active():
         assert not inlined(parse)
         assert not inlined(strip)
         calls = recorded(lambda: (parse("7"), strip(" a ")))
         assert [(c[2], c[4]) for c in calls] == [(7, ["7"]), ("a", [" a "])]
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("lambdas", None)
 
 
 def every_trainable() -> list[Any]:
@@ -458,71 +445,53 @@ def every_trainable() -> list[Any]:
 
 @pytest.mark.parametrize("cut", ["    return (x\n", '    """\n'])
 def test_a_source_cut_off_since_import_is_not_compiled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+    tmp_path: Path, cut: str, load: Load
 ) -> None:
     """A file edited since import (being written, say) that now ends in an open bracket
     or string: inspect raised tokenize.TokenError out of tracing.activate()."""
-    path = tmp_path / "cut_sample.py"
     head = "from pytest_genopt import trainable\n\n\n@trainable\ndef f(x):\n"
-    path.write_text(head + "    return x\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("cut_sample", None)
-    cut_sample = importlib.import_module("cut_sample")
+    cut_sample = load("cut_sample", head + "    return x\n")
+    path = tmp_path / "cut_sample.py"
     path.write_text(head + cut)
     linecache.checkcache(str(path))
-    try:
-        tracing.activate()
+    with active():
         assert not inlined(cut_sample.f)
         assert recorded(lambda: cut_sample.f(1))[0][2] == 1
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("cut_sample", None)
 
 
 def test_activation_gives_no_warning_the_source_gave_at_import(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    load: Load,
 ) -> None:
     """Reading the source again warned again, from "<unknown>" at a line of the snippet
     ("invalid escape sequence": a DeprecationWarning on 3.11, SyntaxWarning on 3.12+);
     under -W error the function silently lost its inlining instead."""
-    (tmp_path / "escapes.py").write_text(
-        'from pytest_genopt import trainable\n\n\n@trainable\ndef rx(x):\n    return "\\d+" + x\n'
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("escapes", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        escapes = importlib.import_module("escapes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            tracing.activate()
-        assert inlined(escapes.rx)
-        assert recorded(lambda: escapes.rx("a"))[0][2] == "\\d+a"
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("escapes", None)
+        escapes = load(
+            "escapes",
+            "from pytest_genopt import trainable\n\n\n@trainable\n"
+            'def rx(x):\n    return "\\d+" + x\n',
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # activating gives no warning
+        with active():
+            assert inlined(escapes.rx)
+            assert recorded(lambda: escapes.rx("a"))[0][2] == "\\d+a"
 
 
 def test_a_trainable_calling_a_function_of_an_imported_module_is_inlined(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    load: Load,
 ) -> None:
     # 3.11+ compiles module.attr(...) otherwise when the name is bound by a
     # module-level import (compile.c: is_import_originated)
-    (tmp_path / "imports_sample.py").write_text(
+    m = load(
+        "imports_sample",
         "import math\nfrom os import path as p\n\nfrom pytest_genopt import trainable\n\n\n"
-        "@trainable\ndef root(x):\n    return p.basename(str(math.sqrt(x)))\n"
+        "@trainable\ndef root(x):\n    return p.basename(str(math.sqrt(x)))\n",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("imports_sample", None)
-    m = importlib.import_module("imports_sample")
-    try:
-        tracing.activate()
+    with active():
         assert recorded(lambda: m.root(4.0))[0][2] == "2.0"
         assert inlined(m.root)
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("imports_sample", None)
 
 
 DOCSTRINGS = (
@@ -538,25 +507,18 @@ DOCSTRINGS = (
 
 
 def test_docstrings_that_dedenting_would_change_are_inlined(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    load: Load,
 ) -> None:
     """The source was dedented before parsing: a docstring's whitespace-only line became
     empty and a method's docstring line at column 0 stopped the dedent, so such functions
     (common: editors keep the indent on blank docstring lines) lost their inlining."""
-    (tmp_path / "docstrings.py").write_text(DOCSTRINGS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("docstrings", None)
-    m = importlib.import_module("docstrings")
-    try:
-        tracing.activate()
+    m = load("docstrings", DOCSTRINGS)
+    with active():
         assert inlined(m.blank_line)
         assert inlined(m.Holder.flush_left)
         with pytest.raises(ZeroDivisionError) as raised:
             recorded(lambda: m.Holder().flush_left(0))
         assert recorded(lambda: m.blank_line(3))[0][2] == 3
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("docstrings", None)
     line = DOCSTRINGS.splitlines().index("        return 1 // x") + 1
     shown = "".join(traceback.format_exception(raised.value))
     assert f'docstrings.py", line {line}, in flush_left\n    return 1 // x\n' in shown
@@ -584,22 +546,14 @@ def test_a_factorys_closures_are_inlined_once_for_their_shared_code(
     assert [c[2] for c in recorded(lambda: [f(1) for f in made])] == [2, 3, 4]
 
 
-def test_a_very_long_function_keeps_the_template(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_very_long_function_keeps_the_template(load: Load) -> None:
     """Inlining costs time for each line, saved on every call by a frame: a function
     of hundreds of lines keeps the template recorder."""
     body = "".join(f"    x = x + {n}\n" for n in range(500))
-    (tmp_path / "long_sample.py").write_text(
-        f"from pytest_genopt import trainable\n\n\n@trainable\ndef long(x):\n{body}    return x\n"
+    m = load(
+        "long_sample",
+        f"from pytest_genopt import trainable\n\n\n@trainable\ndef long(x):\n{body}    return x\n",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("long_sample", None)
-    m = importlib.import_module("long_sample")
-    try:
-        tracing.activate()
+    with active():
         assert not inlined(m.long)
         assert recorded(lambda: m.long(0))[0][2] == sum(range(500))
-    finally:
-        tracing.deactivate()
-        sys.modules.pop("long_sample", None)
