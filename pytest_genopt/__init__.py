@@ -2,6 +2,9 @@
 
 The public API is deliberately small and cheap to import:
 ``from pytest_genopt import trainable``.
+
+PYTEST_DONT_REWRITE: evaluations import the package before pytest marks an installed
+plugin's package for assertion rewriting; it has no asserts to rewrite.
 """
 
 from __future__ import annotations
