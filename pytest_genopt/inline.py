@@ -59,17 +59,20 @@ _MAKER = "__genopt_maker__"
 _LONGEST = 400
 
 
-def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.CodeType | None:
+def inline_recorder(
+    code: types.CodeType, shape: str, returned: str, function: types.FunctionType | None = None
+) -> types.CodeType | None:
     """``code`` recompiled with its calls recorded, or None where that cannot be done.
 
     ``shape`` is the source of the recorder's statements around the body, ``returned``
     those that store a returned value, both from :mod:`pytest_genopt.instrument` (with
-    its placeholder constants, which the caller replaces).
+    its placeholder constants, which the caller replaces).  ``function``, running
+    ``code``, makes its source quicker to find.
     """
     if code.co_flags & _SKIPPED:
         return None
     try:
-        found = _source(code)
+        found = _source(function if function is not None and function.__code__ is code else code)
         if found is None:
             return None
         # each copy parsed anew: parsing is C, a deep copy of the tree is Python
@@ -85,12 +88,16 @@ def inline_recorder(code: types.CodeType, shape: str, returned: str) -> types.Co
     return made if made is not None and made.co_freevars == code.co_freevars else None
 
 
-def _source(code: types.CodeType) -> tuple[str, bool] | None:
-    """The source of the ``def`` (decorators included) that made ``code``, after blank
+def _source(made: types.CodeType | types.FunctionType) -> tuple[str, bool] | None:
+    """The source of the ``def`` (decorators included) that made ``made``, after blank
     lines that put it at its place in its file, and whether it is indented; None when
     it cannot be read."""
     try:
-        lines, first = inspect.getsourcelines(code)
+        # inspect.getsourcelines without unwrapping (a __wrapped__ is another function's
+        # source); a function names its module, where a code object's is found by
+        # reading every imported module's file name (tens of milliseconds)
+        whole, start = inspect.findsource(made)
+        lines, first = inspect.getblock(whole[start:]), start + 1
     except (OSError, TypeError, IndexError, tokenize.TokenError):
         return None  # TokenError: a file edited since import, now cut off in a bracket
     if not lines or len(lines) > _LONGEST:

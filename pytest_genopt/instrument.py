@@ -66,7 +66,8 @@ def _inlined(function: types.FunctionType, info: TrainableInfo) -> types.CodeTyp
     # milliseconds (source read, parsed, compiled twice) where placing costs microseconds
     known = _INLINED.get(id(code))
     if known is None or known[0] is not code:  # the code is kept: its id is not reused
-        known = _INLINED[id(code)] = (code, inline_recorder(code, *_inline_shapes(code)))
+        recorder = inline_recorder(code, *_inline_shapes(code), function)
+        known = _INLINED[id(code)] = (code, recorder)
     recorder = known[1]
     return None if recorder is None else _placed(recorder, _objects(function, info))
 

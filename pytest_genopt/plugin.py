@@ -3,6 +3,9 @@
 This module is imported by every pytest session that has the package
 installed, so it stays cheap: it declares things and, only when a run is
 active (``--genopt-iterations`` > 0), registers the objects that do the work.
+
+PYTEST_DONT_REWRITE: evaluations import it with the worker, before pytest parses
+``-p pytest_genopt.plugin``; it uses no asserts.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# every evaluation loads both (the entry point, the worker's recorder): imported with
+# the worker, they come from genopt's own folder before the candidate's tree is on
+# sys.path, and a zygote (pytest_genopt.warmstart) holds them for each warm evaluation
+import pytest_genopt.collector
+import pytest_genopt.plugin  # noqa: F401
 from pytest_genopt import imports
 
 if TYPE_CHECKING:

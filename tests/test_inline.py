@@ -535,15 +535,32 @@ def test_a_factorys_closures_are_inlined_once_for_their_shared_code(
     calls: list[Any] = []
     real = inline.inline_recorder
 
-    def counted(code: Any, shape: str, returned: str) -> Any:
+    def counted(code: Any, shape: str, returned: str, function: Any = None) -> Any:
         calls.append(code)
-        return real(code, shape, returned)
+        return real(code, shape, returned, function)
 
     monkeypatch.setattr(inline, "inline_recorder", counted)
     made = [module.closure(step) for step in (1, 2, 3)]
     assert all(inlined(f) for f in made)
     assert len(calls) <= 1  # none if the module fixture's own closure got there first
     assert [c[2] for c in recorded(lambda: [f(1) for f in made])] == [2, 3, 4]
+
+
+def test_a_trainable_naming_another_function_as_wrapped_is_inlined_from_its_own_source(
+    load: Load,
+) -> None:
+    """The source is looked up from the function (its module by name: quick), not
+    unwrapped to the function ``__wrapped__`` names, whose source is not what runs."""
+    m = load(
+        "wrapped_sample",
+        "import functools\n\nfrom pytest_genopt import trainable\n\n\n"
+        "def other(a):\n    return a * 100\n\n\n"
+        "@trainable\n@functools.wraps(other)\ndef add_one(a):\n    return a + 1\n",
+    )
+    assert m.add_one.__wrapped__ is m.other
+    with active():
+        assert inlined(m.add_one)
+        assert [c[2] for c in recorded(lambda: m.add_one(1))] == [2]
 
 
 def test_a_very_long_function_keeps_the_template(load: Load) -> None:
