@@ -173,15 +173,26 @@ def _unnumbered(calls: Sequence[CallRecord] | deque[CallRecord]) -> list[CallRec
 def activate() -> None:
     """A run starts in this process: from now on every trainable records its calls.
 
-    Pairs with :func:`deactivate`; nested pairs are counted.
+    Pairs with :func:`deactivate`; nested pairs are counted.  All or nothing: when a
+    trainable cannot be made to record, those made so far get their code back and the
+    error propagates, with no run active.
     """
     global _RUNS
     _RUNS += 1
-    if _RUNS == 1:
-        from pytest_genopt import instrument
+    if _RUNS > 1:
+        return
+    from pytest_genopt import instrument
 
+    made: list[tuple[types.FunctionType, TrainableInfo]] = []
+    try:
         for function, info in _trainables():
             instrument.record_calls(function, info)
+            made.append((function, info))
+    except BaseException:
+        for function, info in made:
+            instrument.plain(function, info)
+        _RUNS -= 1
+        raise
 
 
 def deactivate() -> None:

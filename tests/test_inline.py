@@ -459,6 +459,48 @@ def test_a_source_cut_off_since_import_is_not_compiled(
         assert recorded(lambda: cut_sample.f(1))[0][2] == 1
 
 
+def test_a_fault_of_the_inlining_falls_back_to_the_template(
+    load: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_genopt import inline
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("a fault of the inlining")
+
+    monkeypatch.setattr(inline, "inline_recorder", broken)
+    m = load("fallback_sample", "from pytest_genopt import trainable\n\n\n" + _ADD_ONE)
+    with active():
+        assert not inlined(m.add_one)
+        assert m.add_one.__code__ is not m.add_one.__genopt__.code  # the template's
+        assert [c[2] for c in recorded(lambda: m.add_one(1))] == [2]
+
+
+def test_an_activation_that_fails_part_way_changes_nothing(
+    load: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """activate() is all or nothing: the trainables made to record before the one that
+    could not be get their code back, and no run is left active."""
+    source = "from pytest_genopt import trainable\n\n\n" + _ADD_ONE
+    first, second = load("first_sample", source), load("second_sample", source)
+    real = instrument.record_calls
+
+    def failing(function: Any, info: Any) -> None:
+        if function is second.add_one:
+            raise MemoryError("no recorder")
+        real(function, info)
+
+    monkeypatch.setattr(instrument, "record_calls", failing)
+    with pytest.raises(MemoryError, match="no recorder"):
+        tracing.activate()
+    assert not tracing.run_active()
+    for m in (first, second):
+        assert m.add_one.__code__ is m.add_one.__genopt__.code
+        assert recorded(lambda m=m: m.add_one(1)) == []
+
+
+_ADD_ONE = "@trainable\ndef add_one(a):\n    return a + 1\n"
+
+
 def test_activation_gives_no_warning_the_source_gave_at_import(
     load: Load,
 ) -> None:
