@@ -1,5 +1,6 @@
-"""MLAgentBench tasks optimized end to end: a crashing and a hanging pipeline are
-rejected with their reasons, and a gradient-boosted model improves every start."""
+"""MLAgentBench tasks optimized end to end: a crashing pipeline is rejected with its
+reason, and a gradient-boosted model improves every start.  (A hanging candidate is
+killed at the timeout whatever its task: tests/test_loop.py.)"""
 
 from __future__ import annotations
 
@@ -18,24 +19,15 @@ def create_model() -> Any:
     """An unfitted scikit-learn classifier."""
     raise RuntimeError("no model today")
 '''
-HANG = '''\
-def train_model(model: Any, features: Any, status: Any) -> Any:
-    """``model`` fitted to predict ``status`` ("good" or "bad") from ``features``."""
-    import time
-
-    time.sleep(600)
-    return model.fit(features, status)
-'''
 
 
-def test_crashes_and_hangs_are_rejected_and_a_boosted_model_accepted(
+def test_a_crash_is_rejected_and_a_boosted_model_accepted(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = pytester.path / "task"
     assert main(["init", "mlagentbench/credit_scoring", str(target), "--start", "pipeline"]) == 0
     proposals = [
         [("create_model", CRASH)],
-        [("train_model", HANG)],
         IMPROVEMENTS["credit_scoring", "pipeline"],
     ]
     (target / "optimizer.py").write_text(optimizer(proposals), encoding="utf-8")
@@ -45,18 +37,16 @@ def test_crashes_and_hangs_are_rejected_and_a_boosted_model_accepted(
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     result = genopt(
         pytester,
-        "--genopt-iterations=3",
+        "--genopt-iterations=2",
         "--genopt-backend=python:optimizer:propose",
         "--genopt-batch-size=2",
         "--genopt-timeout=20",
     )
     report = report_of(target)
-    crash, hang, boosted = report["iterations"]
-    # the crash fails its batch (its traceback is the evidence), the hang is killed
+    crash, boosted = report["iterations"]
+    # the crash fails its batch (its traceback is the evidence)
     assert crash["decision"] == "rejected", result.stdout.str()
     assert crash["reason"] == "batch objective 0.0000 is not above 0.0000"
-    assert hang["decision"] == "rejected"
-    assert hang["reason"] == "the evaluation exceeded --genopt-timeout=20 s and was killed"
     assert boosted["decision"] == "accepted", boosted
     assert report["baseline"]["objective"] == 0.0
     assert report["best"]["objective"] > 0.3
