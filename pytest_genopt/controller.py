@@ -279,12 +279,12 @@ class Controller:
 
     def _start_gateway(self) -> None:
         """Serve the task model's gateway when ini ``genopt_task_model_gateway`` asks."""
+        if self.gateway is not None or not self.config.getini("genopt_task_model_gateway"):
+            return
         from pytest_genopt.gateway import ModelGateway
         from pytest_genopt.modelcache import ModelCache
         from pytest_genopt.taskmodel import cache_folder, replaying
 
-        if self.gateway is not None or not self.config.getini("genopt_task_model_gateway"):
-            return
         folder = cache_folder(self.rootdir, str(self.config.getini("genopt_task_model_cache")))
         self.gateway = ModelGateway(ModelCache(folder), replay=replaying()).start()
 
