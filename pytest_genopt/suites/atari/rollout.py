@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from pytest_genopt.suites.atari.env import AtariEnv
-    from pytest_genopt.suites.atari.games import Event, GameEvents, Notes
+    from pytest_genopt.suites.atari.games import Event, Game, GameEvents, Notes
     from pytest_genopt.suites.atari.objects import (
         BreakoutObjects,
         PongObjects,
@@ -441,6 +441,29 @@ def run_policy(
             action the game does not have (the message lists the valid ones).
     """
     spec = get_game(game)
+    seed_list = _checked(trace, max_steps, seeds)
+    active = genopt is not None and genopt.active
+    horizon = 0
+    if active and genopt is not None:
+        horizon = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
+    watch = _EventWatch(spec.events)
+    started = time.perf_counter()
+    with make_env(game, frameskip=frameskip, sticky_actions=sticky_actions) as env:
+        table = _action_table(game, env.action_names)
+        labels = action_labels(game, env.action_names)
+        record = _recording(spec, labels, genopt if active else None, trace, horizon)
+        episodes = [_play(env, policy, table, s, max_steps, watch, record) for s in seed_list]
+    seconds = time.perf_counter() - started
+    result = _result(game, seed_list, episodes, watch, max_steps, horizon, seconds)
+    if genopt is not None:
+        genopt.feedback(result.summary())
+        for line in result.episode_summaries():
+            genopt.feedback(line)
+    return result
+
+
+def _checked(trace: str, max_steps: int, seeds: Sequence[int] | int) -> list[int]:
+    """The seeds as a list; ValueError for a bad trace mode, step cap or seed list."""
     if trace not in ("losses", "all", "none"):
         raise ValueError(f"trace must be 'losses', 'all' or 'none', got {trace!r}")
     if max_steps < 1:
@@ -448,49 +471,58 @@ def run_policy(
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError("seeds must name at least one episode")
+    return seed_list
 
-    active = genopt is not None and genopt.active
-    recording = active and trace != "none"
-    horizon = 0
-    if active and genopt is not None:
-        horizon = LIFE_WINDOW if genopt.horizon is None else genopt.horizon
-    window = horizon if recording else 0
-    watch = _EventWatch(spec.events)
-    started = time.perf_counter()
-    episodes: list[_Episode] = []
-    with make_env(game, frameskip=frameskip, sticky_actions=sticky_actions) as env:
-        table = _action_table(game, env.action_names)
-        labels = action_labels(game, env.action_names)
-        compact = spec.step_fields
 
-        def step_fields(t: int, action: int, reward: float, objects: Any) -> dict[str, Any]:
-            fields: dict[str, Any] = {
-                "t": t,
-                "action": labels[action],
-                "reward": int(reward) if reward.is_integer() else reward,
-            }
-            fields.update(compact(objects))
-            return fields
+def _recording(
+    spec: Game,
+    labels: Sequence[str],
+    genopt: TrialReporter | None,
+    trace: TraceMode,
+    horizon: int,
+) -> _Recording:
+    """Where a rollout's steps go (see run_policy's ``trace``); ``genopt`` is None and
+    ``horizon`` 0 with no run active."""
+    recording = genopt is not None and trace != "none"
+    compact = spec.step_fields
 
-        record = _Recording(
-            genopt if recording and trace == "all" else None,
-            window if recording and trace == "losses" else 0,
-            step_fields,
-            horizon,
-            spec.notes,
-        )
-        for seed in seed_list:
-            episodes.append(_play(env, policy, table, seed, max_steps, watch, record))
-    result = RolloutResult(
+    def step_fields(t: int, action: int, reward: float, objects: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "t": t,
+            "action": labels[action],
+            "reward": int(reward) if reward.is_integer() else reward,
+        }
+        fields.update(compact(objects))
+        return fields
+
+    return _Recording(
+        genopt if recording and trace == "all" else None,
+        horizon if recording and trace == "losses" else 0,
+        step_fields,
+        horizon,
+        spec.notes,
+    )
+
+
+def _result(
+    game: str,
+    seeds: list[int],
+    episodes: list[_Episode],
+    watch: _EventWatch,
+    max_steps: int,
+    horizon: int,
+    seconds: float,
+) -> RolloutResult:
+    return RolloutResult(
         game=game,
-        seeds=tuple(seed_list),
+        seeds=tuple(seeds),
         returns=tuple(e.total for e in episodes),
         lengths=tuple(e.length for e in episodes),
         points_lost=tuple(e.points_lost for e in episodes),
         lives_lost=tuple(e.lives_lost for e in episodes),
         game_over=tuple(e.done for e in episodes),
         max_steps=max_steps,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         events=tuple(
             EventCount(event, tuple(e.counts[event.label] for e in episodes))
             for event in watch.order
@@ -498,11 +530,6 @@ def run_policy(
         moments=tuple(e.moments for e in episodes) if horizon else (),
         moments_seen=tuple(e.moments_seen for e in episodes) if horizon else (),
     )
-    if genopt is not None:
-        genopt.feedback(result.summary())
-        for line in result.episode_summaries():
-            genopt.feedback(line)
-    return result
 
 
 @dataclass
