@@ -283,12 +283,11 @@ def evaluate(
             pytest_args += [f"--junitxml={spec.junitxml}"]
         pytest_args += ["-q", *paths]
         writable = [str(directory), str(tmp)] if confine else None
+        plan = _LaunchPlan(spec, pytest_args, child_env, writable, memory, timeout, cancel, warm)
         log_file = tmp / "output.log"
         started = time.monotonic()
         with open(log_file, "wb") as log:
-            returncode, stopped = _launch(
-                spec, pytest_args, child_env, writable, memory, log, timeout, cancel, warm
-            )
+            returncode, stopped = _launch(plan, log)
         seconds = time.monotonic() - started
         output = _tail(log_file)
         if rerun:
@@ -453,19 +452,30 @@ def _tree_pythonpath(pythonpath: str, source: Path, tree: Path) -> str:
     return os.pathsep.join(dict.fromkeys(e for e in entries if e))
 
 
+@dataclass(frozen=True)
+class _LaunchPlan:
+    """What starting one evaluation's pytest needs, built once by :func:`evaluate`."""
+
+    spec: WorkerSpec
+    pytest_args: list[str]
+    #: the candidate's environment (:func:`_worker_spec`)
+    env: dict[str, str]
+    #: folders the candidate may write beneath; None: no sandbox
+    writable: list[str] | None
+    #: RLIMIT_DATA in bytes; None: no cap
+    memory: int | None
+    timeout: float
+    cancel: threading.Event | None
+    #: whether to fork pytest from a zygote where one can serve
+    warm: bool
+
+
 def _launch(
-    spec: WorkerSpec,
-    pytest_args: list[str],
-    env: dict[str, str],
-    writable: list[str] | None,
-    memory: int | None,
-    log: IO[bytes],
-    timeout: float,
-    cancel: threading.Event | None,
-    warm: bool,
+    plan: _LaunchPlan, log: IO[bytes]
 ) -> tuple[int, Literal["timeout", "cancelled"] | None]:
     """Start pytest confined, warm (:mod:`pytest_genopt.warmstart`) where it can; wait for it."""
-    zygote = warmstart.zygote_for(env) if warm else None
+    spec, env, timeout, cancel = plan.spec, plan.env, plan.timeout, plan.cancel
+    zygote = warmstart.zygote_for(env) if plan.warm else None
     # a sitecustomize on PYTHONPATH runs at interpreter start, which only a cold
     # evaluation has, and a copy of pytest there is the one a cold evaluation imports;
     # one in the candidate's tree is not a reason to start it cold
@@ -476,7 +486,7 @@ def _launch(
         zygote = None
     if zygote is not None:
         worker_r, writer = _worker_pipe(spec)
-        launch = _launch_spec(spec, pytest_args, env, writable, memory, worker_r)
+        launch = _launch_spec(plan, worker_r)
         try:
             return warmstart.run_warm(zygote, launch, log, timeout, _POLL, KILL_GRACE, cancel)
         except warmstart.ZygoteError:
@@ -484,7 +494,7 @@ def _launch(
         finally:
             writer.join(timeout=KILL_GRACE)
     worker_r, writer = _worker_pipe(spec)
-    launch = _launch_spec(spec, pytest_args, env, writable, memory, worker_r)
+    launch = _launch_spec(plan, worker_r)
     launch_r, launch_w = os.pipe()
     launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, _package_parent(), str(launch_r)]
     # written by threads: a spec longer than a pipe's buffer must not block us
@@ -507,21 +517,15 @@ def _worker_pipe(spec: WorkerSpec) -> tuple[int, threading.Thread]:
     return worker_r, _write_in_background(worker_w, json.dumps(spec.to_json()))
 
 
-def _launch_spec(
-    spec: WorkerSpec,
-    pytest_args: list[str],
-    env: dict[str, str],
-    writable: list[str] | None,
-    memory: int | None,
-    worker_r: int,
-) -> LaunchSpec:
+def _launch_spec(plan: _LaunchPlan, worker_r: int) -> LaunchSpec:
+    """What the launcher runs for ``plan``: pytest reading its worker's spec from ``worker_r``."""
     command = [sys.executable, "-c", BOOTSTRAP, str(worker_r), _package_parent()]
     return LaunchSpec(
-        command=[*command, "-p", "pytest_genopt.worker", *pytest_args],
-        cwd=spec.candidate,
-        env=env,
-        writable=writable,
-        memory=memory,
+        command=[*command, "-p", "pytest_genopt.worker", *plan.pytest_args],
+        cwd=plan.spec.candidate,
+        env=plan.env,
+        writable=plan.writable,
+        memory=plan.memory,
         parent=os.getpid(),
         pass_fds=[worker_r],
     )
