@@ -257,12 +257,9 @@ def evaluate(
     directory = directory.resolve()
     asked = list(dict.fromkeys(nodeids))
     paths = _test_paths(directory, asked)
-    if not paths:
-        return Evaluation({n: _no_report(n) for n in asked}, "ok", "", 0.0, "")
-    unavailable = _sandbox_unavailable(sandbox) if sandbox == "required" else ""
-    if unavailable:
-        reason = f"--genopt-sandbox=required: {unavailable}"
-        return Evaluation({n: _no_report(n) for n in asked}, "crashed", reason, 0.0, "")
+    unlaunched = _unlaunched_evaluation(asked, paths, sandbox)
+    if unlaunched is not None:
+        return unlaunched
     # "required" confines as "auto" does (it only refuses to go on without the sandbox)
     confine = not _sandbox_unavailable(sandbox)
     parallel = workers > 1 and xdist_available() and not _disables(args, "xdist")
@@ -274,37 +271,50 @@ def evaluate(
             horizon=horizon, trainable_files=trainable_files,
             workers=workers if parallel else 1, rerun=rerun, regions=regions,
         )  # fmt: skip
-        pytest_args = [f"--rootdir={directory}", *args]
-        if not _disables(args, "cacheprovider"):  # else cache_dir is an unknown ini key
-            pytest_args += ["-o", f"cache_dir={tmp / 'cache'}"]
-        if parallel:
-            pytest_args += ["-p", "xdist"]
-        if rerun:  # where the report goes is in the spec; this is what a reader sees
-            pytest_args += [f"--junitxml={spec.junitxml}"]
-        pytest_args += ["-q", *paths]
+        pytest_args = _pytest_args(directory, tmp, spec, args, parallel=parallel, rerun=rerun)
         writable = [str(directory), str(tmp)] if confine else None
         plan = _LaunchPlan(spec, pytest_args, child_env, writable, memory, timeout, cancel, warm)
-        log_file = tmp / "output.log"
-        started = time.monotonic()
-        with open(log_file, "wb") as log:
-            returncode, stopped = _launch(plan, log)
-        seconds = time.monotonic() - started
-        output = _tail(log_file)
+        launched = _launch_logged(plan, tmp / "output.log")
         if rerun:
-            return _rerun_evaluation(Path(spec.junitxml), asked, stopped, returncode, output,
-                                     timeout, seconds)  # fmt: skip
+            return _rerun_evaluation(Path(spec.junitxml), asked, launched, timeout)
         result = _read_result(Path(spec.output), spec.key)
-    trials: dict[str, Trial] = {}
-    if isinstance(result, _Result):
-        trials = {t.test: t for t in result.trials}
-    evaluation_trials = {n: trials.get(n) or _no_report(n) for n in asked}
-    status, reason = _status(result, stopped, returncode, output, timeout)
-    collected = tuple(result.collected) if isinstance(result, _Result) else ()
-    if status == "ok" and isinstance(result, _Result):
-        violation = _integrity(result, paths, known)
-        if violation:
-            status, reason = "tampered", violation
-    return Evaluation(evaluation_trials, status, reason, seconds, output, collected)
+    return _result_evaluation(result, asked, paths, known, launched, timeout)
+
+
+def _unlaunched_evaluation(asked: list[str], paths: list[str], sandbox: str) -> Evaluation | None:
+    """The Evaluation of a candidate whose tests are not started, or None to start them.
+
+    Nothing of ``asked`` to run is "ok"; ``--genopt-sandbox=required`` where the
+    sandbox is unavailable is "crashed".
+    """
+    if not paths:
+        return Evaluation({n: _no_report(n) for n in asked}, "ok", "", 0.0, "")
+    unavailable = _sandbox_unavailable(sandbox) if sandbox == "required" else ""
+    if unavailable:
+        reason = f"--genopt-sandbox=required: {unavailable}"
+        return Evaluation({n: _no_report(n) for n in asked}, "crashed", reason, 0.0, "")
+    return None
+
+
+def _pytest_args(
+    directory: Path,
+    tmp: Path,
+    spec: WorkerSpec,
+    args: Sequence[str],
+    *,
+    parallel: bool,
+    rerun: bool,
+) -> list[str]:
+    """pytest's command line for one evaluation in ``tmp``: the session's ``args`` and the
+    candidate's test files (``spec.paths``)."""
+    pytest_args = [f"--rootdir={directory}", *args]
+    if not _disables(args, "cacheprovider"):  # else cache_dir is an unknown ini key
+        pytest_args += ["-o", f"cache_dir={tmp / 'cache'}"]
+    if parallel:
+        pytest_args += ["-p", "xdist"]
+    if rerun:  # where the report goes is in the spec; this is what a reader sees
+        pytest_args += [f"--junitxml={spec.junitxml}"]
+    return [*pytest_args, "-q", *spec.paths]
 
 
 def _worker_spec(
@@ -468,6 +478,27 @@ class _LaunchPlan:
     cancel: threading.Event | None
     #: whether to fork pytest from a zygote where one can serve
     warm: bool
+
+
+@dataclass(frozen=True)
+class _Launched:
+    """What launching one evaluation's pytest gave."""
+
+    returncode: int
+    #: why it was stopped; None: it ended by itself
+    stopped: Literal["timeout", "cancelled"] | None
+    seconds: float
+    #: the tail of its combined stdout/stderr (:data:`OUTPUT_TAIL` characters)
+    output: str
+
+
+def _launch_logged(plan: _LaunchPlan, log_file: Path) -> _Launched:
+    """Launch ``plan`` with its combined output written to ``log_file``; wait for it."""
+    started = time.monotonic()
+    with open(log_file, "wb") as log:
+        returncode, stopped = _launch(plan, log)
+    seconds = time.monotonic() - started
+    return _Launched(returncode, stopped, seconds, _tail(log_file))
 
 
 def _launch(
@@ -656,12 +687,10 @@ def _read_result(path: Path, key: str) -> _Result | Literal["forged"] | None:
 
 
 def _status(
-    result: _Result | Literal["forged"] | None,
-    stopped: Literal["timeout", "cancelled"] | None,
-    returncode: int,
-    output: str,
-    timeout: float,
+    result: _Result | Literal["forged"] | None, launched: _Launched, timeout: float
 ) -> tuple[EvaluationStatus, str]:
+    """What the worker's ``result`` and its launch say happened, and the one-line reason."""
+    stopped, output = launched.stopped, launched.output
     if result == _FORGED:
         return "unauthenticated", FORGED_REASON
     if isinstance(result, _Result) and result.shadowed:
@@ -673,7 +702,7 @@ def _status(
     if isinstance(result, _Result) and result.memory_errors:
         return "memory", MEMORY_REASON
     if not isinstance(result, _Result):
-        return _no_result_status(returncode, output)
+        return _no_result_status(launched.returncode, output)
     if result.collect_errors:
         return "collection-error", "collection failed: " + _clip(result.collect_errors[0])
     if result.exitstatus == 3 or (result.exitstatus in (2, 4) and not result.trials):
@@ -707,28 +736,45 @@ def _some(nodeids: Sequence[str], shown: int = 3) -> str:
     return ", ".join(nodeids[:shown]) + more
 
 
-def _rerun_evaluation(
-    report: Path,
+def _result_evaluation(
+    result: _Result | Literal["forged"] | None,
     asked: list[str],
-    stopped: Literal["timeout", "cancelled"] | None,
-    returncode: int,
-    output: str,
+    paths: list[str],
+    known: Collection[str] | None,
+    launched: _Launched,
     timeout: float,
-    seconds: float,
+) -> Evaluation:
+    """The Evaluation the worker's ``result`` gives; "tampered" when its sentinels or the
+    node ids it collected say the results are not the candidate's honest ones."""
+    trials: dict[str, Trial] = {}
+    if isinstance(result, _Result):
+        trials = {t.test: t for t in result.trials}
+    found = {n: trials.get(n) or _no_report(n) for n in asked}
+    status, reason = _status(result, launched, timeout)
+    collected = tuple(result.collected) if isinstance(result, _Result) else ()
+    if status == "ok" and isinstance(result, _Result):
+        violation = _integrity(result, paths, known)
+        if violation:
+            status, reason = "tampered", violation
+    return Evaluation(found, status, reason, launched.seconds, launched.output, collected)
+
+
+def _rerun_evaluation(
+    report: Path, asked: list[str], launched: _Launched, timeout: float
 ) -> Evaluation:
     """A re-run's Evaluation: its outcomes come from pytest's own junit report."""
     from pytest_genopt.junit import JunitError, read_junit
 
-    status, reason = _status(None, stopped, returncode, output, timeout)
+    status, reason = _status(None, launched, timeout)
     trials: dict[str, Trial] = {}
-    if stopped is None:
+    if launched.stopped is None:
         try:
             trials = read_junit(report, asked)
             status, reason = "ok", ""
         except JunitError as exc:
             reason = f"the re-run gave no readable junit report ({exc}); {reason}"
     found = {n: trials.get(n) or _no_report(n) for n in asked}
-    return Evaluation(found, status, reason, seconds, output)
+    return Evaluation(found, status, reason, launched.seconds, launched.output)
 
 
 def _no_result_status(returncode: int, output: str) -> tuple[EvaluationStatus, str]:
