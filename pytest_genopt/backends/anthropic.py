@@ -27,7 +27,7 @@ import os
 import time
 import warnings
 from dataclasses import astuple
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pytest_genopt.backends import BackendError, BackendFatal, Proposal, Usage, proposal_from_raw
 from pytest_genopt.backends.prices import PRICES as PRICES
@@ -187,97 +187,78 @@ class AnthropicBackend:
         return Prompt(*(redact_text(escaped_text(part), self._secrets) for part in astuple(prompt)))
 
     def _create(self, prompt: Prompt) -> Message:
-        import anthropic
-
-        system: list[TextBlockParam] = [
-            {"type": "text", "text": prompt.instructions, "cache_control": {"type": "ephemeral"}}
-        ]
-        messages: list[MessageParam] = [
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "text",
-                        "text": prompt.parameters,
-                        "cache_control": {"type": "ephemeral"},
-                    },
-                    {"type": "text", "text": prompt.task},
-                ],
-            }
-        ]
-        tools: list[ToolParam] = [
-            {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": response_schema()}
-        ]
-        tool_choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
-
+        """The Messages API call for ``prompt``, tried again ``overload_retries`` times
+        after a failure that another attempt may not have (:class:`_Retry`)."""
+        arguments = _arguments(prompt)
         attempts = self._overload_retries + 1
         failure, detail = "no attempt made", ""
         unreachable_since: float | None = None
         for attempt in range(attempts):
-            headers: Mapping[str, str] | None = None
-            detail = ""
-            unreachable = False
-            try:
-                reply = self._client.messages.create(
-                    model=self.model,
-                    max_tokens=self.max_output_tokens,
-                    system=system,
-                    messages=messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                )
-            except anthropic.AuthenticationError:
-                raise BackendFatal(
-                    "anthropic: authentication failed (401): check ANTHROPIC_API_KEY"
-                ) from None
-            except anthropic.PermissionDeniedError:
-                raise BackendFatal(
-                    f"anthropic: permission denied (403) for model {self.model!r}: "
-                    "check ANTHROPIC_API_KEY and what it may use"
-                ) from None
-            except anthropic.NotFoundError as exc:
-                raise BackendFatal(
-                    f"anthropic: model {self.model!r} not found (404): check --genopt-model"
-                    f" (and ANTHROPIC_BASE_URL){self._detail(exc)}"
-                ) from None
-            except anthropic.APIStatusError as exc:
-                status = exc.status_code
-                if status == 408 or status == 429 or status >= 500:
-                    failure = _status_failure(status)
-                    headers = exc.response.headers
-                elif status == 400:
-                    raise BackendError(f"anthropic: bad request (400){self._detail(exc)}") from None
-                else:
-                    raise BackendError(f"anthropic: HTTP {status}{self._detail(exc)}") from None
-            except anthropic.APITimeoutError:
-                failure = "request timed out"
-            except anthropic.APIConnectionError as exc:
-                cause = exc.__cause__
-                detail = f": {self._one_line(str(cause))}" if cause and str(cause) else ""
-                failure = f"cannot connect to {self._endpoint()}"
-                unreachable = True
-                if unreachable_since is None:
-                    unreachable_since = time.monotonic()
-            except anthropic.APIError as exc:
-                raise BackendError(f"anthropic: {self._one_line(exc.message)}") from None
-            except json.JSONDecodeError:
-                raise BackendError(
-                    f"anthropic: the reply from {self._endpoint()} is not valid JSON"
-                ) from None
-            else:
-                if not isinstance(reply, anthropic.types.Message):
-                    raise BackendError(
-                        f"anthropic: the reply from {self._endpoint()} is not a message: "
-                        f"{self._one_line(str(reply))}"
-                    )
-                return reply
-            wait = self._wait(attempt, headers)
-            if unreachable and unreachable_since is not None:
+            outcome = self._attempt(arguments)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            failure, detail = outcome.failure, outcome.detail
+            if outcome.unreachable and unreachable_since is None:
+                unreachable_since = time.monotonic()
+            wait = self._wait(attempt, outcome.headers)
+            if outcome.unreachable and unreachable_since is not None:
                 self._check_reachable(attempt, attempts, unreachable_since, wait, detail)
             if attempt + 1 < attempts:
                 time.sleep(wait)
         plural = "" if attempts == 1 else "s"
         raise BackendError(f"anthropic: {failure} after {attempts} attempt{plural}{detail}")
+
+    def _attempt(self, arguments: _Arguments) -> Message | _Retry:
+        """One Messages API call: the message, a failure to try again, or an error raised."""
+        import anthropic
+
+        try:
+            reply = self._client.messages.create(
+                model=self.model, max_tokens=self.max_output_tokens, **arguments
+            )
+        except anthropic.AuthenticationError:
+            raise BackendFatal(
+                "anthropic: authentication failed (401): check ANTHROPIC_API_KEY"
+            ) from None
+        except anthropic.PermissionDeniedError:
+            raise BackendFatal(
+                f"anthropic: permission denied (403) for model {self.model!r}: "
+                "check ANTHROPIC_API_KEY and what it may use"
+            ) from None
+        except anthropic.NotFoundError as exc:
+            raise BackendFatal(
+                f"anthropic: model {self.model!r} not found (404): check --genopt-model"
+                f" (and ANTHROPIC_BASE_URL){self._detail(exc)}"
+            ) from None
+        except anthropic.APIStatusError as exc:
+            return self._status_retry(exc)
+        except anthropic.APITimeoutError:
+            return _Retry("request timed out")
+        except anthropic.APIConnectionError as exc:
+            cause = exc.__cause__
+            detail = f": {self._one_line(str(cause))}" if cause and str(cause) else ""
+            return _Retry(f"cannot connect to {self._endpoint()}", detail, unreachable=True)
+        except anthropic.APIError as exc:
+            raise BackendError(f"anthropic: {self._one_line(exc.message)}") from None
+        except json.JSONDecodeError:
+            raise BackendError(
+                f"anthropic: the reply from {self._endpoint()} is not valid JSON"
+            ) from None
+        if not isinstance(reply, anthropic.types.Message):
+            raise BackendError(
+                f"anthropic: the reply from {self._endpoint()} is not a message: "
+                f"{self._one_line(str(reply))}"
+            )
+        return reply
+
+    def _status_retry(self, exc: anthropic.APIStatusError) -> _Retry:
+        """A 408, a 429 or a 5xx to try again; any other status is a :class:`BackendError`."""
+        status = exc.status_code
+        if status == 408 or status == 429 or status >= 500:
+            return _Retry(_status_failure(status), headers=exc.response.headers)
+        if status == 400:
+            raise BackendError(f"anthropic: bad request (400){self._detail(exc)}") from None
+        raise BackendError(f"anthropic: HTTP {status}{self._detail(exc)}") from None
 
     def _check_reachable(
         self, attempt: int, attempts: int, since: float, wait: float, detail: str
@@ -397,6 +378,52 @@ class AnthropicBackend:
         url = self._client.base_url
         port = f":{url.port}" if url.port else ""
         return f"{url.scheme}://{url.host}{port}"
+
+
+class _Arguments(TypedDict):
+    """The Messages API call's arguments that are the same on every attempt."""
+
+    system: list[TextBlockParam]
+    messages: list[MessageParam]
+    tools: list[ToolParam]
+    tool_choice: ToolChoiceToolParam
+
+
+def _arguments(prompt: Prompt) -> _Arguments:
+    """``prompt`` as the Messages API takes it, its stable prefix marked for prompt caching."""
+    return {
+        "system": [
+            {"type": "text", "text": prompt.instructions, "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": prompt.parameters,
+                        "cache_control": {"type": "ephemeral"},
+                    },
+                    {"type": "text", "text": prompt.task},
+                ],
+            }
+        ],
+        "tools": [
+            {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": response_schema()}
+        ],
+        "tool_choice": {"type": "tool", "name": TOOL_NAME},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Retry:
+    """An attempt that failed in a way another attempt may not: an overload, a rate limit,
+    a server error, a timeout or an endpoint it could not reach."""
+
+    failure: str
+    detail: str = ""
+    headers: Mapping[str, str] | None = None
+    unreachable: bool = False
 
 
 def _status_failure(status: int) -> str:
