@@ -114,6 +114,19 @@ def _rel_path(path: str) -> str:
     return "/".join(parts)
 
 
+def _commit_message(summary: str, body: str, trailers: Sequence[tuple[str, str]]) -> str:
+    """``summary``, ``body`` (if any) and the trailers as ``Key: value`` lines.
+
+    Raises ValueError for a trailer whose key is not letters, digits and dashes or whose
+    value is not one line.
+    """
+    for key, value in trailers:
+        if not _TRAILER_KEY.fullmatch(key) or "\n" in value or "\r" in value:
+            raise ValueError(f"invalid commit trailer {key!r}: {value!r}")
+    paragraphs = [summary, body.strip(), "\n".join(f"{k}: {v}" for k, v in trailers)]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def _subcommand(args: Sequence[str]) -> str:
     """The git subcommand in ``args`` (after options like ``-C dir`` or ``-c k=v``)."""
     rest = list(args)
@@ -579,58 +592,76 @@ class Workspace:
         Returns the new commit's sha.
         """
         summary = " ".join(summary.split()) or "genopt: update"
-        for key, value in trailers:
-            if not _TRAILER_KEY.fullmatch(key) or "\n" in value or "\r" in value:
-                raise ValueError(f"invalid commit trailer {key!r}: {value!r}")
-        paragraphs = [summary, body.strip(), "\n".join(f"{k}: {v}" for k, v in trailers)]
-        message = "\n\n".join(p for p in paragraphs if p)
+        message = _commit_message(summary, body, trailers)
         entries = {self._full(_rel_path(name)): text for name, text in files.items()}
         if not entries:
             raise WorkspaceError("nothing to commit: no files given")
         with self._lock:
             old = self.head
-            head_tree = self._repo.commit(old).tree
-            modes = {}
-            for full in entries:
-                try:
-                    obj = head_tree / full
-                except KeyError:
-                    obj = None
-                executable = obj is not None and obj.type == "blob" and obj.mode == _MODE_EXECUTABLE
-                modes[full] = "100755" if executable else "100644"
+            modes = self._modes(old, entries)
         with tempfile.TemporaryDirectory(prefix="genopt-commit-") as tmp:
-            blobs = []
-            for number, text in enumerate(entries.values()):
-                blob = Path(tmp) / f"blob{number}"
-                blob.write_bytes(text.encode("utf-8"))
-                blobs.append(str(blob))
-            # --no-filters: the text given is exactly the text committed.
-            shas = self._git("hash-object", "-w", "--no-filters", "--", *blobs).split()
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self._git("read-tree", old, env=env)
-            cacheinfo: list[str] = []
-            for full, sha in zip(entries, shas, strict=True):
-                cacheinfo += ["--cacheinfo", f"{modes[full]},{sha},{full}"]
-            self._git("update-index", "--add", *cacheinfo, env=env)
-            tree = self._git("write-tree", env=env).strip()
+            tree = self._write_tree(Path(tmp), old, entries, modes)
             if tree == self._rev(f"{old}^{{tree}}"):
                 raise WorkspaceError(
                     f"nothing to commit: the files are unchanged from {old[:12]} on '{self.branch}'"
                 )
-            # A file, not -m: a long body could pass the OS limit on one argument.
-            message_file = Path(tmp) / "message"
-            message_file.write_bytes(message.encode("utf-8") + b"\n")
-            # --no-gpg-sign: an unattended loop must not stop at a signing prompt.
-            new = self._git(
-                "commit-tree",
-                "--no-gpg-sign",
-                tree,
-                "-p",
-                old,
-                "-F",
-                str(message_file),
-                env=self._ident(),
-            ).strip()
+            new = self._commit_tree(Path(tmp), tree, old, message)
+        self._move_branch(old, new, summary)
+        with self._lock:
+            self.head = new
+        return new
+
+    def _modes(self, old: str, entries: Mapping[str, str]) -> dict[str, str]:
+        """The git file mode of each path: executable where ``old`` has it so."""
+        head_tree = self._repo.commit(old).tree
+        modes = {}
+        for full in entries:
+            try:
+                obj = head_tree / full
+            except KeyError:
+                obj = None
+            executable = obj is not None and obj.type == "blob" and obj.mode == _MODE_EXECUTABLE
+            modes[full] = "100755" if executable else "100644"
+        return modes
+
+    def _write_tree(
+        self, tmp: Path, old: str, entries: Mapping[str, str], modes: Mapping[str, str]
+    ) -> str:
+        """The tree id of ``old`` with ``entries`` written over it, through an index in ``tmp``."""
+        blobs = []
+        for number, text in enumerate(entries.values()):
+            blob = tmp / f"blob{number}"
+            blob.write_bytes(text.encode("utf-8"))
+            blobs.append(str(blob))
+        # --no-filters: the text given is exactly the text committed.
+        shas = self._git("hash-object", "-w", "--no-filters", "--", *blobs).split()
+        env = {"GIT_INDEX_FILE": str(tmp / "index")}
+        self._git("read-tree", old, env=env)
+        cacheinfo: list[str] = []
+        for full, sha in zip(entries, shas, strict=True):
+            cacheinfo += ["--cacheinfo", f"{modes[full]},{sha},{full}"]
+        self._git("update-index", "--add", *cacheinfo, env=env)
+        return self._git("write-tree", env=env).strip()
+
+    def _commit_tree(self, tmp: Path, tree: str, old: str, message: str) -> str:
+        """Sha of a new commit of ``tree`` on top of ``old``; the message is written in ``tmp``."""
+        # A file, not -m: a long body could pass the OS limit on one argument.
+        message_file = tmp / "message"
+        message_file.write_bytes(message.encode("utf-8") + b"\n")
+        # --no-gpg-sign: an unattended loop must not stop at a signing prompt.
+        return self._git(
+            "commit-tree",
+            "--no-gpg-sign",
+            tree,
+            "-p",
+            old,
+            "-F",
+            str(message_file),
+            env=self._ident(),
+        ).strip()
+
+    def _move_branch(self, old: str, new: str, summary: str) -> None:
+        """Move the branch ref from ``old`` to ``new``; it fails if the branch moved."""
         ref = f"refs/heads/{self.branch}"
         try:
             reflog = f"genopt: {summary}"[:200]
@@ -640,9 +671,6 @@ class Workspace:
                 f"branch '{self.branch}' was not updated (did something else move it?):"
                 f" {exc.reason}"
             ) from None
-        with self._lock:
-            self.head = new
-        return new
 
     def push(self, remote: str, *, untracked_ok: bool = False) -> None:
         """Push the branch to ``remote`` (a remote name or URL) under the same name.
