@@ -26,14 +26,64 @@ class CommandError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed_on: list[str] = []
+    if argv[:1] == ["study"] and "--" in argv:  # what follows goes to every run's pytest
+        cut = argv.index("--")
+        argv, passed_on = argv[:cut], argv[cut + 1 :]
+    args = parser.parse_args(argv)
+    try:
+        return _run_command(args, passed_on)
+    except CommandError as exc:
+        print(f"genopt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before a run began: nothing to resume
+        print("genopt: interrupted", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The ``genopt`` command line: its commands and their arguments."""
     parser = argparse.ArgumentParser(
         prog="genopt", description="pytest-genopt: generative optimization of code under test"
     )
     parser.add_argument("--version", action="version", version=f"genopt {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     commands.add_parser("list", help="show suites, tasks and starting variants")
+    _add_init(commands)
+    _add_demo(commands)
+    report = commands.add_parser("report", help="print a run's report.md")
+    _add_run_arguments(report)
+    _add_handover(commands)
+    _add_study(commands)
+    return parser
 
+
+def _run_command(args: argparse.Namespace, passed_on: list[str]) -> int:
+    """Carry out ``args.command``; its exit status, or CommandError."""
+    if args.command == "list":
+        return list_tasks()
+    if args.command == "init":
+        task = find(args.task)
+        init_task(task, args.directory, args.start, args.data, args.protocol)
+        print(next_steps(task, args.directory, args.start, args.protocol))
+        return 0
+    if args.command == "demo":
+        from pytest_genopt.demo import DemoError, run_demo
+
+        try:
+            return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
+        except DemoError as exc:
+            raise CommandError(str(exc)) from None
+    if args.command == "study":
+        return study(args, passed_on)
+    if args.command in ("review", "apply"):
+        return handover(args)
+    return show_report(args.dir, args.run)
+
+
+def _add_init(commands: Any) -> None:
     init = commands.add_parser("init", help="write a task into a new git repository")
     init.add_argument("task", help="SUITE/TASK, e.g. atari/pong (see `genopt list`)")
     init.add_argument("directory", type=Path, help="a new or empty directory")
@@ -51,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "default, or paper; see `genopt list`)",
     )
 
+
+def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
         help="optimize a new Pong task end to end (anthropic with a key, else a recorded "
@@ -62,50 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--dir", type=Path, metavar="DIR", help="where to write the task")
     demo.add_argument("--start", metavar="VARIANT", help="starting variant (default: skeleton)")
 
-    report = commands.add_parser("report", help="print a run's report.md")
-    report.add_argument("run", nargs="?", default="last", help="run id (default: last)")
-    report.add_argument(
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run to read (default: the last) and the project it is in (``--dir``)."""
+    parser.add_argument("run", nargs="?", default="last", help="run id (default: last)")
+    parser.add_argument(
         "--dir",
         type=Path,
         default=Path.cwd(),
         metavar="DIR",
         help="the project (default: the current directory)",
     )
-
-    _add_handover(commands)
-    _add_study(commands)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    passed_on: list[str] = []
-    if argv[:1] == ["study"] and "--" in argv:  # what follows goes to every run's pytest
-        cut = argv.index("--")
-        argv, passed_on = argv[:cut], argv[cut + 1 :]
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "list":
-            return list_tasks()
-        if args.command == "init":
-            task = find(args.task)
-            init_task(task, args.directory, args.start, args.data, args.protocol)
-            print(next_steps(task, args.directory, args.start, args.protocol))
-            return 0
-        if args.command == "demo":
-            from pytest_genopt.demo import DemoError, run_demo
-
-            try:
-                return run_demo(args.iterations, args.backend, args.seed, args.dir, args.start)
-            except DemoError as exc:
-                raise CommandError(str(exc)) from None
-        if args.command == "study":
-            return study(args, passed_on)
-        if args.command in ("review", "apply"):
-            return handover(args)
-        return show_report(args.dir, args.run)
-    except CommandError as exc:
-        print(f"genopt: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before a run began: nothing to resume
-        print("genopt: interrupted", file=sys.stderr)
-        return 2
 
 
 def _add_handover(commands: Any) -> None:
@@ -118,14 +137,7 @@ def _add_handover(commands: Any) -> None:
         "(or write it with --patch)",
     )
     for parser in (review, apply):
-        parser.add_argument("run", nargs="?", default="last", help="run id (default: last)")
-        parser.add_argument(
-            "--dir",
-            type=Path,
-            default=Path.cwd(),
-            metavar="DIR",
-            help="the project (default: the current directory)",
-        )
+        _add_run_arguments(parser)
     apply.add_argument(
         "--iteration", type=int, metavar="N", help="up to this accepted iteration (default: all)"
     )
