@@ -87,6 +87,8 @@ def _recorder_code(function: types.FunctionType, info: TrainableInfo) -> types.C
     recorder = _placed(template, _objects(function, info)).replace(co_name=code.co_name)
     if sys.version_info >= (3, 11):
         recorder = recorder.replace(co_qualname=code.co_qualname)
+    if code.co_flags & inspect.CO_ITERABLE_COROUTINE:  # @types.coroutine: awaitable
+        recorder = recorder.replace(co_flags=recorder.co_flags | inspect.CO_ITERABLE_COROUTINE)
     return recorder
 
 
@@ -121,6 +123,8 @@ def _objects(function: types.FunctionType, info: TrainableInfo) -> dict[str, Any
         "snapshot_call": _snapshot_call,
         "snapshot_kwargs": _snapshot_kwargs,
         "BaseException": BaseException,
+        "GeneratorExit": GeneratorExit,
+        "StopAsyncIteration": StopAsyncIteration,
         "no_keywords": _NO_KEYWORDS,
     }
     return {_PLACEHOLDER + name: value for name, value in objects.items()}
@@ -147,8 +151,15 @@ def _template(source: str) -> types.CodeType:
 def _source(code: types.CodeType) -> str:
     """Source of a recorder with the signature of ``code`` (names, kinds, closure size)."""
     prefix, parts = _parts(code)
+    template = _TEMPLATE
+    # a generator's recorder is a generator too: 3.13 deprecates giving a function code
+    # of another kind (a warning, an error under -W error)
+    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
+        parts["named"] = textwrap.indent(parts["named"], "    ")
+        generator = code.co_flags & inspect.CO_GENERATOR
+        template = _GENERATOR if generator else _ASYNC_GENERATOR
     # the recorder's own names get the prefix before any of the function's names go in
-    return _TEMPLATE.replace("_genopt_", prefix).format(**parts)
+    return template.replace("_genopt_", prefix).format(**parts)
 
 
 def _parts(code: types.CodeType) -> tuple[str, dict[str, str]]:
@@ -260,6 +271,58 @@ def make_recorder():
         {free}
     return _genopt_recorder
 """
+
+# The recorder of a generator function (or an async one) is one as well, as Python 3.13
+# wants of a function's new code.  It makes the generator a call of the function returns
+# and records the call as _TEMPLATE does (the arguments, and that generator as the value)
+# when it starts: creating a generator runs none of its code.  Then it hands on what the
+# generator yields, what is sent or thrown in, and its closing; an exception raised while
+# iterating is not the call's, which returned the generator.
+_GENERATOR_HEAD = """\
+def make_recorder():
+{cells}    {is_async}def _genopt_recorder({params}):
+        __tracebackhide__ = True
+        _genopt_record = "\\0genopt:tracing"._CURRENT
+        _genopt_value = "\\0genopt:function"({call})
+        if _genopt_record is not None:
+{named}            if {check}:
+                _genopt_call = {fresh}
+            else:
+                _genopt_call = "\\0genopt:snapshot_call"("\\0genopt:info", _genopt_named, {seen})
+            _genopt_call[3] = "\\0genopt:snapshot"(_genopt_value)
+            _genopt_record.buffer.append(_genopt_call)
+"""
+_GENERATOR = (
+    _GENERATOR_HEAD
+    + """\
+        return (yield from _genopt_value)
+        {free}
+    return _genopt_recorder
+"""
+)
+# an async generator has no "yield from": asend, athrow and aclose by hand
+_ASYNC_GENERATOR = (
+    _GENERATOR_HEAD.replace("{is_async}", "async ")
+    + """\
+        _genopt_step = _genopt_value.asend(None)
+        while True:
+            try:
+                _genopt_item = await _genopt_step
+            except "\\0genopt:StopAsyncIteration":
+                return
+            try:
+                _genopt_sent = yield _genopt_item
+            except "\\0genopt:GeneratorExit":
+                await _genopt_value.aclose()
+                raise
+            except "\\0genopt:BaseException" as _genopt_error:
+                _genopt_step = _genopt_value.athrow(_genopt_error)
+            else:
+                _genopt_step = _genopt_value.asend(_genopt_sent)
+        {free}
+    return _genopt_recorder
+"""
+)
 
 
 # The inlined recorder (pytest_genopt.inline): these statements, with the function's

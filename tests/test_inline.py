@@ -3,8 +3,10 @@ recorder everywhere else, and the same records either way."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
+import inspect
 import linecache
 import re
 import subprocess
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_genopt import instrument, tracing
+from pytest_genopt import instrument, tracing, values
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -616,3 +618,62 @@ def test_a_very_long_function_keeps_the_template(load: Load) -> None:
     with active():
         assert not inlined(m.long)
         assert recorded(lambda: m.long(0))[0][2] == sum(range(500))
+
+
+GENERATORS = """\
+import types
+
+from pytest_genopt import trainable
+
+
+@trainable
+def countdown(n, step=1):
+    while n > 0:
+        got = yield n
+        n -= step if got is None else got
+    return "liftoff"
+
+
+@trainable
+async def ticks(n):
+    for i in range(n):
+        yield i
+
+
+@trainable
+@types.coroutine
+def pause(x):
+    yield
+    return x
+"""
+
+
+def test_generator_trainables_record_under_warnings_as_errors(load: Load) -> None:
+    """3.13 deprecates giving a function code of another kind ("Assigning a code object
+    of non-matching type"): a generator function given the plain template recorder
+    warned, an error under -W error.  Its recorder is now of its own kind, and records
+    what the plain one did: the arguments, and the generator the call returned."""
+    m = load("generators_sample", GENERATORS)
+
+    async def consume() -> tuple[list[int], int]:
+        return [i async for i in m.ticks(2)], await m.pause(7)
+
+    def calls() -> None:
+        countdown = m.countdown(5)
+        assert (next(countdown), countdown.send(3), list(countdown)) == (5, 2, [1])
+        with pytest.raises(StopIteration, match="liftoff"):
+            next(m.countdown(0, step=2))
+        assert asyncio.run(consume()) == ([0, 1], 7)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # activating and deactivating give no warning
+        with active():
+            assert inspect.isgeneratorfunction(m.countdown)
+            assert inspect.isasyncgenfunction(m.ticks)
+            made = recorded(calls)
+    assert [(c[0], c[1], values.render(c[2]), c[3], c[4]) for c in made] == [
+        ("countdown", {}, "<generator countdown>", "None", [5, 1]),
+        ("countdown", {}, "<generator countdown>", "None", [0, 2]),
+        ("ticks", {}, "<async_generator ticks>", "None", [2]),
+        ("pause", {}, "<generator pause>", "None", [7]),
+    ]
