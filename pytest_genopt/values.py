@@ -352,7 +352,8 @@ def _iterator(value: Any, depth: int, budget: list[int]) -> Any:
         source = reduced[1][0]
         if type(source) not in _SEQUENCES:  # a subclass could override slicing
             return (TEXT, f"<{name}>")
-        index = reduced[2] if len(reduced) > 2 else 0
+        # 3.12+: a range iterator reduces to the range it has left, its state None
+        index = reduced[2] if len(reduced) > 2 and reduced[2] is not None else 0
         if reduced[0] is reversed:
             rest = source[index::-1] if index >= 0 else source[:0]
         else:
