@@ -126,6 +126,7 @@ def test_python_literals_are_number_tokens_with_an_attached_unary_minus() -> Non
         ("x = 2 ** -1.5e2\n", [("2", 2), ("-1.5e2", -150.0)]),
         ("x = 1_000 + 0x1F + 0o7 + 0b1 + 2j + 3.5J\n", [("1_000", 1000)]),
         ("s = 'a 1 b' + f'{2}'\n", []),
+        ("s = f'{a:>{9}}' + f\"{f'{4}'}\" - 5\nx = 7\n", [("5", 5), ("7", 7)]),
     ],
 )
 def test_python_literal_cases(source: str, expected: list[tuple[str, object]]) -> None:

@@ -113,6 +113,10 @@ _NUMBER_RE = re.compile(r"(?<![\w.])(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![\
 _ASSIGNED_RE = re.compile(r"[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)")
 _OPERAND_CLOSERS = frozenset({")", "]", "}"})
 _SKIPPED = frozenset({tokenize.NL, tokenize.COMMENT})
+#: 3.12+ tokenizes an f-string into parts (its fields' numbers among them), where 3.11
+#: gives one STRING token: no literal of an f-string is offered on any version
+_FSTRING_START: int = getattr(tokenize, "FSTRING_START", -1)
+_FSTRING_END: int = getattr(tokenize, "FSTRING_END", -1)
 
 
 @dataclass(frozen=True)
@@ -278,8 +282,10 @@ def _python_literals(text: str) -> list[Literal] | None:
         return offsets[row - 1] + col
 
     found = []
+    inside = 0  # how many f-strings the token is in
     for i, token in enumerate(tokens):
-        if token.type != tokenize.NUMBER:
+        inside += (token.type == _FSTRING_START) - (token.type == _FSTRING_END)
+        if token.type != tokenize.NUMBER or inside:
             continue
         value = _number(token.string)
         if value is None:
@@ -303,7 +309,7 @@ def _unary_minus(tokens: Sequence[tokenize.TokenInfo], i: int) -> bool:
         return keyword.iskeyword(before.string)
     if before.type in (tokenize.NUMBER, tokenize.STRING):
         return False
-    if before.type == getattr(tokenize, "FSTRING_END", -1):
+    if before.type == _FSTRING_END:
         return False
     return not (before.type == tokenize.OP and before.string in _OPERAND_CLOSERS)
 
