@@ -420,7 +420,9 @@ def test_every_definition_of_a_real_module_gets_a_bounded_context() -> None:
     source = inspect.getsource(textwrap)
     qualnames = re.findall(r"^(?:class|def) (\w+)", source, re.M)
     qualnames += [f"TextWrapper.{m}" for m in re.findall(r"^    def (\w+)", source, re.M)]
-    assert len(qualnames) > 15
+    # 16 found on 3.11 and 3.12, 15 on 3.13: its indent() no longer defines the nested
+    # prefixed_lines() that the method pattern also matched
+    assert len(qualnames) >= 15
     for qualname in qualnames:
         for limit in (150, 2500):
             context = parameter_context(source, qualname, limit=limit)
