@@ -10,6 +10,8 @@ PYTEST_DONT_REWRITE: evaluations import it with the worker, before pytest parses
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_genopt import tracing
@@ -20,6 +22,9 @@ from pytest_genopt.config import (
     Settings,
     read_settings,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 settings_key = pytest.StashKey[Settings]()
 #: a backend another plugin made for a scheme the package does not know
@@ -43,6 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if ini:
             parser.addini(dest, help + _INI_HELP.format(name), default=None)
 
+    _loop_options(option, group)
+    _run_options(option, group)
+    _isolation_options(option, group, parser)
+    _ini_only_options(parser)
+
+
+def _loop_options(option: Callable[..., None], group: pytest.OptionGroup) -> None:
+    """The loop's three choices and what proposes: iterations, backend, horizon, batch..."""
     option("iterations", "updates to try; 0 (default) keeps the plugin passive", metavar="N")
     option(
         "backend",
@@ -97,6 +110,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="GLOB",
         help="restrict which trainables may be edited (parameter id or glob; repeatable)",
     )
+
+
+def _run_options(option: Callable[..., None], group: pytest.OptionGroup) -> None:
+    """Limits, outputs, resuming, publishing and acceptance of a run."""
     option(
         "timeout",
         "wall limit in seconds for one candidate evaluation (default: 300)",
@@ -148,6 +165,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "or a name a plugin provides (default: strict)",
         metavar="POLICY",
     )
+
+
+def _isolation_options(
+    option: Callable[..., None], group: pytest.OptionGroup, parser: pytest.Parser
+) -> None:
+    """How candidates are confined and started."""
     option(
         "sandbox",
         "confine candidates' writes with Landlock: auto, required or off (default: auto)",
@@ -177,6 +200,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="let --genopt-push publish a branch whose start holds never-committed files",
     )
+
+
+def _ini_only_options(parser: pytest.Parser) -> None:
+    """Settings a project writes once, in its ini file only."""
     parser.addini(
         "genopt_prices",
         "model prices overriding the built-in table, one per line: "
