@@ -79,6 +79,17 @@ class Sources:
     def __init__(self) -> None:
         self._parsed: dict[str, tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]]
         self._parsed = {}
+        self._paths: dict[str, str] = {}
+
+    def path(self, entry: TracebackEntry) -> str:
+        """``os.fspath(entry.path)``, worked out once per file name: pytest makes it
+        absolute and checks that it exists each time it is asked, for every frame of a
+        traceback (pytest's and pluggy's included)."""
+        filename = entry.frame.code.raw.co_filename
+        path = self._paths.get(filename)
+        if path is None:
+            path = self._paths[filename] = os.fspath(entry.path)
+        return path
 
     def _get(self, filename: str) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
         parsed = self._parsed.get(filename)
@@ -191,7 +202,7 @@ class Frames:
         run: list[TracebackEntry] = []
         label: str | None = None
         for entry in entries[-_MAX_FRAMES:]:
-            entry_label = library(os.fspath(entry.path))
+            entry_label = library(self.sources.path(entry))
             if run and entry_label != label:
                 out.append(self._fold(label or "", run, innermost=False))
                 run = []
@@ -212,14 +223,14 @@ class Frames:
         text = f"{FOLD_MARK}{count} in {label}"
         if innermost:
             last = run[-1]
-            text += f"; raised in {self.names(os.fspath(last.path))}:{last.lineno + 1}"
+            text += f"; raised in {self.names(self.sources.path(last))}:{last.lineno + 1}"
             text += f" in {last.name}"
         return text
 
     def _frame(
         self, entry: TracebackEntry, test: tuple[str, int] | None, span: tuple[int, int] | None
     ) -> str:
-        filename = os.fspath(entry.path)
+        filename = self.sources.path(entry)
         head = f"{self.names(filename)}:{entry.lineno + 1} in {entry.name}"
         try:
             lines, start, end = self.sources.statement(filename, entry.lineno)
@@ -248,7 +259,7 @@ class Frames:
             inside = [
                 e.lineno
                 for e in excinfo.traceback
-                if os.fspath(e.path) == filename and start <= e.lineno <= end
+                if self.sources.path(e) == filename and start <= e.lineno <= end
             ]
             if inside:
                 _, first, last = self.sources.statement(filename, inside[-1])
