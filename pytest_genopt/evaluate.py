@@ -314,6 +314,11 @@ def _pytest_args(
         pytest_args += ["-p", "xdist"]
     if rerun:  # where the report goes is in the spec; this is what a reader sees
         pytest_args += [f"--junitxml={spec.junitxml}"]
+    elif not _disables(args, "terminal"):
+        # the result carries genopt's own evidence of every failure; pytest's tracebacks
+        # of them (source read and parsed for each frame) would be built for a log no
+        # one reads: collection errors and crashes are explained the same without them
+        pytest_args += ["--tb=no"]
     return [*pytest_args, "-q", *spec.paths]
 
 

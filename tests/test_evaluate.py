@@ -149,6 +149,21 @@ def test_outcomes_values_and_call_records(baseline: tuple[Path, Evaluation]) -> 
         assert trial.called == ("calc.py::add",)
 
 
+def test_pytests_own_tracebacks_of_failures_are_not_made(tmp_path: Path) -> None:
+    """The result carries genopt's evidence of a failure; pytest's traceback of it for
+    the terminal is not made, whatever traceback style the session asked for."""
+    root = write_project(tmp_path, {"calc.py": CALC, "tests/test_calc.py": TESTS})
+    evaluation = evaluate(root, ASKED[:2], args=["--tb=long"])
+    wrong = evaluation.trials["tests/test_calc.py::test_wrong"]
+    assert (evaluation.status, wrong.outcome) == ("ok", "failed"), evaluation.reason
+    assert "assert 4 == 5" in wrong.message
+    assert "def test_wrong():" in wrong.test_source
+    assert wrong.traceback[-1].startswith("tests/test_calc.py:")
+    assert "FAILED tests/test_calc.py::test_wrong" in evaluation.output  # the short summary
+    assert "FAILURES" not in evaluation.output
+    assert "def test_wrong" not in evaluation.output
+
+
 def test_unknown_node_ids_become_error_trials(baseline: tuple[Path, Evaluation]) -> None:
     for nodeid in UNKNOWN:
         trial = baseline[1].trials[nodeid]
