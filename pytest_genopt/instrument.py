@@ -119,7 +119,7 @@ def _objects(function: types.FunctionType, info: TrainableInfo) -> dict[str, Any
         "map": map,
         "running": tracing.RUNNING,
         "atoms": ATOMS,
-        "snapshot": snapshot,
+        "snapshot": _snapshot_value,
         "snapshot_call": _snapshot_call,
         "snapshot_kwargs": _snapshot_kwargs,
         "BaseException": BaseException,
@@ -363,8 +363,15 @@ def _snapshot_call(
 ) -> tracing.CallRecord:
     """The record of a call whose arguments are not all immutable (see _TEMPLATE)."""
     # what the call saw, taken now: the test may mutate the arguments (or self) later
-    return [None, info, kwargs, tracing.RUNNING, None, *[snapshot(a) for a in args]]
+    with tracing.untraced():  # a repr the snapshot calls may call a trainable
+        return [None, info, kwargs, tracing.RUNNING, None, *[snapshot(a) for a in args]]
 
 
 def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: snapshot(v) for k, v in kwargs.items()}
+    with tracing.untraced():
+        return {k: snapshot(v) for k, v in kwargs.items()}
+
+
+def _snapshot_value(value: Any) -> Any:
+    with tracing.untraced():
+        return snapshot(value)

@@ -7,8 +7,9 @@ Two steps, so that what a call saw is what its evidence shows:
   a bounded depth) into small immutable nodes, keeping immutable leaves (numbers,
   strings) by reference: a later mutation of ``self`` or of a list argument does
   not change the snapshot.  It never calls properties or ``__getattr__``, never
-  advances an iterator, and calls a ``__repr__`` only where the class defines one
-  (guarded).
+  advances an iterator, and calls a class's own ``__repr__`` (guarded) only where C
+  code, the standard library or a package in :data:`READ_BY_REPR` defines it: any
+  other is code that may do anything while the test runs.
 * :func:`render` (text for recorded calls) and :func:`to_json` (plain data for
   trace steps) format a snapshot when the evidence is built; long texts keep
   their head and tail with the elision marked.
@@ -23,6 +24,7 @@ import itertools
 import math
 import numbers
 import re
+import sys
 import types
 from collections import deque
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -135,7 +137,7 @@ def _choose(kind: type) -> Plan:
     """The plan for a type, by what it is; checked on the type so that no instance
     attribute (a property, ``__getattr__``, ``__class__``) is ever looked up."""
     if issubclass(kind, enum.Enum):
-        return _as_repr
+        return _as_repr if _repr_called(kind) else _member
     if issubclass(kind, numbers.Number):  # numpy scalars, Decimal, Fraction
         return _number
     fields = getattr(kind, "_fields", None)
@@ -157,9 +159,36 @@ def _choose(kind: type) -> Plan:
     if dataclasses.is_dataclass(kind):  # the fields its repr would show, not the repr
         names = tuple(f.name for f in dataclasses.fields(kind) if f.repr)
         return functools.partial(_object, kind.__name__, slots, names)
-    if kind.__repr__ is not object.__repr__:
+    if kind.__repr__ is not object.__repr__ and _repr_called(kind):
         return _as_repr  # the class says how it reads
     return functools.partial(_object, kind.__name__, slots, None)
+
+
+#: packages besides the standard library whose classes' reprs a snapshot calls: data
+#: libraries whose values are read by their repr, and whose reprs only read
+READ_BY_REPR = frozenset({"numpy", "pandas", "torch"})
+_C_METHODS = (types.WrapperDescriptorType, types.MethodDescriptorType, types.BuiltinFunctionType)
+
+
+def _repr_called(kind: type) -> bool:
+    """Whether a snapshot calls the class's own ``__repr__``: when C code, the standard
+    library or a package in :data:`READ_BY_REPR` defines it.  Any other ``__repr__`` is
+    the project's code or a package's, and may do anything while the test runs (expire
+    a cache's entries, query a database, call a trainable): its objects are shown by
+    their attributes instead, as a plain object is."""
+    method = next((k.__dict__["__repr__"] for k in kind.__mro__ if "__repr__" in k.__dict__), None)
+    if isinstance(method, _C_METHODS):
+        return True
+    if not isinstance(method, types.FunctionType):
+        return False
+    package = str(getattr(method, "__module__", None) or "").partition(".")[0]
+    return package in sys.stdlib_module_names or package in READ_BY_REPR
+
+
+def _member(value: Any, depth: int, budget: list[int]) -> Node:
+    """An enum member whose class's repr is not called (:func:`_repr_called`)."""
+    name = _instance_dict(value).get("_name_")
+    return (TEXT, f"{type(value).__name__}.{name if isinstance(name, str) else '?'}")
 
 
 def _container_plan(kind: type, base: type) -> Plan:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
 import json
+import pathlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -367,11 +370,14 @@ def test_values_render_by_type() -> None:
     cycle: list[object] = []
     cycle.append(cycle)
     assert text(cycle) == "[[[[<list of 1 item>]]]]"
-    loud = text(Loud())  # a class-defined repr, its middle elided
-    assert loud.startswith("Loud!Loud!")
-    assert loud.endswith("Loud!")
-    assert "…[301 chars elided]…" in loud
-    assert text(Broken()) == "<Broken (repr failed: RuntimeError)>"
+    # the project's own reprs are not called while a test runs: attributes instead
+    assert text(Loud()) == "Loud()"
+    assert text(Broken()) == "Broken()"
+    loud = text(collections.UserString("Loud!" * 100))  # a stdlib repr, its middle elided
+    assert loud.startswith("'Loud!Loud!")
+    assert loud.endswith("Loud!'")
+    assert "…[303 chars elided]…" in loud
+    assert text(pathlib.PurePosixPath("/a/b")) == "PurePosixPath('/a/b')"
     assert text(numbers) == "<function numbers>"
     assert text(object()) == "object()"
     assert text(2**20000) == "<int of 20001 bits>"
@@ -381,6 +387,80 @@ def test_values_render_by_type() -> None:
     assert text(memoryview(b"abc")) == "<memoryview of 3 bytes>"
     assert text(Shouting("a" * 300)) == "'" + "a" * 133 + "…[101 chars elided]…" + "a" * 66 + "'"
     assert " at 0x" not in text(iter(map(str, [1])))
+
+
+def test_a_repr_a_snapshot_calls_is_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:  # classes of their own: a type's plan is kept once chosen
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    class Loud:
+        def __repr__(self) -> str:
+            return "Loud!" * 100
+
+    monkeypatch.setattr(values, "READ_BY_REPR", values.READ_BY_REPR | {"tests"})
+    assert values.render(values.snapshot(Broken())) == "<Broken (repr failed: RuntimeError)>"
+    assert "…[301 chars elided]…" in values.render(values.snapshot(Loud()))
+
+
+class Expiring:
+    """A cache whose repr drops expired entries first, as cachetools' TTLCache does."""
+
+    def __init__(self) -> None:
+        self.entries = {"old": 1, "new": 2}
+
+    @trainable
+    def expire(self) -> list[str]:
+        gone = [k for k in self.entries if k == "old"]
+        for key in gone:
+            del self.entries[key]
+        return gone
+
+    def __repr__(self) -> str:
+        self.expire()
+        return f"Expiring({self.entries})"
+
+
+class Mood(enum.Enum):
+    CALM = 1
+
+    def __repr__(self) -> str:
+        raise AssertionError("the project's repr was called")
+
+
+@trainable
+def peek(cache: Expiring, mood: Mood) -> int:
+    return len(cache.entries)
+
+
+def test_a_recorded_call_runs_none_of_the_projects_reprs(record: tracing.TestRecord) -> None:
+    """Snapshots call no repr of the project's classes: a repr with side effects would
+    change what the test sees (and re-enter a trainable, recorded in turn)."""
+    cache = Expiring()
+    assert peek(cache, Mood.CALM) == 2
+    assert cache.entries == {"old": 1, "new": 2}
+    (call,) = tracing.render_trace(record, ids)
+    assert call["args"] == {"cache": "Expiring(entries={'old': 1, 'new': 2})", "mood": "Mood.CALM"}
+    assert call["returned"] == "2"
+
+
+def test_a_trainable_a_snapshot_reaches_is_not_recorded(
+    record: tracing.TestRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a snapshot does call a repr (here allowed for the test's sake) and that repr
+    calls a trainable, the call runs unrecorded: no recursion, no call the test never made."""
+
+    class Cache(Expiring):
+        pass
+
+    monkeypatch.setattr(values, "READ_BY_REPR", values.READ_BY_REPR | {"tests"})
+    cache = Cache()
+    # self is snapshotted as the call begins: the repr runs expire() first, unrecorded
+    assert cache.expire() == []
+    trace = tracing.render_trace(record, ids)
+    assert [c["call"] for c in trace] == ["here::Expiring.expire"]
+    assert trace[0]["args"]["self"] == "Expiring({'new': 2})"
+    assert trace[0]["returned"] == "[]"
 
 
 def test_a_snapshot_is_bounded_in_items_attributes_depth_and_work() -> None:
