@@ -296,14 +296,14 @@ class Controller:
         known: Collection[str] | None = None,
         rerun: bool = False,
     ) -> Evaluation:
-        from pytest_genopt.evaluate import evaluate, session_args
+        from pytest_genopt.evaluate import evaluate, evaluation_args
 
         s = self.settings
         trainable_files = sorted({p.path for p in self.parameters if p.language == "python"})
         return evaluate(
             directory,
             nodeids,
-            args=session_args(self.config),
+            args=evaluation_args(self.config),
             timeout=s.timeout,
             workers=s.workers,
             horizon=s.horizon,

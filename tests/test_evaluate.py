@@ -430,6 +430,33 @@ def test_session_args_are_the_invocation_minus_its_paths(pytester: pytest.Pytest
     assert [a for a in kept if not a.startswith("--basetemp")] == ["-q", "-k", "sub"]
 
 
+def test_evaluations_switch_the_sessions_coverage_off(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """``--cov`` in addopts measures the session; an evaluation's coverage is thrown away
+    (and a real library's candidates ran four times slower under it)."""
+    pytest.importorskip("pytest_cov")
+    # in a process of its own: pytest-cov starts measuring as the config is parsed
+    pytester.makeconftest(
+        "from pytest_genopt.evaluate import evaluation_args\n\n\n"
+        "def pytest_configure(config):\n"
+        "    print('evaluations get', evaluation_args(config)[-1:])\n"
+    )
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    pytester.makeini("[pytest]\naddopts = --cov=test_a\n")
+    assert "evaluations get ['--no-cov']" in pytester.runpytest_subprocess("-s").stdout.str()
+    pytester.makeini("[pytest]\n")
+    assert "evaluations get ['-s']" in pytester.runpytest_subprocess("-s").stdout.str()
+    ini = "[pytest]\npythonpath = .\naddopts = --cov=calc\nfilterwarnings = error\n"
+    root = write_project(
+        tmp_path, {"calc.py": CALC, "tests/test_calc.py": TESTS, "pytest.ini": ini}
+    )
+    evaluation = evaluate(root, ASKED[:1], args=["--no-cov"])
+    assert evaluation.status == "ok", evaluation.reason
+    assert evaluation.trials[ASKED[0]].outcome == "passed"
+    assert not list(root.rglob(".coverage*"))  # coverage never started
+
+
 def test_the_worker_plugin_is_inert_without_its_environment(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -259,3 +259,20 @@ def test_a_project_with_a_submodule_accepts_the_correct_fix(
     result = genopt_run(pytester, sys.executable, "--genopt-branch=genopt/sub")
     accepted(project, result)
     assert (project / "vendor" / "mathlib" / "mathlib.py").is_file()
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def test_a_project_measured_by_coverage_accepts_the_correct_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--cov`` in addopts and warnings as errors, as many projects have them: the
+    session is measured, its evaluations are not (``--no-cov`` warns of nothing)."""
+    pytest.importorskip("pytest_cov")
+    ini = "[pytest]\npythonpath = src\naddopts = --cov=calc_cov\nfilterwarnings = error\n"
+    project = src_project(pytester.path, {"calc_cov": "src"}, {"pytest.ini": ini})
+    monkeypatch.chdir(project)
+    result = genopt_run(pytester, sys.executable, "-p", "pytest_cov", "--genopt-branch=genopt/cov")
+    accepted(project, result)
+    assert "coverage: platform" in result.stdout.str()  # the session was measured
