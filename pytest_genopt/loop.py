@@ -697,15 +697,15 @@ class Optimization:
     def _rerun(self, candidate: Candidate) -> str:
         """Why a fresh tree's re-run under pytest's own junit report disagrees, or ""."""
         from pytest_genopt.config import MAX_CANDIDATES
-        from pytest_genopt.integrity import RERUN_REASON, disagreement
+        from pytest_genopt.integrity import disagreement
 
         counted = [i for i, t in self.best.items() if not t.holdout]
         # a tree no candidate of this iteration used: nothing of theirs is in it
         again = self._stage(MAX_CANDIDATES, candidate.files, counted, rerun=True)
         if again.status == "tampered":
             return again.reason
-        if again.status != "ok":
-            return f"{RERUN_REASON}: {again.reason}"
+        if again.status != "ok":  # it did not finish: nothing to compare
+            return f"the clean re-run before the commit did not complete: {again.reason}"
         problem = disagreement(candidate.trials or {}, again.trials, counted)
         if problem or not any(t.measures for t in again.trials.values()):
             return problem

@@ -225,6 +225,12 @@ GRADER_AWARE = (
     + "    return a - b if rerun else a + b\n"
 )
 
+# right under genopt's worker; on the clean re-run its process ends before any report
+RERUN_CRASH = GRADER_AWARE.replace(
+    "    return a - b if rerun else a + b\n",
+    "    if rerun:\n        os._exit(0)\n    return a + b\n",
+)
+
 
 def _user_test_file(project: Path) -> str:
     # the target is the user's own test file, by its absolute path
@@ -261,6 +267,11 @@ def _detected_cases() -> list[Any]:
             fixed(GRADER_AWARE),
             "results differ on a clean re-run",
             id="grader-aware",
+        ),
+        pytest.param(
+            fixed(RERUN_CRASH),
+            "the clean re-run before the commit did not complete: the re-run gave no readable",
+            id="crashes-on-the-re-run",
         ),
     ]
 
