@@ -63,7 +63,7 @@ import pytest_genopt.plugin  # noqa: F401
 from pytest_genopt import imports
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Mapping
+    from collections.abc import Collection, Generator, Iterable, Mapping
     from types import ModuleType
 
     from pytest_genopt.collector import PathNames, TrialCollector
@@ -170,14 +170,17 @@ class WorkerSpec:
 
 
 _spec: WorkerSpec | None = None
+#: the modules imported before the candidate's tree was on the path (by the interpreter's
+#: start-up, pytest and genopt): none of them can come from the tree
+_early: frozenset[str] = frozenset()
 
 
 def receive(fd: int) -> None:
     """Read the spec from ``fd``, close it, and put the candidate's tree on the path."""
-    global _spec
+    global _spec, _early
     with os.fdopen(fd, "rb") as fh:
         spec = WorkerSpec.from_json(json.loads(fh.read()))
-    _spec = spec
+    _spec, _early = spec, frozenset(sys.modules)
     # where PYTHONPATH entries go: after the script folder (put back by the
     # bootstrap), before the rest
     sys.path.insert(0, spec.candidate)
@@ -402,7 +405,7 @@ class Worker:
         write_atomic(Path(self.spec.output), json.dumps(envelope, ensure_ascii=False))
 
     def _check_shadowing(self) -> None:
-        self._add_shadowed(shadowed_modules(self.rootdir, self.spec.trainables))
+        self._add_shadowed(shadowed_modules(self.rootdir, self.spec.trainables, early=_early))
 
     def _add_shadowed(self, lines: Iterable[str]) -> None:
         self.shadowed.extend(line for line in lines if line not in self.shadowed)
@@ -491,13 +494,18 @@ def module_names(path: str) -> list[str]:
 
 
 def shadowed_modules(
-    rootdir: Path, paths: Iterable[str], modules: Mapping[str, ModuleType] | None = None
+    rootdir: Path,
+    paths: Iterable[str],
+    modules: Mapping[str, ModuleType] | None = None,
+    *,
+    early: Collection[str] = frozenset(),
 ) -> list[str]:
     """One line per trainable file whose module is imported from outside ``rootdir``.
 
     For each path, the longest of its :func:`module_names` that is imported
     (with a ``__file__``) decides; standard-library names are never taken for
-    it.  A module file inside ``rootdir`` is the candidate's own code.
+    it.  A module file inside ``rootdir`` is the candidate's own code.  A module
+    named in ``early`` was imported before the tree was on the path.
     """
     if modules is None:
         modules = sys.modules
@@ -514,7 +522,15 @@ def shadowed_modules(
             if not filename:
                 continue
             actual = Path(filename).resolve()
-            if actual != expected and not actual.is_relative_to(root):
+            if actual == expected or actual.is_relative_to(root):
+                break
+            if name in early:
+                found.append(
+                    f"{path} is imported from {actual} before the candidate's tree is on the "
+                    "path: pytest, genopt or the interpreter's start-up imports it (a package "
+                    "pytest depends on, such as iniconfig or pluggy, cannot be a candidate)"
+                )
+            else:
                 found.append(
                     f"{path} is imported from {actual}, not from the candidate worktree "
                     "(an installed copy, e.g. an editable install, shadows it)"

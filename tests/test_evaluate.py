@@ -393,6 +393,13 @@ def test_shadowing_check_ignores_unrelated_modules(tmp_path: Path) -> None:
         f"src/pkg/other.py is imported from {tmp_path / 'site-packages/pkg/other.py'}, not from "
         "the candidate worktree (an installed copy, e.g. an editable install, shadows it)"
     ]
+    # imported before the tree was on the path (by pytest itself, as iniconfig is)
+    early = shadowed_modules(root, ["src/pkg/other.py"], modules, early={"pkg.other"})
+    assert early == [
+        f"src/pkg/other.py is imported from {tmp_path / 'site-packages/pkg/other.py'} before the "
+        "candidate's tree is on the path: pytest, genopt or the interpreter's start-up imports "
+        "it (a package pytest depends on, such as iniconfig or pluggy, cannot be a candidate)"
+    ]
 
 
 # ---------------------------------------------------------------------------- xdist
