@@ -70,6 +70,8 @@ class Controller:
         self.parameters: list[Parameter] = []
         self.summary: list[str] = []
         self.workspace: Workspace | None = None
+        #: the work tree's untracked files as the session began (None: no snapshot)
+        self.untracked: frozenset[str] | None = None
         self.backend: Backend | None = None
         self.optimization: Optimization | None = None
         #: the task model's gateway, served while the run evaluates candidates
@@ -146,6 +148,8 @@ class Controller:
                 # a resume writes nothing new to reopen its branch; reconciling the
                 # branch with the journal now refuses a moved branch before any test runs
                 self.workspace = self._open_workspace()
+            elif s.start is None:  # what the session's tests write stays out of the start
+                self.untracked = Workspace.untracked_files(self.rootdir)
         except WorkspaceError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -155,7 +159,9 @@ class Controller:
 
         s = self.settings
         if self.resume is None:
-            return Workspace.create(self.rootdir, s.run_id, branch=s.branch, start=s.start)
+            return Workspace.create(
+                self.rootdir, s.run_id, branch=s.branch, start=s.start, untracked=self.untracked
+            )
         workspace = Workspace.reopen(
             self.rootdir, s.run_id, s.branch or f"genopt/{s.run_id}", self.resume.base
         )
@@ -369,6 +375,13 @@ class Controller:
         if ws.left_out:
             self.summary.append(
                 "genopt: left out of the start (they look like secrets): " + ", ".join(ws.left_out)
+            )
+        if ws.created:
+            shown = ", ".join(ws.created[:5]) + (
+                f" and {len(ws.created) - 5} more" * (len(ws.created) > 5)
+            )
+            self.summary.append(
+                f"genopt: left out of the start (the session's tests wrote them): {shown}"
             )
         if ws.base_is_dirty:
             self.summary.append(

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from pytest_genopt.redaction import looks_like_secret_file
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from types import TracebackType
 
     from git import Repo
@@ -165,6 +165,8 @@ class Workspace:
     """Sha of the branch tip: the current best."""
     left_out: list[str]
     """Untracked files the start snapshot left out as likely secrets (repository-relative)."""
+    created: list[str]
+    """Untracked files the start snapshot left out as made by the session (repository-relative)."""
     base_is_dirty: bool
     """Whether ``base`` is a snapshot holding changes that are not committed in HEAD."""
     untracked: list[str]
@@ -184,6 +186,7 @@ class Workspace:
         self.base = base
         self.head = head
         self.left_out = []
+        self.created = []
         self.base_is_dirty = False
         self.untracked = []
         self._lock = threading.Lock()
@@ -201,6 +204,7 @@ class Workspace:
         *,
         branch: str | None = None,
         start: str | None = None,
+        untracked: Collection[str] | None = None,
     ) -> Workspace:
         """Start a run: make its branch at the start commit and return the workspace.
 
@@ -208,6 +212,8 @@ class Workspace:
         snapshot commit of the working tree as it is (tracked files with their
         uncommitted changes, deletions, untracked files that are not ignored), whose
         parent is HEAD; when that snapshot equals HEAD, the start is HEAD itself.
+        ``untracked`` (from :meth:`untracked_files` as the session began) leaves out
+        the untracked files that appeared since: what the session's tests wrote.
 
         Refuses with :class:`WorkspaceError`, before changing anything, when rootdir is
         not in a git work tree, the repository has no commit, the branch exists, or
@@ -217,11 +223,21 @@ class Workspace:
         branch = branch if branch is not None else f"genopt/{run_id}"
         ws = cls._open(rootdir, run_id, branch)
         try:
-            ws._start(start)
+            ws._start(start, untracked)
         except BaseException:
             ws._repo.close()
             raise
         return ws
+
+    @classmethod
+    def untracked_files(cls, rootdir: Path) -> frozenset[str]:
+        """The untracked, not ignored files of ``rootdir``'s work tree now
+        (repository-relative), read only: taken as the session begins."""
+        ws = cls._open(rootdir, "", "")
+        try:
+            return frozenset(ws._others())
+        finally:
+            ws._repo.close()
 
     @classmethod
     def reopen(cls, rootdir: Path, run_id: str, branch: str, base: str) -> Workspace:
@@ -303,12 +319,12 @@ class Workspace:
         repo = git.Repo(top)
         return cls(repo, root, run_id, branch, "", "")
 
-    def _start(self, start: str | None) -> None:
+    def _start(self, start: str | None, untracked: Collection[str] | None) -> None:
         """Check everything, then make the branch at the start commit (see create)."""
         start_sha = self._check_start(start)
         # Checks done; from here on we change things (never the user's checkout).
         self._ensure_genopt_dir()
-        base = start_sha if start_sha is not None else self._snapshot()
+        base = start_sha if start_sha is not None else self._snapshot(untracked)
         # The empty old value makes this fail if the branch appeared meanwhile.
         ref = f"refs/heads/{self.branch}"
         self._git("update-ref", "-m", f"genopt: start run {self.run_id}", ref, base, "")
@@ -400,8 +416,9 @@ class Workspace:
         except OSError as exc:
             raise WorkspaceError(f"cannot create {genopt}: {exc.strerror or exc}") from None
 
-    def _snapshot(self) -> str:
-        """Commit the working tree as it is (parent HEAD) without touching the index."""
+    def _snapshot(self, untracked: Collection[str] | None) -> str:
+        """Commit the working tree as it is (parent HEAD) without touching the index,
+        but for untracked files that look like secrets or are not in ``untracked``."""
         head = self._rev("HEAD")
         genopt = f"{self.prefix}/{GENOPT_DIR}" if self.prefix else GENOPT_DIR
         with tempfile.TemporaryDirectory(prefix="genopt-index-") as tmp:
@@ -412,15 +429,20 @@ class Workspace:
             # guard (an exclude pathspec would make `git add` fail when the user's own
             # .gitignore names .genopt too).
             self._git("add", "-A", "--", ":/", env=env)
-            left_out = self._secret_files()
-            for paths in ([f":(top,literal){genopt}"], [f":(top,literal){p}" for p in left_out]):
+            others = self._others()
+            left_out = [n for n in others if looks_like_secret_file(self.repo_root / n)]
+            created = [n for n in others if untracked is not None and n not in untracked]
+            for paths in (
+                [f":(top,literal){genopt}"],
+                [f":(top,literal){p}" for p in sorted({*left_out, *created})],
+            ):
                 if paths:
                     self._git(
                         "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", "--", *paths,
                         env=env,
                     )  # fmt: skip
             tree = self._git("write-tree", env=env).strip()
-        self.left_out = left_out
+        self.left_out, self.created = left_out, [n for n in created if n not in left_out]
         if tree == self._rev("HEAD^{tree}"):
             return head
         message = self._snapshot_subject()
@@ -428,18 +450,12 @@ class Workspace:
             "commit-tree", "--no-gpg-sign", tree, "-p", head, "-m", message, env=self._ident()
         ).strip()
 
-    def _secret_files(self) -> list[str]:
-        """Untracked, not ignored files that look like secrets (see looks_like_secret_file)."""
+    def _others(self) -> list[str]:
+        """Untracked, not ignored files (repository-relative), ``.genopt/`` aside."""
         out = self._git("ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--",
                         ":/")  # fmt: skip
         genopt = f"{self.prefix}/{GENOPT_DIR}/" if self.prefix else f"{GENOPT_DIR}/"
-        return [
-            name
-            for name in out.split("\0")
-            if name
-            and not name.startswith(genopt)
-            and looks_like_secret_file(self.repo_root / name)
-        ]
+        return [name for name in out.split("\0") if name and not name.startswith(genopt)]
 
     # ------------------------------------------------------------------ reading
 

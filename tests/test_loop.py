@@ -348,6 +348,34 @@ def test_all_passing_stops_at_once(pytester: pytest.Pytester, scripted: Path) ->
     assert not (scripted / "requests.jsonl").exists()
 
 
+def test_files_the_sessions_tests_write_stay_out_of_the_start(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    """An untracked conftest.py is the user's work and goes into the start; the file its
+    session fixture writes while the tests run is not, and the summary says so."""
+    fix = {"parameter": "calc.py::add", "search": "return a - b", "replace": "return a + b"}
+    answer = json.dumps({"edits": [fix], "rationale": "add"})
+    (calc_project / "optimizer.py").write_text(f"def propose(request):\n    return {answer}\n")
+    (calc_project / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture(scope='session', autouse=True)\n"
+        "def marker(pytestconfig):\n"
+        "    (pytestconfig.rootpath / 'session-marker.txt').write_text('made by a test')\n"
+    )
+    result = genopt(
+        pytester, "--genopt-iterations=1", "--genopt-backend=python:optimizer:propose",
+        "--genopt-branch=genopt/marker",
+    )  # fmt: skip
+    assert report_of(calc_project)["iterations"][0]["decision"] == "accepted", result.stdout
+    start = git(calc_project, "rev-list", "--reverse", "HEAD..genopt/marker").split()[0]
+    names = git(calc_project, "ls-tree", "-r", "--name-only", start).split()
+    assert {"conftest.py", "optimizer.py"} <= set(names)
+    assert "session-marker.txt" not in names
+    result.stdout.fnmatch_lines(
+        ["genopt: left out of the start (the session's tests wrote them): session-marker.txt"]
+    )
+    assert (calc_project / "session-marker.txt").read_text() == "made by a test"
+
+
 def test_push_to_a_bare_remote(pytester: pytest.Pytester, scripted: Path) -> None:
     remote = pytester.path / "remote.git"
     subprocess.run(["git", "init", "--bare", "-q", str(remote)], check=True)

@@ -104,6 +104,25 @@ def test_snapshot_is_the_working_tree_as_it_is(repo: Path) -> None:
         ws.close()
 
 
+def test_snapshot_leaves_out_what_appeared_after_the_session_began(repo: Path) -> None:
+    """Untracked files the session's tests write are not the user's work: not in the start."""
+    make_dirty(repo)  # new.py: untracked before the session (notes.txt is staged)
+    (repo / "sub").mkdir()
+    (repo / "sub" / "kept.txt").write_text("mine\n")
+    before = Workspace.untracked_files(repo / "sub")  # from a rootdir below the top too
+    assert before == {"new.py", "sub/kept.txt"}
+    (repo / "report.xml").write_text("<written by a test/>\n")
+    (repo / "sub" / "cache.json").write_text("{}\n")
+    (repo / "calc.py").write_text("def add(a, b):\n    return b + a\n")  # tracked: kept
+    with Workspace.create(repo, "r1", untracked=before) as ws:
+        names = set(files_at(repo, ws.base))
+        assert {"new.py", "notes.txt", "sub/kept.txt", "calc.py"} <= names
+        assert not names & {"report.xml", "sub/cache.json"}
+        assert ws.created == ["report.xml", "sub/cache.json"]
+        assert files_at(repo, ws.base)["calc.py"] == "def add(a, b):\n    return b + a\n"
+    assert (repo / "report.xml").exists()  # the checkout is left as it is
+
+
 def test_snapshot_never_contains_genopt_dir(repo: Path) -> None:
     """Even when the user's .genopt/.gitignore no longer ignores anything."""
     (repo / GENOPT_DIR / "runs" / "old").mkdir(parents=True)
