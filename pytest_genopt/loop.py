@@ -944,13 +944,24 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def _subject(line: str, limit: int = 72) -> str:
+    """``line`` as a commit subject: at most ``limit`` characters, cut at a word with
+    an ellipsis (the whole rationale is in the body)."""
+    line = line.rstrip()
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    words = cut.rsplit(" ", 1)[0] if " " in cut[8:] else cut  # never cut into "genopt: "
+    return words.rstrip(" ,;:.-") + "…"
+
+
 def commit_message(
     rationale: str, edited: Sequence[str], secrets: Sequence[str]
 ) -> tuple[str, str]:
     """Summary line and body of an accepted edit's commit: at most MAX_RATIONALE of rationale."""
     text = redact_text(encodable(rationale.strip()), secrets)
     lines = text.splitlines()
-    summary = f"genopt: {lines[0] if lines else 'improve ' + ', '.join(edited)}"[:72]
+    summary = _subject(f"genopt: {lines[0] if lines else 'improve ' + ', '.join(edited)}")
     if len(text) > MAX_RATIONALE:
         text = (
             text[:MAX_RATIONALE].rstrip()

@@ -515,3 +515,15 @@ def test_a_backend_error_is_an_error_iteration_left_out_of_history(
     assert second["decision"] == "accepted"
     requests = [json.loads(x) for x in (calc_project / "requests.jsonl").read_text().splitlines()]
     assert requests[1]["history"] == []  # protocol v1 history holds proposals only
+
+
+def test_a_long_rationale_makes_a_subject_cut_at_a_word() -> None:
+    from pytest_genopt.loop import commit_message
+
+    rationale = "reversed() of an empty sequence raises StopIteration; catch it too\nmore"
+    summary, body = commit_message(rationale * 2, ["more.py::last"], [])
+    assert summary == "genopt: reversed() of an empty sequence raises StopIteration; catch it…"
+    assert len(summary) <= 72
+    assert body.startswith(rationale)
+    assert commit_message("short", ["a.py::f"], [])[0] == "genopt: short"
+    assert len(commit_message("x" * 200, ["a.py::f"], [])[0]) == 72
