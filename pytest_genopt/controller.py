@@ -245,7 +245,7 @@ class Controller:
         self._optimize(session, parameters)
 
     def _optimize(self, session: pytest.Session, parameters: list[Parameter]) -> None:
-        from pytest_genopt.evaluate import session_args
+        from pytest_genopt.evaluate import session_args, xdist_workers
         from pytest_genopt.github import publish
         from pytest_genopt.loop import Optimization
         from pytest_genopt.redaction import secret_values
@@ -264,6 +264,7 @@ class Controller:
             cancel=self.cancel,
             resume=self.resume,
             session_args=session_args(self.config),
+            session_workers=xdist_workers(self.config),
         )
         self.interrupts.phase = "running"
         try:

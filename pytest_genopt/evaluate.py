@@ -54,6 +54,7 @@ __all__ = [
     "prewarm",
     "session_args",
     "xdist_available",
+    "xdist_workers",
 ]
 
 EvaluationStatus = Literal[
@@ -134,6 +135,13 @@ def xdist_available() -> bool:
         return importlib.util.find_spec("xdist") is not None
     except (ImportError, ValueError):
         return False
+
+
+def xdist_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers run the session's tests (1: none, its own process)."""
+    if getattr(config.option, "dist", "no") == "no":
+        return 1
+    return max(1, len(getattr(config.option, "tx", None) or []))
 
 
 # ---------------------------------------------------------------------------- arguments

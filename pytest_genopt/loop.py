@@ -156,6 +156,7 @@ class Optimization:
         cancel: threading.Event,
         resume: ResumeState | None = None,
         session_args: Sequence[str] = (),
+        session_workers: int = 1,
     ) -> None:
         self.settings = settings
         self.workspace = workspace
@@ -188,6 +189,8 @@ class Optimization:
         self.exempt: frozenset[str] = frozenset()
         #: the session's pytest arguments without genopt's: they change evaluations too
         self.session_args = outcome_args(session_args)
+        #: how many pytest-xdist workers ran the session's tests (1: none)
+        self.session_workers = session_workers
         #: evaluated candidate trees (made once the preflight knows the baseline's tests)
         self.cache: EvaluationCache | None = None
         #: the start's level of every measured objective (``genopt.measure``)
@@ -344,8 +347,16 @@ class Optimization:
         if start is None:
             first = self._set_baseline(directory, first)
         self.exempt = frozenset(c.path for c in self.workspace.changes(0))
+        workers = self.settings.workers
+        hint = (
+            f"the session ran its tests in {self.session_workers} pytest-xdist workers, "
+            f"evaluations in {'one process' if workers == 1 else f'{workers} workers'} "
+            "(--genopt-workers): tests that give other results under xdist"
+            if self.session_workers != workers and max(self.session_workers, workers) > 1
+            else ""
+        )
         try:
-            return preflight(first, session, lambda ids: self._stage(0, {}, ids))
+            return preflight(first, session, lambda ids: self._stage(0, {}, ids), hint=hint)
         except PreflightFailed as exc:
             raise RunStopped(f"preflight: {exc}") from None
 

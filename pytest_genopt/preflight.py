@@ -52,6 +52,8 @@ def preflight(
     first: Evaluation,
     session: Mapping[str, Trial] | None,
     again: Callable[[list[str]], Evaluation],
+    *,
+    hint: str = "",
 ) -> Preflight:
     """Judge the start's evaluation ``first`` against the ``session``'s trials.
 
@@ -72,7 +74,7 @@ def preflight(
         raise PreflightFailed(f"the start does not evaluate as a candidate: {_cause(second)}")
     stable = [i for i in differing if not differs(first.trials.get(i), second.trials.get(i))]
     if stable:
-        raise PreflightFailed(_placement(stable, session, first.trials))
+        raise PreflightFailed(_placement(stable, session, first.trials, hint))
     return Preflight(dict(first.trials), tuple(differing))
 
 
@@ -89,9 +91,10 @@ def _cause(evaluation: Evaluation) -> str:
 
 
 def _placement(
-    nodeids: Sequence[str], session: Mapping[str, Trial], tree: Mapping[str, Trial]
+    nodeids: Sequence[str], session: Mapping[str, Trial], tree: Mapping[str, Trial], hint: str
 ) -> str:
-    """The one line naming tests that differ in a candidate tree, and the likely cause."""
+    """The one line naming tests that differ in a candidate tree, and the likely cause
+    (``hint`` when the caller knows one: the session and evaluations ran differently)."""
     shown = []
     for nodeid in nodeids[:_SHOWN]:
         here, there = session[nodeid], tree[nodeid]
@@ -101,7 +104,7 @@ def _placement(
     skipped = all(tree[n].outcome == "skipped" for n in nodeids)
     return (
         f"{len(nodeids)} test(s) give other results in a candidate tree than in this "
-        f"session: {', '.join(shown)}{more}; likely cause: {_likely(messages, skipped)}"
+        f"session: {', '.join(shown)}{more}; likely cause: {hint or _likely(messages, skipped)}"
     )
 
 

@@ -131,3 +131,30 @@ def test_tests_that_skip_in_a_tree_are_blamed_on_what_git_ignores() -> None:
         "likely cause: the tests skip where something they look for is missing: files git "
         "ignores (build outputs) are not in candidate trees; commit them or deselect the tests"
     )
+
+
+XDIST_TEST = """
+
+def test_under_xdist():
+    import os
+    assert "PYTEST_XDIST_WORKER" in os.environ
+"""
+
+
+def test_a_session_under_xdist_is_named_as_the_likely_cause(
+    pytester: pytest.Pytester, calc_project: Path
+) -> None:
+    """The session ran under ``-n 2`` and evaluations in one process: a test that passes
+    only under xdist differs, and the line says how the two runs differed."""
+    tests = calc_project / "tests" / "test_calc.py"
+    _commit(calc_project, {"optimizer.py": OPTIMIZER, "tests/test_calc.py": tests.read_text()
+                           + XDIST_TEST})  # fmt: skip
+    result = genopt(pytester, *ARGS, "-p", "xdist", "-n", "2")
+    lines = [line for line in result.outlines if "preflight:" in line and "stopped" in line]
+    assert len(lines) == 1, result.stdout.str()
+    assert lines[0].endswith(
+        "tests/test_calc.py::test_under_xdist (passed in this session, failed there); likely "
+        "cause: the session ran its tests in 2 pytest-xdist workers, evaluations in one "
+        "process (--genopt-workers): tests that give other results under xdist"
+    ), lines[0]
+    assert not (pytester.path / "calls.log").exists()
