@@ -269,8 +269,9 @@ def _object(
     depth: int,
     budget: list[int],
 ) -> Any:
-    """An object by its attributes (``names``, or its public ones), read from its
-    ``__dict__`` or slots: never a property or ``__getattr__``."""
+    """An object by its attributes (``names``, or its public ones, or its private ones
+    when it has no public one), read from its ``__dict__`` or slots: never a property or
+    ``__getattr__``."""
     if depth >= MAX_DEPTH:
         return (TEXT, f"{name}(…)")
     own = _instance_dict(value)
@@ -278,6 +279,8 @@ def _object(
         pairs = [(n, v) for n, v in dict.items(own) if type(n) is str and n[:1] != "_"]
     else:
         pairs = _stored(value, own, slots, names)
+    if not pairs and names is None:  # only private state (a cache's): that, then
+        pairs = [(n, v) for n, v in dict.items(own) if type(n) is str and n[:2] != "__"]
     shown = pairs[:MAX_FIELDS]
     snaps = _snap_all([v for _, v in shown], depth, budget)
     fields = [(n, v) for (n, _), v in zip(shown, snaps, strict=False)]

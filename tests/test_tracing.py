@@ -349,6 +349,17 @@ class Broken:
         raise RuntimeError("no repr")
 
 
+class Private:
+    """Private state only, as cachetools' caches keep theirs."""
+
+    def __init__(self) -> None:
+        self._items = [1]
+        self.__size = 1
+
+    def __repr__(self) -> str:
+        return f"Private({self._items}, {self.__size})"
+
+
 def numbers() -> Iterator[int]:
     yield 1
 
@@ -378,6 +389,7 @@ def test_values_render_by_type() -> None:
     assert loud.endswith("Loud!'")
     assert "…[303 chars elided]…" in loud
     assert text(pathlib.PurePosixPath("/a/b")) == "PurePosixPath('/a/b')"
+    assert text(Private()) == "Private(_items=[1], _Private__size=1)"  # no public state
     assert text(numbers) == "<function numbers>"
     assert text(object()) == "object()"
     assert text(2**20000) == "<int of 20001 bits>"
