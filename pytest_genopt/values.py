@@ -279,8 +279,9 @@ def _object(
         pairs = [(n, v) for n, v in dict.items(own) if type(n) is str and n[:1] != "_"]
     else:
         pairs = _stored(value, own, slots, names)
-    if not pairs and names is None:  # only private state (a cache's): that, then
+    if not pairs and names is None:  # only private state (a cache's): that, one level
         pairs = [(n, v) for n, v in dict.items(own) if type(n) is str and n[:2] != "__"]
+        depth = MAX_DEPTH - 1  # internals are counted, not walked: a call may be hot
     shown = pairs[:MAX_FIELDS]
     snaps = _snap_all([v for _, v in shown], depth, budget)
     fields = [(n, v) for (n, _), v in zip(shown, snaps, strict=False)]

@@ -389,7 +389,9 @@ def test_values_render_by_type() -> None:
     assert loud.endswith("Loud!'")
     assert "…[303 chars elided]…" in loud
     assert text(pathlib.PurePosixPath("/a/b")) == "PurePosixPath('/a/b')"
-    assert text(Private()) == "Private(_items=[1], _Private__size=1)"  # no public state
+    assert (
+        text(Private()) == "Private(_items=<list of 1 item>, _Private__size=1)"
+    )  # private: 1 level
     assert text(numbers) == "<function numbers>"
     assert text(object()) == "object()"
     assert text(2**20000) == "<int of 20001 bits>"
