@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_genopt.backends import Backend
     from pytest_genopt.config import Settings
     from pytest_genopt.evaluate import Evaluation
+    from pytest_genopt.events import Event
     from pytest_genopt.gateway import ModelGateway
     from pytest_genopt.loop import Optimization, ResumeState
     from pytest_genopt.trainables import Parameter
@@ -52,7 +53,27 @@ def resumed_settings(settings: Settings, rootdir: Path) -> tuple[Settings, Resum
     if not isinstance(start, RunStarted):  # load() checked it; this keeps mypy told
         raise pytest.UsageError(f"--genopt-resume={settings.resume}: run {run} never started")
     saved = {**start.settings, "branch": start.branch} if isinstance(start.settings, dict) else None
-    return from_journal(settings, saved, run), ResumeState(events)
+    resumed = from_journal(settings, saved, run)
+    _refuse_finished(resumed, events, run)
+    return resumed, ResumeState(events)
+
+
+def _refuse_finished(settings: Settings, events: Sequence[Event], run: str) -> None:
+    """Refuse to resume a run that did all the iterations this command line asks for:
+    it would run the session and the preflight again, then stop where it had."""
+    from pytest_genopt.events import RunEnded
+    from pytest_genopt.loop import ALL_DONE
+    from pytest_genopt.state import fold
+
+    end = events[-1]
+    if not isinstance(end, RunEnded) or end.failed or end.stopped != ALL_DONE:
+        return
+    done = len(fold(events).records)
+    if settings.iterations <= done:
+        raise pytest.UsageError(
+            f"--genopt-resume={settings.resume}: run {run} has done all its {done} "
+            f"iteration(s); to go on, ask for more (--genopt-iterations={done + 1} or above)"
+        )
 
 
 class Controller:

@@ -103,6 +103,10 @@ class Evaluate(Protocol):
     ) -> Evaluation: ...
 
 
+#: why a run that did every iteration it was given stopped
+ALL_DONE = "all iterations done"
+
+
 class RunStopped(Exception):
     """The run cannot go on (e.g. the backend failed for good); str(exc) says why."""
 
@@ -173,7 +177,7 @@ class Optimization:
         self.events: list[Event] = list(resume.events) if resume else []
         self.best: dict[str, Trial] = {}
         self.resume = resume
-        self.stopped = "all iterations done"
+        self.stopped = ALL_DONE
         self.failed = False
         self.holdout_best: float | None = None
         self.holdout_best_groups: dict[str, float | None] = {}

@@ -408,6 +408,29 @@ def test_push_to_a_bare_remote(pytester: pytest.Pytester, scripted: Path) -> Non
     assert "hunter2" not in git(remote, "log", "-p", "--all")  # .env was left out
 
 
+def test_resuming_a_run_that_did_all_its_iterations_is_refused_at_once(
+    pytester: pytest.Pytester, scripted: Path
+) -> None:
+    """Resuming a finished run at the same budget would run the session and the
+    preflight again, then stop where it had: refused before any test runs."""
+    args = ("--genopt-backend=python:optimizer:propose", "--genopt-branch=genopt/done")
+    genopt(pytester, "--genopt-iterations=1", *args)
+    run = report_of(scripted)["run"]
+    journal = scripted / ".genopt" / "runs" / run / "journal.jsonl"
+    before = (tree_state(scripted), journal.read_text())
+    result = genopt(pytester, "--genopt-iterations=1", "--genopt-resume=last", args[0])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --genopt-resume=last: run {run} has done all its 1 iteration(s); to go on, "
+         "ask for more (--genopt-iterations=2 or above)"]
+    )  # fmt: skip
+    assert (tree_state(scripted), journal.read_text()) == before
+    more = genopt(pytester, "--genopt-iterations=2", "--genopt-resume=last", args[0])
+    assert [r["iteration"] for r in report_of(scripted)["iterations"]] == [1, 2], (
+        more.stdout.str() + more.stderr.str()
+    )
+
+
 def test_sigkill_then_resume_does_not_repeat_accepted_work(
     pytester: pytest.Pytester, calc_project: Path
 ) -> None:
