@@ -432,15 +432,14 @@ class Workspace:
             others = self._others()
             left_out = [n for n in others if looks_like_secret_file(self.repo_root / n)]
             created = [n for n in others if untracked is not None and n not in untracked]
-            for paths in (
-                [f":(top,literal){genopt}"],
-                [f":(top,literal){p}" for p in sorted({*left_out, *created})],
-            ):
-                if paths:
-                    self._git(
-                        "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", "--", *paths,
-                        env=env,
-                    )  # fmt: skip
+            dropped = [f":(top,literal){p}" for p in sorted({*left_out, *created})]
+            # a suite may write thousands of files: a few hundred paths per command line
+            for paths in [[f":(top,literal){genopt}"]] + [
+                dropped[i : i + 500] for i in range(0, len(dropped), 500)
+            ]:
+                self._git(
+                    "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", "--", *paths, env=env
+                )  # fmt: skip
             tree = self._git("write-tree", env=env).strip()
         self.left_out, self.created = left_out, [n for n in created if n not in left_out]
         if tree == self._rev("HEAD^{tree}"):

@@ -114,11 +114,15 @@ def test_snapshot_leaves_out_what_appeared_after_the_session_began(repo: Path) -
     (repo / "report.xml").write_text("<written by a test/>\n")
     (repo / "sub" / "cache.json").write_text("{}\n")
     (repo / "calc.py").write_text("def add(a, b):\n    return b + a\n")  # tracked: kept
+    (repo / "out").mkdir()  # more than one command line's worth of paths
+    many = [f"out/{i:04}.txt" for i in range(1200)]
+    for name in many:
+        (repo / name).write_text("x\n")
     with Workspace.create(repo, "r1", untracked=before) as ws:
         names = set(files_at(repo, ws.base))
         assert {"new.py", "notes.txt", "sub/kept.txt", "calc.py"} <= names
-        assert not names & {"report.xml", "sub/cache.json"}
-        assert ws.created == ["report.xml", "sub/cache.json"]
+        assert not names & {"report.xml", "sub/cache.json", *many}
+        assert ws.created == sorted([*many, "report.xml", "sub/cache.json"])
         assert files_at(repo, ws.base)["calc.py"] == "def add(a, b):\n    return b + a\n"
     assert (repo / "report.xml").exists()  # the checkout is left as it is
 
