@@ -119,7 +119,7 @@ def _objects(function: types.FunctionType, info: TrainableInfo) -> dict[str, Any
         "map": map,
         "running": tracing.RUNNING,
         "atoms": ATOMS,
-        "snapshot": _snapshot_value,
+        "snapshot": snapshot,
         "snapshot_call": _snapshot_call,
         "snapshot_kwargs": _snapshot_kwargs,
         "BaseException": BaseException,
@@ -363,15 +363,8 @@ def _snapshot_call(
 ) -> tracing.CallRecord:
     """The record of a call whose arguments are not all immutable (see _TEMPLATE)."""
     # what the call saw, taken now: the test may mutate the arguments (or self) later
-    with tracing.untraced():  # a repr the snapshot calls may call a trainable
-        return [None, info, kwargs, tracing.RUNNING, None, *[snapshot(a) for a in args]]
+    return [None, info, kwargs, tracing.RUNNING, None, *[snapshot(a) for a in args]]
 
 
 def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    with tracing.untraced():
-        return {k: snapshot(v) for k, v in kwargs.items()}
-
-
-def _snapshot_value(value: Any) -> Any:
-    with tracing.untraced():
-        return snapshot(value)
+    return {k: snapshot(v) for k, v in kwargs.items()}

@@ -353,9 +353,7 @@ def trace_at(seq: int, fields: dict[str, Any]) -> None:
     """Record a step numbered ``seq`` (from :func:`tick`; numbers must not decrease)."""
     record = _CURRENT
     if record is not None:
-        with untraced():  # a repr the snapshot calls may call a trainable
-            step = snapshot_fields(fields)
-        record.steps.append((seq, step))
+        record.steps.append((seq, snapshot_fields(fields)))
 
 
 def hold_calls() -> deque[CallRecord] | None:

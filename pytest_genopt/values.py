@@ -407,8 +407,13 @@ def _array(value: Any, depth: int, budget: list[int]) -> Any:
 
 
 def _safe_repr(value: Any) -> str:
+    """``repr(value)``, its failure told; a ``@trainable`` it calls (a repr may reach
+    the project's code through the values it holds) runs unrecorded."""
+    from pytest_genopt.tracing import untraced  # tracing imports this module
+
     try:
-        text = repr(value)
+        with untraced():
+            text = repr(value)
     except Exception as exc:
         return f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
     if not isinstance(text, str):
